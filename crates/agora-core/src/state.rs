@@ -1,0 +1,125 @@
+//! The state machines. Every status change in agora goes through one of
+//! these functions; anything they refuse is [`AgoraError::InvalidTransition`].
+
+use crate::error::AgoraError;
+use crate::model::*;
+
+fn refuse(entity: &'static str, from: impl ToString, to: impl ToString) -> AgoraError {
+    AgoraError::InvalidTransition { entity, from: from.to_string(), to: to.to_string() }
+}
+
+/// CREATED -> PAID -> SHIPPED -> RECEIVED; CREATED -> CLOSED.
+///
+/// # Errors
+/// [`AgoraError::InvalidTransition`] for any other move.
+pub fn order_transition(from: OrderStatus, to: OrderStatus) -> Result<OrderStatus, AgoraError> {
+    use OrderStatus::*;
+    match (from, to) {
+        (Created, Paid) | (Created, Closed) | (Paid, Shipped) | (Shipped, Received) => Ok(to),
+        _ => Err(refuse("order", from, to)),
+    }
+}
+
+/// pending -> succeeded | failed | needs_refund.
+///
+/// # Errors
+/// [`AgoraError::InvalidTransition`] for any other move.
+pub fn payment_transition(from: PaymentStatus, to: PaymentStatus) -> Result<PaymentStatus, AgoraError> {
+    use PaymentStatus::*;
+    match (from, to) {
+        (Pending, Succeeded) | (Pending, Failed) | (Pending, NeedsRefund) => Ok(to),
+        _ => Err(refuse("payment", from, to)),
+    }
+}
+
+/// OPEN -> QUALIFIED -> SETTLED; OPEN -> EXPIRED.
+///
+/// # Errors
+/// [`AgoraError::InvalidTransition`] for any other move.
+pub fn task_transition(from: TaskStatus, to: TaskStatus) -> Result<TaskStatus, AgoraError> {
+    use TaskStatus::*;
+    match (from, to) {
+        (Open, Qualified) | (Qualified, Settled) | (Open, Expired) => Ok(to),
+        _ => Err(refuse("task", from, to)),
+    }
+}
+
+/// PENDING or HELD -> PAID or REJECTED.
+///
+/// # Errors
+/// [`AgoraError::InvalidTransition`] for any other move.
+pub fn payout_transition(from: PayoutStatus, to: PayoutStatus) -> Result<PayoutStatus, AgoraError> {
+    use PayoutStatus::*;
+    match (from, to) {
+        (Pending | Held, Paid | Rejected) => Ok(to),
+        _ => Err(refuse("payout", from, to)),
+    }
+}
+
+/// PENDING -> VALID | INVALID.
+///
+/// # Errors
+/// [`AgoraError::InvalidTransition`] for any other move.
+pub fn help_transition(from: HelpStatus, to: HelpStatus) -> Result<HelpStatus, AgoraError> {
+    use HelpStatus::*;
+    match (from, to) {
+        (Pending, Valid) | (Pending, Invalid) => Ok(to),
+        _ => Err(refuse("help", from, to)),
+    }
+}
+
+/// active -> committed | released.
+///
+/// # Errors
+/// [`AgoraError::InvalidTransition`] for any other move.
+pub fn reservation_transition(from: ReservationStatus, to: ReservationStatus) -> Result<ReservationStatus, AgoraError> {
+    use ReservationStatus::*;
+    match (from, to) {
+        (Active, Committed) | (Active, Released) => Ok(to),
+        _ => Err(refuse("reservation", from, to)),
+    }
+}
+
+/// queued -> running -> ready | failed; running -> queued (a stale claim
+/// given back); ready -> expired.
+///
+/// # Errors
+/// [`AgoraError::InvalidTransition`] for any other move.
+pub fn export_transition(from: ExportStatus, to: ExportStatus) -> Result<ExportStatus, AgoraError> {
+    use ExportStatus::*;
+    match (from, to) {
+        (Queued, Running) | (Running, Ready) | (Running, Failed) | (Running, Queued) | (Ready, Expired) => Ok(to),
+        _ => Err(refuse("export", from, to)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn order_moves() {
+        use OrderStatus::*;
+        let allowed = [(Created, Paid), (Created, Closed), (Paid, Shipped), (Shipped, Received)];
+        for from in OrderStatus::ALL {
+            for to in OrderStatus::ALL {
+                let ok = order_transition(*from, *to).is_ok();
+                assert_eq!(ok, allowed.contains(&(*from, *to)), "{from} -> {to}");
+            }
+        }
+    }
+
+    #[test]
+    fn task_payout_payment_moves() {
+        assert!(task_transition(TaskStatus::Open, TaskStatus::Settled).is_err());
+        assert!(task_transition(TaskStatus::Qualified, TaskStatus::Settled).is_ok());
+        assert!(task_transition(TaskStatus::Expired, TaskStatus::Open).is_err());
+        assert!(payout_transition(PayoutStatus::Held, PayoutStatus::Paid).is_ok());
+        assert!(payout_transition(PayoutStatus::Paid, PayoutStatus::Rejected).is_err());
+        assert!(payment_transition(PaymentStatus::Succeeded, PaymentStatus::Failed).is_err());
+        assert!(payment_transition(PaymentStatus::Pending, PaymentStatus::NeedsRefund).is_ok());
+        assert!(export_transition(ExportStatus::Ready, ExportStatus::Running).is_err());
+        let e = order_transition(OrderStatus::Closed, OrderStatus::Paid).unwrap_err();
+        assert_eq!(e.code(), "invalid_transition");
+    }
+}

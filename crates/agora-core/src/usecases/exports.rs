@@ -1,0 +1,287 @@
+//! Asynchronous exports: requested by an admin, written by a worker into the
+//! blob store, downloaded, and expired by retention. Request, download and
+//! expiry each write an export audit record.
+
+use crate::changeset::{Changeset, Guard, Record};
+use crate::error::AgoraError;
+use crate::ids::*;
+use crate::model::*;
+use crate::ports::Page;
+use crate::state::export_transition;
+use crate::views::*;
+
+use super::sweeps::SweepReport;
+use super::{Actor, Agora, failed_guard, require_admin};
+
+/// Orders read per page while writing an export.
+const EXPORT_PAGE: u32 = 200;
+
+pub(crate) fn export_view(j: &ExportJob) -> ExportView {
+    ExportView {
+        id: j.id.0,
+        status: j.status.as_str().to_owned(),
+        rows: j.rows,
+        bytes: j.bytes,
+        expires_at: j.expires_at,
+    }
+}
+
+/// A downloaded export file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExportFile {
+    /// `text/csv` or `application/x-ndjson`.
+    pub content_type: &'static str,
+    /// Suggested file name.
+    pub file_name: String,
+    /// The bytes.
+    pub bytes: Vec<u8>,
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_owned() }
+}
+
+impl Agora {
+    fn export_audit(&self, job: &ExportJob, action: ExportAction, actor: &str) -> Record {
+        Record::ExportAudit(ExportAuditRecord {
+            id: ExportAuditId(self.new_uuid()),
+            export_id: job.id,
+            store_id: job.store_id,
+            action,
+            actor_masked: actor.to_owned(),
+            at: self.now(),
+        })
+    }
+
+    /// Queues an export of a store's data (store admin).
+    ///
+    /// # Errors
+    /// `unauthorized`; `not_found`; `validation` for an unknown kind or format.
+    pub async fn request_export(
+        &self,
+        actor: &Actor,
+        store_id: StoreId,
+        req: NewExport,
+    ) -> Result<ExportView, AgoraError> {
+        require_admin(actor, store_id)?;
+        let mut v = crate::validate::Validator::new();
+        let kind = ExportKind::parse(&req.kind);
+        let format = ExportFormat::parse(&req.format);
+        v.check(kind.is_some(), "kind", "must be orders");
+        v.check(format.is_some(), "format", "must be csv or jsonl");
+        v.finish()?;
+        self.store.get_store(store_id).await?.ok_or(AgoraError::NotFound("store"))?;
+        let job = ExportJob {
+            id: ExportId(self.new_uuid()),
+            store_id,
+            kind: kind.unwrap_or(ExportKind::Orders),
+            format: format.unwrap_or(ExportFormat::Csv),
+            status: ExportStatus::Queued,
+            rows: 0,
+            bytes: 0,
+            blob_key: None,
+            error: None,
+            requested_by: actor.masked(),
+            created_at: self.now(),
+            started_at: None,
+            finished_at: None,
+            expires_at: None,
+        };
+        let mut cs = Changeset::new();
+        cs.insert(Record::Export(job.clone())).insert(self.export_audit(
+            &job,
+            ExportAction::Requested,
+            &actor.masked(),
+        ));
+        self.store.apply(cs).await?;
+        Ok(export_view(&job))
+    }
+
+    async fn load_export(&self, actor: &Actor, id: ExportId) -> Result<ExportJob, AgoraError> {
+        if matches!(actor, Actor::Anonymous) {
+            return Err(AgoraError::Unauthorized);
+        }
+        let job = self.store.get_export(id).await?.ok_or(AgoraError::NotFound("export"))?;
+        if !actor.administers(job.store_id) {
+            return Err(AgoraError::NotFound("export"));
+        }
+        Ok(job)
+    }
+
+    /// An export's state (store admin).
+    ///
+    /// # Errors
+    /// `unauthorized`; `not_found`.
+    pub async fn get_export(&self, actor: &Actor, id: ExportId) -> Result<ExportView, AgoraError> {
+        Ok(export_view(&self.load_export(actor, id).await?))
+    }
+
+    /// The file of a READY export (store admin); audited.
+    ///
+    /// # Errors
+    /// `unauthorized`; `not_found`; `conflict` when it is not ready.
+    pub async fn download_export(&self, actor: &Actor, id: ExportId) -> Result<ExportFile, AgoraError> {
+        let job = self.load_export(actor, id).await?;
+        if job.status != ExportStatus::Ready {
+            return Err(AgoraError::conflict(format!("the export is {}, not ready", job.status)));
+        }
+        let key = job.blob_key.clone().ok_or_else(|| AgoraError::Internal("ready export without a file".into()))?;
+        let bytes = self.blobs.get(&key).await?.ok_or(AgoraError::NotFound("export file"))?;
+        let mut cs = Changeset::new();
+        cs.insert(self.export_audit(&job, ExportAction::Downloaded, &actor.masked()));
+        self.store.apply(cs).await?;
+        let (content_type, ext) = match job.format {
+            ExportFormat::Csv => ("text/csv", "csv"),
+            ExportFormat::Jsonl => ("application/x-ndjson", "jsonl"),
+        };
+        Ok(ExportFile { content_type, file_name: format!("{}-{}.{ext}", job.kind, job.id), bytes })
+    }
+
+    /// Claims and writes up to `limit` queued exports. A claim is the
+    /// guarded move queued -> running, so two workers never write the same
+    /// export. Long exports log their progress through `progress`.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn run_queued_exports(
+        &self,
+        limit: u32,
+        progress: &(dyn Fn(ExportId, i64) + Send + Sync),
+    ) -> Result<SweepReport, AgoraError> {
+        let mut report = SweepReport::default();
+        for job in self.store.list_exports_by_status(ExportStatus::Queued, limit).await? {
+            report.scanned += 1;
+            let now = self.now();
+            let running = ExportJob {
+                status: export_transition(job.status, ExportStatus::Running)?,
+                started_at: Some(now),
+                ..job.clone()
+            };
+            let mut cs = Changeset::new();
+            cs.guard(Guard::ExportStatusIs { export_id: job.id, status: ExportStatus::Queued })
+                .update(Record::Export(running.clone()));
+            match self.store.apply(cs).await {
+                Ok(()) => {}
+                Err(e) if failed_guard(&e).is_some() => {
+                    report.conflicts += 1;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            }
+            let finished = match self.write_export(&running, progress).await {
+                Ok((rows, bytes, key)) => ExportJob {
+                    status: ExportStatus::Ready,
+                    rows,
+                    bytes,
+                    blob_key: Some(key),
+                    finished_at: Some(self.now()),
+                    expires_at: Some(self.now() + self.config.export_ttl),
+                    ..running.clone()
+                },
+                Err(e) => ExportJob {
+                    status: ExportStatus::Failed,
+                    error: Some(e.to_string()),
+                    finished_at: Some(self.now()),
+                    ..running.clone()
+                },
+            };
+            let mut cs = Changeset::new();
+            cs.guard(Guard::ExportStatusIs { export_id: job.id, status: ExportStatus::Running })
+                .update(Record::Export(finished));
+            match self.store.apply(cs).await {
+                Ok(()) => report.changed += 1,
+                Err(e) if failed_guard(&e).is_some() => report.conflicts += 1,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(report)
+    }
+
+    async fn write_export(
+        &self,
+        job: &ExportJob,
+        progress: &(dyn Fn(ExportId, i64) + Send + Sync),
+    ) -> Result<(i64, i64, String), AgoraError> {
+        let mut out = Vec::new();
+        if job.format == ExportFormat::Csv {
+            out.extend_from_slice(b"id,order_number,user_id,status,amount_minor,pay_amount_minor,currency,created_at,paid_at,shipped_at,received_at,closed_at,close_reason\n");
+        }
+        let mut rows = 0i64;
+        let mut page = Page::first(EXPORT_PAGE);
+        loop {
+            let orders = self.store.list_orders_by_store(job.store_id, None, page).await?;
+            let n = orders.len();
+            let last = orders.last().map(|o| o.id.0);
+            for view in self.order_views(orders).await? {
+                match job.format {
+                    ExportFormat::Jsonl => {
+                        serde_json::to_writer(&mut out, &view).map_err(|e| AgoraError::Internal(e.to_string()))?;
+                        out.push(b'\n');
+                    }
+                    ExportFormat::Csv => {
+                        let t = |t: Option<time::OffsetDateTime>| {
+                            t.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+                                .unwrap_or_default()
+                        };
+                        let line = [
+                            view.id.to_string(),
+                            csv_field(&view.order_number),
+                            view.user_id.to_string(),
+                            view.status.clone(),
+                            view.amount_minor.to_string(),
+                            view.pay_amount_minor.to_string(),
+                            view.currency.clone(),
+                            t(Some(view.created_at)),
+                            t(view.paid_at),
+                            t(view.shipped_at),
+                            t(view.received_at),
+                            t(view.closed_at),
+                            view.close_reason.clone().unwrap_or_default(),
+                        ]
+                        .join(",");
+                        out.extend_from_slice(line.as_bytes());
+                        out.push(b'\n');
+                    }
+                }
+                rows += 1;
+            }
+            if rows > 0 && rows % 10_000 < EXPORT_PAGE as i64 {
+                progress(job.id, rows);
+            }
+            match last {
+                Some(id) if n == EXPORT_PAGE as usize => page.before = Some(id),
+                _ => break,
+            }
+        }
+        let key = format!("exports/{}/{}.{}", job.store_id, job.id, job.format);
+        let bytes = out.len() as i64;
+        self.blobs.put(&key, out).await?;
+        Ok((rows, bytes, key))
+    }
+
+    /// Deletes the files of READY exports past `expires_at`, marks them
+    /// expired and audits each.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn expire_exports(&self, limit: u32) -> Result<SweepReport, AgoraError> {
+        let mut report = SweepReport::default();
+        for job in self.store.list_exports_expired(self.now(), limit).await? {
+            report.scanned += 1;
+            if let Some(key) = &job.blob_key {
+                self.blobs.delete(key).await?;
+            }
+            let expired = ExportJob { status: export_transition(job.status, ExportStatus::Expired)?, ..job.clone() };
+            let mut cs = Changeset::new();
+            cs.guard(Guard::ExportStatusIs { export_id: job.id, status: ExportStatus::Ready })
+                .update(Record::Export(expired))
+                .insert(self.export_audit(&job, ExportAction::Expired, "system:retention"));
+            match self.store.apply(cs).await {
+                Ok(()) => report.changed += 1,
+                Err(e) if failed_guard(&e).is_some() => report.conflicts += 1,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(report)
+    }
+}

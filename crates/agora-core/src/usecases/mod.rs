@@ -1,0 +1,422 @@
+//! The use cases: every flow of the HTTP contract, as methods of [`Agora`].
+//! Each reads what it needs, decides with the state machines and rules of
+//! core, and writes through one [`Changeset`].
+
+mod catalog;
+mod events;
+mod exports;
+mod orders;
+mod payments;
+mod stores;
+mod sweeps;
+mod tasks;
+mod users;
+
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+pub use sweeps::SweepReport;
+
+use crate::changeset::{Guard, Record};
+use crate::clock::{Clock, Entropy, OsEntropy, SystemClock};
+use crate::error::{AgoraError, StoreError};
+use crate::ids::*;
+use crate::model::*;
+use crate::ports::*;
+use crate::secrets::{Argon2Cost, Argon2Passwords, Keyring, hash_token};
+
+/// Who is calling.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Actor {
+    /// Nobody authenticated.
+    Anonymous,
+    /// The deployment's super admin (`AGORA_ADMIN_KEY`).
+    SuperAdmin {
+        /// Masked key, for audit rows.
+        masked: String,
+    },
+    /// An admin of one store.
+    StoreAdmin {
+        /// The store.
+        store_id: StoreId,
+        /// Masked key, for audit rows.
+        masked: String,
+    },
+    /// A logged-in customer.
+    Customer {
+        /// The user.
+        user_id: UserId,
+    },
+}
+
+impl Actor {
+    /// Whether the actor administers `store_id` (a super admin administers all).
+    pub fn administers(&self, store_id: StoreId) -> bool {
+        match self {
+            Actor::SuperAdmin { .. } => true,
+            Actor::StoreAdmin { store_id: s, .. } => *s == store_id,
+            _ => false,
+        }
+    }
+
+    /// The masked key of an admin, for audit rows.
+    pub fn masked(&self) -> String {
+        match self {
+            Actor::SuperAdmin { masked } | Actor::StoreAdmin { masked, .. } => masked.clone(),
+            Actor::Customer { user_id } => format!("user:{user_id}"),
+            Actor::Anonymous => "anonymous".to_owned(),
+        }
+    }
+}
+
+/// Tunables of the use cases. Defaults suit production.
+#[derive(Clone, Debug)]
+pub struct AgoraConfig {
+    /// Hex SHA-256 of the super admin key; `None` disables super admin.
+    pub super_admin_key_hash: Option<String>,
+    /// HMAC key of payment webhooks.
+    pub webhook_secret: Vec<u8>,
+    /// Lifetime of a login session.
+    pub session_ttl: Duration,
+    /// How long idempotent responses are kept.
+    pub idempotency_ttl: Duration,
+    /// How long an in-flight idempotency marker lives.
+    pub idempotency_lease: std::time::Duration,
+    /// How long export files are kept.
+    pub export_ttl: Duration,
+    /// Failed logins per email per minute before 429.
+    pub login_failures_per_minute: u32,
+    /// Attempts of a use case whose guard lost a race before it gives up.
+    pub max_attempts: u32,
+}
+
+impl Default for AgoraConfig {
+    fn default() -> Self {
+        Self {
+            super_admin_key_hash: None,
+            webhook_secret: Vec::new(),
+            session_ttl: Duration::days(7),
+            idempotency_ttl: Duration::hours(24),
+            idempotency_lease: std::time::Duration::from_secs(30),
+            export_ttl: Duration::days(7),
+            login_failures_per_minute: 10,
+            max_attempts: 64,
+        }
+    }
+}
+
+/// The domain service: every use case of agora over the chosen ports.
+#[derive(Clone)]
+pub struct Agora {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    entropy: Arc<dyn Entropy>,
+    keyring: Keyring,
+    passwords: Arc<dyn PasswordHasher>,
+    limiter: Arc<dyn RateLimiter>,
+    locks: Arc<dyn LockManager>,
+    blobs: Arc<dyn BlobStore>,
+    idempotency_cache: Option<Arc<dyn IdempotencyCache>>,
+    config: AgoraConfig,
+}
+
+impl std::fmt::Debug for Agora {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agora").field("backend", &self.store.backend()).finish_non_exhaustive()
+    }
+}
+
+/// Builds an [`Agora`]; everything but the store has a default.
+pub struct AgoraBuilder {
+    store: Arc<dyn Store>,
+    clock: Option<Arc<dyn Clock>>,
+    entropy: Option<Arc<dyn Entropy>>,
+    keyring: Option<Keyring>,
+    passwords: Option<Arc<dyn PasswordHasher>>,
+    limiter: Option<Arc<dyn RateLimiter>>,
+    locks: Option<Arc<dyn LockManager>>,
+    blobs: Option<Arc<dyn BlobStore>>,
+    idempotency_cache: Option<Arc<dyn IdempotencyCache>>,
+    config: AgoraConfig,
+}
+
+impl AgoraBuilder {
+    /// Uses this clock (default: the wall clock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+    /// Uses this randomness (default: the OS).
+    pub fn entropy(mut self, entropy: Arc<dyn Entropy>) -> Self {
+        self.entropy = Some(entropy);
+        self
+    }
+    /// Uses this keyring (default: a fresh random key, lost on exit).
+    pub fn keyring(mut self, keyring: Keyring) -> Self {
+        self.keyring = Some(keyring);
+        self
+    }
+    /// Uses this password hasher (default: argon2id at production cost, inline).
+    pub fn passwords(mut self, passwords: Arc<dyn PasswordHasher>) -> Self {
+        self.passwords = Some(passwords);
+        self
+    }
+    /// Uses this rate limiter (default: in-process).
+    pub fn rate_limiter(mut self, limiter: Arc<dyn RateLimiter>) -> Self {
+        self.limiter = Some(limiter);
+        self
+    }
+    /// Uses this lock manager (default: in-process).
+    pub fn locks(mut self, locks: Arc<dyn LockManager>) -> Self {
+        self.locks = Some(locks);
+        self
+    }
+    /// Uses this blob store for exports (default: in-process memory).
+    pub fn blobs(mut self, blobs: Arc<dyn BlobStore>) -> Self {
+        self.blobs = Some(blobs);
+        self
+    }
+    /// Adds the shared idempotency fast path.
+    pub fn idempotency_cache(mut self, cache: Arc<dyn IdempotencyCache>) -> Self {
+        self.idempotency_cache = Some(cache);
+        self
+    }
+    /// Sets the tunables.
+    pub fn config(mut self, config: AgoraConfig) -> Self {
+        self.config = config;
+        self
+    }
+    /// Builds the service.
+    pub fn build(self) -> Agora {
+        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let entropy: Arc<dyn Entropy> = self.entropy.unwrap_or_else(|| Arc::new(OsEntropy::default()));
+        let keyring = self.keyring.unwrap_or_else(|| Keyring::generate(entropy.as_ref()));
+        Agora {
+            store: self.store,
+            limiter: self.limiter.unwrap_or_else(|| Arc::new(crate::local::LocalRateLimiter::new(clock.clone()))),
+            locks: self.locks.unwrap_or_else(|| Arc::new(crate::local::LocalLocks::new(entropy.clone()))),
+            blobs: self.blobs.unwrap_or_else(|| Arc::new(crate::local::MemoryBlobs::default())),
+            passwords: self.passwords.unwrap_or_else(|| Arc::new(Argon2Passwords::new(Argon2Cost::PRODUCTION))),
+            clock,
+            entropy,
+            keyring,
+            idempotency_cache: self.idempotency_cache,
+            config: self.config,
+        }
+    }
+}
+
+impl Agora {
+    /// Starts building a service over `store`.
+    pub fn builder(store: Arc<dyn Store>) -> AgoraBuilder {
+        AgoraBuilder {
+            store,
+            clock: None,
+            entropy: None,
+            keyring: None,
+            passwords: None,
+            limiter: None,
+            locks: None,
+            blobs: None,
+            idempotency_cache: None,
+            config: AgoraConfig::default(),
+        }
+    }
+
+    /// The primary store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// The lock manager.
+    pub fn locks(&self) -> &Arc<dyn LockManager> {
+        &self.locks
+    }
+
+    /// The keyring.
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
+    /// The tunables.
+    pub fn config(&self) -> &AgoraConfig {
+        &self.config
+    }
+
+    pub(crate) fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    pub(crate) fn new_uuid(&self) -> Uuid {
+        self.entropy.uuid_v7(self.clock.now())
+    }
+
+    pub(crate) fn random_code(&self, prefix: &str, len: usize) -> String {
+        // Crockford base32 without look-alikes, for human-facing numbers.
+        const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+        let mut raw = vec![0u8; len];
+        self.entropy.fill(&mut raw);
+        let mut s = String::with_capacity(prefix.len() + len);
+        s.push_str(prefix);
+        s.extend(raw.iter().map(|b| ALPHABET[(*b & 31) as usize] as char));
+        s
+    }
+
+    pub(crate) fn event(
+        &self,
+        store_id: StoreId,
+        entity_type: &str,
+        entity_id: Uuid,
+        kind: &str,
+        payload: serde_json::Value,
+    ) -> Record {
+        Record::Event(ActivityEvent {
+            id: EventId(self.new_uuid()),
+            store_id,
+            seq: None,
+            entity_type: entity_type.to_owned(),
+            entity_id,
+            kind: kind.to_owned(),
+            payload,
+            at: self.now(),
+        })
+    }
+
+    /// Resolves an `Authorization: Bearer` admin key: the super admin key or
+    /// a store admin key.
+    ///
+    /// # Errors
+    /// [`AgoraError::Unauthorized`] when it is neither.
+    pub async fn authenticate_admin(&self, key: &str) -> Result<Actor, AgoraError> {
+        let hash = hash_token(key);
+        if let Some(expected) = &self.config.super_admin_key_hash
+            && crate::secrets::constant_time_eq(expected.as_bytes(), hash.as_bytes())
+        {
+            return Ok(Actor::SuperAdmin { masked: crate::secrets::mask(key) });
+        }
+        match self.store.get_admin_key_by_hash(&hash).await? {
+            Some(k) => Ok(Actor::StoreAdmin { store_id: k.store_id, masked: k.masked }),
+            None => Err(AgoraError::Unauthorized),
+        }
+    }
+
+    /// Resolves a customer session token.
+    ///
+    /// # Errors
+    /// [`AgoraError::Unauthorized`] when it is unknown or expired.
+    pub async fn authenticate_customer(&self, token: &str) -> Result<Actor, AgoraError> {
+        match self.store.get_session_by_hash(&hash_token(token)).await? {
+            Some(s) if s.expires_at > self.now() => Ok(Actor::Customer { user_id: s.user_id }),
+            _ => Err(AgoraError::Unauthorized),
+        }
+    }
+
+    /// Resolves any bearer token: a customer session, else an admin key.
+    ///
+    /// # Errors
+    /// [`AgoraError::Unauthorized`] when it is none of them.
+    pub async fn authenticate(&self, token: &str) -> Result<Actor, AgoraError> {
+        if token.starts_with(crate::SESSION_TOKEN_PREFIX) {
+            return self.authenticate_customer(token).await;
+        }
+        self.authenticate_admin(token).await
+    }
+
+    /// Ok when the store is healthy.
+    ///
+    /// # Errors
+    /// [`AgoraError::Unavailable`] otherwise.
+    pub async fn health(&self) -> Result<(), AgoraError> {
+        self.store.health().await.map_err(AgoraError::from)
+    }
+}
+
+/// Requires an admin of `store_id`; others get `not_found` for the store
+/// (they may not know it exists) or `unauthorized` when anonymous.
+pub(crate) fn require_admin(actor: &Actor, store_id: StoreId) -> Result<(), AgoraError> {
+    match actor {
+        Actor::Anonymous => Err(AgoraError::Unauthorized),
+        a if a.administers(store_id) => Ok(()),
+        _ => Err(AgoraError::NotFound("store")),
+    }
+}
+
+pub(crate) fn require_super(actor: &Actor) -> Result<(), AgoraError> {
+    match actor {
+        Actor::SuperAdmin { .. } => Ok(()),
+        Actor::Anonymous => Err(AgoraError::Unauthorized),
+        _ => Err(AgoraError::Forbidden),
+    }
+}
+
+pub(crate) fn require_customer(actor: &Actor) -> Result<UserId, AgoraError> {
+    match actor {
+        Actor::Customer { user_id } => Ok(*user_id),
+        Actor::Anonymous => Err(AgoraError::Unauthorized),
+        _ => Err(AgoraError::Forbidden),
+    }
+}
+
+/// Limit and cursor of a list request.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListQuery {
+    /// 1..=200, default 50.
+    pub limit: Option<u32>,
+    /// Opaque cursor from a previous page.
+    pub cursor: Option<String>,
+}
+
+impl ListQuery {
+    pub(crate) fn page(&self) -> Result<Page, AgoraError> {
+        let limit = self.limit.unwrap_or(50);
+        if !(1..=200).contains(&limit) {
+            return Err(AgoraError::validation("limit", "must be between 1 and 200"));
+        }
+        let before = match &self.cursor {
+            None => None,
+            Some(c) => Some(decode_cursor(c).ok_or_else(|| AgoraError::validation("cursor", "is not a valid cursor"))?),
+        };
+        Ok(Page { limit, before })
+    }
+}
+
+/// Encodes an id as an opaque cursor (base64url of its 16 bytes).
+pub fn encode_cursor(id: Uuid) -> String {
+    URL_SAFE_NO_PAD.encode(id.as_bytes())
+}
+
+/// Decodes a cursor made by [`encode_cursor`].
+pub fn decode_cursor(cursor: &str) -> Option<Uuid> {
+    let raw = URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    Uuid::from_slice(&raw).ok()
+}
+
+/// The cursor of the next page: the last item's id when the page is full.
+pub(crate) fn next_cursor<T>(items: &[T], page: &Page, id: impl Fn(&T) -> Uuid) -> Option<String> {
+    if items.len() == page.limit as usize { items.last().map(|i| encode_cursor(id(i))) } else { None }
+}
+
+/// What to do after a changeset lost a race.
+pub(crate) fn is_retryable(e: &StoreError) -> bool {
+    matches!(e, StoreError::GuardFailed(_) | StoreError::Duplicate(_))
+}
+
+pub(crate) fn failed_guard(e: &StoreError) -> Option<&Guard> {
+    match e {
+        StoreError::GuardFailed(f) => Some(&f.guard),
+        _ => None,
+    }
+}
+
+pub(crate) fn too_contended() -> AgoraError {
+    AgoraError::Conflict { message: "too many concurrent changes; retry".into(), retry_after: Some(1) }
+}

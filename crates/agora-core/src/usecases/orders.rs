@@ -1,0 +1,671 @@
+//! Placing orders (idempotent, all lines or none) and moving them along.
+
+use std::collections::{HashMap, HashSet};
+
+use sha2::{Digest, Sha256};
+use time::Duration;
+
+use crate::changeset::{Changeset, Guard, Record, Write};
+use crate::error::{AgoraError, StoreError};
+use crate::ids::*;
+use crate::model::*;
+use crate::money::Money;
+use crate::ports::{InFlight, Page};
+use crate::state::{help_transition, order_transition, reservation_transition, task_transition};
+use crate::validate::Validator;
+use crate::views::*;
+
+use super::{
+    Actor, Agora, ListQuery, failed_guard, is_retryable, next_cursor, require_admin, require_customer, too_contended,
+};
+
+/// Lines per order.
+pub const MAX_LINES: usize = 50;
+/// Units per line.
+pub const MAX_QTY: i64 = 1000;
+
+/// The answer of [`Agora::place_order`]: the order and the exact response
+/// (status and body) that a replay of the same key returns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlacedOrder {
+    /// The order as created.
+    pub order: OrderView,
+    /// HTTP status of the response (201).
+    pub status: u16,
+    /// The response body, byte for byte what every replay returns.
+    pub body: String,
+    /// True when this is a replay of an earlier request.
+    pub replayed: bool,
+}
+
+pub(crate) fn order_view(o: &CustomerOrder, items: &[OrderItem]) -> OrderView {
+    OrderView {
+        id: o.id.0,
+        order_number: o.order_number.clone(),
+        store_id: o.store_id.0,
+        user_id: o.user_id.0,
+        status: o.status.as_str().to_owned(),
+        amount_minor: o.amount_minor,
+        pay_amount_minor: o.pay_amount_minor,
+        currency: o.currency.as_str().to_owned(),
+        items: items
+            .iter()
+            .map(|i| OrderItemView { variant_id: i.variant_id.0, qty: i.qty, unit_price_minor: i.unit_price_minor })
+            .collect(),
+        created_at: o.created_at,
+        paid_at: o.paid_at,
+        shipped_at: o.shipped_at,
+        received_at: o.received_at,
+        closed_at: o.closed_at,
+        close_reason: o.close_reason.map(|r| r.as_str().to_owned()),
+        reservation_expires_at: o.reservation_expires_at,
+        help_task_no: o.help_task_no.clone(),
+    }
+}
+
+/// Hex SHA-256 of the canonical request: what makes "the same body".
+fn fingerprint(req: &PlaceOrder) -> String {
+    let canonical = serde_json::to_vec(req).unwrap_or_default();
+    hex::encode(Sha256::digest(&canonical))
+}
+
+enum Attempt {
+    Done(PlacedOrder),
+    Retry,
+}
+
+impl Agora {
+    /// Views of several orders with their lines in two reads.
+    pub(crate) async fn order_views(&self, orders: Vec<CustomerOrder>) -> Result<Vec<OrderView>, AgoraError> {
+        let ids: Vec<OrderId> = orders.iter().map(|o| o.id).collect();
+        let items = if ids.is_empty() { Vec::new() } else { self.store.list_order_items(&ids).await? };
+        let mut by_order: HashMap<OrderId, Vec<OrderItem>> = HashMap::new();
+        for i in items {
+            by_order.entry(i.order_id).or_default().push(i);
+        }
+        Ok(orders.iter().map(|o| order_view(o, by_order.get(&o.id).map(Vec::as_slice).unwrap_or(&[]))).collect())
+    }
+
+    /// Places an order for the calling customer: every line reserved (split
+    /// across warehouses when needed) or none, idempotent per user and
+    /// `Idempotency-Key`.
+    ///
+    /// # Errors
+    /// `unauthorized`; `idempotency_key_missing`; `idempotency_key_reused`;
+    /// `validation`; `not_found` (store, address, variant); `out_of_stock`
+    /// (nothing reserved); `conflict` (a help rule, or the same key in flight).
+    pub async fn place_order(
+        &self,
+        actor: &Actor,
+        idempotency_key: Option<&str>,
+        req: PlaceOrder,
+    ) -> Result<PlacedOrder, AgoraError> {
+        let user_id = require_customer(actor)?;
+        let key = idempotency_key.map(str::trim).filter(|k| !k.is_empty()).ok_or(AgoraError::IdempotencyKeyMissing)?;
+        if key.chars().count() > 255 {
+            return Err(AgoraError::validation("Idempotency-Key", "must be 1 to 255 characters"));
+        }
+        let scope = format!("orders:{user_id}");
+        let fp = fingerprint(&req);
+
+        if let Some(done) = self.replay_if_known(&scope, key, &fp).await? {
+            return Ok(done);
+        }
+        let cache = self.idempotency_cache.clone();
+        if let Some(cache) = &cache {
+            // The fast path only saves work; on a Redis error we fall through
+            // to the primary store, which stays authoritative.
+            match cache.begin(&scope, key, self.config.idempotency_lease).await {
+                Ok(InFlight::Completed { fingerprint, status, body }) => {
+                    if fingerprint != fp {
+                        return Err(AgoraError::IdempotencyKeyReused);
+                    }
+                    return replayed(status, body);
+                }
+                Ok(InFlight::Busy) => {
+                    return Err(AgoraError::Conflict {
+                        message: "a request with this Idempotency-Key is in progress".into(),
+                        retry_after: Some(1),
+                    });
+                }
+                Ok(InFlight::Acquired) | Err(_) => {}
+            }
+        }
+        let result = self.place_order_inner(user_id, &scope, key, &fp, &req).await;
+        if let Some(cache) = &cache {
+            match &result {
+                Ok(placed) => {
+                    let record = IdempotencyRecord {
+                        scope: scope.clone(),
+                        key: key.to_owned(),
+                        fingerprint: fp.clone(),
+                        response_status: placed.status,
+                        response_body: placed.body.clone(),
+                        resource_id: Some(placed.order.id),
+                        created_at: self.now(),
+                        expires_at: self.now() + self.config.idempotency_ttl,
+                    };
+                    let ttl = std::time::Duration::try_from(self.config.idempotency_ttl).unwrap_or_default();
+                    let _ = cache.complete(&scope, key, &record, ttl).await;
+                }
+                Err(_) => {
+                    let _ = cache.abandon(&scope, key).await;
+                }
+            }
+        }
+        result
+    }
+
+    async fn replay_if_known(&self, scope: &str, key: &str, fp: &str) -> Result<Option<PlacedOrder>, AgoraError> {
+        match self.store.get_idempotency(scope, key).await? {
+            Some(rec) if rec.expires_at > self.now() => {
+                if rec.fingerprint != fp {
+                    return Err(AgoraError::IdempotencyKeyReused);
+                }
+                replayed(rec.response_status, rec.response_body).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn place_order_inner(
+        &self,
+        user_id: UserId,
+        scope: &str,
+        key: &str,
+        fp: &str,
+        req: &PlaceOrder,
+    ) -> Result<PlacedOrder, AgoraError> {
+        let mut v = Validator::new();
+        v.check((1..=MAX_LINES).contains(&req.items.len()), "items", format!("must have 1 to {MAX_LINES} lines"));
+        let mut seen = HashSet::new();
+        for (i, line) in req.items.iter().enumerate() {
+            v.range(&format!("items[{i}].qty"), line.qty, 1, MAX_QTY);
+            if !seen.insert(line.variant_id) {
+                v.error(format!("items[{i}].variant_id"), "the same variant appears on two lines");
+            }
+        }
+        if let Some(t) = &req.help_task_no {
+            v.text("help_task_no", t, 1, 64);
+        }
+        v.finish()?;
+        for _ in 0..self.config.max_attempts {
+            match self.try_place_order(user_id, scope, key, fp, req).await? {
+                Attempt::Done(p) => return Ok(p),
+                Attempt::Retry => continue,
+            }
+        }
+        Err(too_contended())
+    }
+
+    async fn try_place_order(
+        &self,
+        user_id: UserId,
+        scope: &str,
+        key: &str,
+        fp: &str,
+        req: &PlaceOrder,
+    ) -> Result<Attempt, AgoraError> {
+        let store_id = StoreId(req.store_id);
+        let store = self.store.get_store(store_id).await?.ok_or(AgoraError::NotFound("store"))?;
+        if store.status != StoreStatus::Active {
+            return Err(AgoraError::NotFound("store"));
+        }
+        let settings = self.store.get_settings(store_id).await?.ok_or(AgoraError::NotFound("store"))?;
+        let address = self.store.get_address(AddressId(req.address_id)).await?;
+        let address = address.filter(|a| a.user_id == user_id).ok_or(AgoraError::NotFound("address"))?;
+
+        let variant_ids: Vec<VariantId> = req.items.iter().map(|l| VariantId(l.variant_id)).collect();
+        let variants: HashMap<VariantId, ProductVariant> =
+            self.store.get_variants(&variant_ids).await?.into_iter().map(|v| (v.id, v)).collect();
+        let mut product_ids: Vec<ProductId> = variants.values().map(|v| v.product_id).collect();
+        product_ids.sort();
+        product_ids.dedup();
+        let mut products = HashMap::new();
+        for pid in product_ids {
+            if let Some(p) = self.store.get_product(pid).await? {
+                products.insert(pid, p);
+            }
+        }
+        let mut currency = None;
+        for (i, line) in req.items.iter().enumerate() {
+            let orderable = variants.get(&VariantId(line.variant_id)).filter(|v| {
+                v.store_id == store_id
+                    && v.status == ProductStatus::Active
+                    && products.get(&v.product_id).is_some_and(|p| p.status == ProductStatus::Active)
+            });
+            let Some(v) = orderable else {
+                return Err(AgoraError::Validation(vec![crate::error::FieldError {
+                    field: format!("items[{i}].variant_id"),
+                    message: "no such orderable variant in this store".into(),
+                }]));
+            };
+            let c = products[&v.product_id].currency;
+            if *currency.get_or_insert(c) != c {
+                return Err(AgoraError::validation("items", "all lines must be in one currency"));
+            }
+        }
+        let currency = currency.ok_or_else(|| AgoraError::validation("items", "must not be empty"))?;
+
+        // Help: the task must be OPEN, of this store, not the helper's own,
+        // and the helper must not have helped it yet.
+        let task = match &req.help_task_no {
+            None => None,
+            Some(no) => {
+                let t = self.store.get_task_by_no(no).await?.ok_or(AgoraError::NotFound("task"))?;
+                if t.store_id != store_id {
+                    return Err(AgoraError::conflict("the task belongs to another store"));
+                }
+                if t.status != TaskStatus::Open {
+                    return Err(AgoraError::conflict("the task is not open"));
+                }
+                if t.user_id == user_id {
+                    return Err(AgoraError::conflict("you cannot help your own task"));
+                }
+                let helps = self.store.list_helps(t.id).await?;
+                if helps.iter().any(|h| h.helper_user_id == user_id) {
+                    return Err(AgoraError::conflict("you already help this task"));
+                }
+                Some(t)
+            }
+        };
+
+        // Allocate every line from the warehouses with the most available
+        // first; a line may be split. Nothing is written unless all fit.
+        let stock = self.store.list_inventory(&variant_ids).await?;
+        let mut by_variant: HashMap<VariantId, Vec<&Inventory>> = HashMap::new();
+        for row in &stock {
+            by_variant.entry(row.variant_id).or_default().push(row);
+        }
+        let now = self.now();
+        let order_id = OrderId(self.new_uuid());
+        let expires = now + Duration::seconds(settings.order_ttl_seconds);
+        let mut cs = Changeset::new();
+        cs.guard(Guard::IdempotencyKeyFree { scope: scope.to_owned(), key: key.to_owned(), now });
+        let mut total = Money::zero(currency);
+        let mut items = Vec::with_capacity(req.items.len());
+        let mut stock_writes = Vec::new();
+        for (i, line) in req.items.iter().enumerate() {
+            let vid = VariantId(line.variant_id);
+            let variant = &variants[&vid];
+            let mut rows = by_variant.remove(&vid).unwrap_or_default();
+            rows.sort_by(|a, b| b.available().cmp(&a.available()).then(a.warehouse_id.cmp(&b.warehouse_id)));
+            let mut need = line.qty;
+            for row in rows {
+                if need == 0 {
+                    break;
+                }
+                let take = need.min(row.available());
+                if take <= 0 {
+                    continue;
+                }
+                need -= take;
+                cs.guard(Guard::StockAvailable { variant_id: vid, warehouse_id: row.warehouse_id, qty: take });
+                stock_writes.push(Write::AdjustStock {
+                    variant_id: vid,
+                    warehouse_id: row.warehouse_id,
+                    on_hand_delta: 0,
+                    reserved_delta: take,
+                    at: now,
+                });
+                stock_writes.push(Write::Insert(Record::Reservation(InventoryReservation {
+                    id: ReservationId(self.new_uuid()),
+                    order_id,
+                    store_id,
+                    variant_id: vid,
+                    warehouse_id: row.warehouse_id,
+                    qty: take,
+                    status: ReservationStatus::Active,
+                    expires_at: expires,
+                    created_at: now,
+                    updated_at: now,
+                })));
+            }
+            if need > 0 {
+                return Err(AgoraError::OutOfStock(format!("not enough stock of {} for items[{i}]", variant.sku)));
+            }
+            let unit = Money::new(variant.price_minor, currency, "price_minor")?;
+            total = total.checked_add(unit.checked_mul(line.qty)?)?;
+            items.push(OrderItem {
+                id: OrderItemId(self.new_uuid()),
+                order_id,
+                line_no: i as i32,
+                variant_id: vid,
+                sku: variant.sku.clone(),
+                qty: line.qty,
+                unit_price_minor: variant.price_minor,
+            });
+        }
+        let order = CustomerOrder {
+            id: order_id,
+            order_number: self.random_code(&format!("{}-", now.date().to_string().replace('-', "")), 10),
+            store_id,
+            user_id,
+            address_id: address.id,
+            address_hash: address.address_hash.clone(),
+            status: OrderStatus::Created,
+            amount_minor: total.minor,
+            pay_amount_minor: total.minor,
+            currency,
+            help_task_no: task.as_ref().map(|t| t.task_no.clone()),
+            created_at: now,
+            paid_at: None,
+            shipped_at: None,
+            received_at: None,
+            closed_at: None,
+            close_reason: None,
+            reservation_expires_at: expires,
+            updated_at: now,
+        };
+        let view = order_view(&order, &items);
+        let body = serde_json::to_string(&view).map_err(|e| AgoraError::Internal(e.to_string()))?;
+        cs.insert(Record::Order(order.clone()));
+        for item in items {
+            cs.insert(Record::OrderItem(item));
+        }
+        for w in stock_writes {
+            cs.write(w);
+        }
+        if let Some(t) = &task {
+            cs.guard(Guard::NoHelpByHelper { task_id: t.id, helper_user_id: user_id });
+            cs.guard(Guard::TaskStateIs { task_id: t.id, status: TaskStatus::Open, helps_valid: t.helps_valid });
+            cs.insert(Record::Help(Help {
+                id: HelpId(self.new_uuid()),
+                task_id: t.id,
+                helper_user_id: user_id,
+                order_id,
+                status: HelpStatus::Pending,
+                created_at: now,
+                received_at: None,
+            }));
+        }
+        cs.insert(Record::Idempotency(IdempotencyRecord {
+            scope: scope.to_owned(),
+            key: key.to_owned(),
+            fingerprint: fp.to_owned(),
+            response_status: 201,
+            response_body: body.clone(),
+            resource_id: Some(order_id.0),
+            created_at: now,
+            expires_at: now + self.config.idempotency_ttl,
+        }));
+        cs.insert(self.event(
+            store_id,
+            "order",
+            order_id.0,
+            "order.created",
+            serde_json::json!({"order_number": order.order_number, "amount_minor": order.amount_minor, "user_id": user_id}),
+        ));
+        match self.store.apply(cs).await {
+            Ok(()) => Ok(Attempt::Done(PlacedOrder { order: view, status: 201, body, replayed: false })),
+            Err(e) => match failed_guard(&e) {
+                Some(Guard::IdempotencyKeyFree { .. }) => {
+                    // A concurrent request with the same key won: answer as its replay.
+                    match self.replay_if_known(scope, key, fp).await? {
+                        Some(done) => Ok(Attempt::Done(done)),
+                        None => Ok(Attempt::Retry),
+                    }
+                }
+                Some(Guard::NoHelpByHelper { .. }) => Err(AgoraError::conflict("you already help this task")),
+                _ if is_retryable(&e) => Ok(Attempt::Retry),
+                _ => Err(e.into()),
+            },
+        }
+    }
+
+    /// One order, for its owner or an admin of its store.
+    ///
+    /// # Errors
+    /// `unauthorized`; `not_found` for anyone else.
+    pub async fn get_order(&self, actor: &Actor, id: OrderId) -> Result<OrderView, AgoraError> {
+        if matches!(actor, Actor::Anonymous) {
+            return Err(AgoraError::Unauthorized);
+        }
+        let o = self.store.get_order(id).await?.ok_or(AgoraError::NotFound("order"))?;
+        let visible = match actor {
+            Actor::Customer { user_id } => o.user_id == *user_id,
+            a => a.administers(o.store_id),
+        };
+        if !visible {
+            return Err(AgoraError::NotFound("order"));
+        }
+        let mut v = self.order_views(vec![o]).await?;
+        v.pop().ok_or(AgoraError::NotFound("order"))
+    }
+
+    /// The calling customer's orders, newest first.
+    ///
+    /// # Errors
+    /// `unauthorized`; `validation`.
+    pub async fn list_my_orders(&self, actor: &Actor, q: &ListQuery) -> Result<ListPage<OrderView>, AgoraError> {
+        let user_id = require_customer(actor)?;
+        let page = q.page()?;
+        let orders = self.store.list_orders_by_user(user_id, page).await?;
+        let next = next_cursor(&orders, &page, |o| o.id.0);
+        Ok(ListPage { items: self.order_views(orders).await?, next_cursor: next })
+    }
+
+    /// A store's orders, optionally of one status, newest first (store admin).
+    ///
+    /// # Errors
+    /// `unauthorized`; `not_found`; `validation` (bad status, limit or cursor).
+    pub async fn list_store_orders(
+        &self,
+        actor: &Actor,
+        store_id: StoreId,
+        status: Option<&str>,
+        q: &ListQuery,
+    ) -> Result<ListPage<OrderView>, AgoraError> {
+        require_admin(actor, store_id)?;
+        let status = status
+            .map(|s| OrderStatus::parse(s).ok_or_else(|| AgoraError::validation("status", "unknown order status")))
+            .transpose()?;
+        let page: Page = q.page()?;
+        let orders = self.store.list_orders_by_store(store_id, status, page).await?;
+        let next = next_cursor(&orders, &page, |o| o.id.0);
+        Ok(ListPage { items: self.order_views(orders).await?, next_cursor: next })
+    }
+
+    async fn load_owned_order(&self, actor: &Actor, id: OrderId) -> Result<CustomerOrder, AgoraError> {
+        let user_id = require_customer(actor)?;
+        let o = self.store.get_order(id).await?.ok_or(AgoraError::NotFound("order"))?;
+        if o.user_id != user_id {
+            return Err(AgoraError::NotFound("order"));
+        }
+        Ok(o)
+    }
+
+    /// Cancels the caller's CREATED order; its stock is released.
+    ///
+    /// # Errors
+    /// `unauthorized`; `not_found`; `invalid_transition` from any other status.
+    pub async fn cancel_order(&self, actor: &Actor, id: OrderId) -> Result<OrderView, AgoraError> {
+        for _ in 0..self.config.max_attempts {
+            let o = self.load_owned_order(actor, id).await?;
+            match self.close_order(o, CloseReason::Cancelled).await {
+                Err(AgoraError::Conflict { .. }) => continue,
+                other => return other,
+            }
+        }
+        Err(too_contended())
+    }
+
+    /// Closes a CREATED order (cancel or timeout) and releases its holds.
+    /// A lost race is reported as `conflict` so the caller re-reads.
+    pub(crate) async fn close_order(&self, o: CustomerOrder, reason: CloseReason) -> Result<OrderView, AgoraError> {
+        order_transition(o.status, OrderStatus::Closed)?;
+        let now = self.now();
+        let mut cs = Changeset::new();
+        cs.guard(Guard::OrderStatusIs { order_id: o.id, status: OrderStatus::Created });
+        let mut closed = o.clone();
+        closed.status = OrderStatus::Closed;
+        closed.closed_at = Some(now);
+        closed.close_reason = Some(reason);
+        closed.updated_at = now;
+        cs.update(Record::Order(closed.clone()));
+        self.release_reservations(&mut cs, o.id, now).await?;
+        if let Some(help) = self.store.get_help_by_order(o.id).await? {
+            if help.status == HelpStatus::Pending {
+                help_transition(help.status, HelpStatus::Invalid)?;
+                cs.guard(Guard::HelpStatusIs { help_id: help.id, status: HelpStatus::Pending });
+                cs.update(Record::Help(Help { status: HelpStatus::Invalid, ..help }));
+            }
+        }
+        cs.insert(self.event(
+            o.store_id,
+            "order",
+            o.id.0,
+            "order.closed",
+            serde_json::json!({"order_number": o.order_number, "close_reason": reason}),
+        ));
+        self.apply_transition(cs).await?;
+        let mut v = self.order_views(vec![closed]).await?;
+        v.pop().ok_or(AgoraError::NotFound("order"))
+    }
+
+    /// Adds the release of an order's active holds to `cs`.
+    pub(crate) async fn release_reservations(
+        &self,
+        cs: &mut Changeset,
+        order_id: OrderId,
+        now: time::OffsetDateTime,
+    ) -> Result<(), AgoraError> {
+        for r in self.store.list_reservations(order_id).await? {
+            if r.status != ReservationStatus::Active {
+                continue;
+            }
+            let status = reservation_transition(r.status, ReservationStatus::Released)?;
+            cs.guard(Guard::ReservationStatusIs { reservation_id: r.id, status: ReservationStatus::Active });
+            cs.write(Write::AdjustStock {
+                variant_id: r.variant_id,
+                warehouse_id: r.warehouse_id,
+                on_hand_delta: 0,
+                reserved_delta: -r.qty,
+                at: now,
+            });
+            cs.update(Record::Reservation(InventoryReservation { status, updated_at: now, ..r }));
+        }
+        Ok(())
+    }
+
+    /// Applies a transition's changeset; a lost race becomes a retryable `conflict`.
+    pub(crate) async fn apply_transition(&self, cs: Changeset) -> Result<(), AgoraError> {
+        match self.store.apply(cs).await {
+            Ok(()) => Ok(()),
+            Err(e @ (StoreError::GuardFailed(_) | StoreError::Duplicate(_))) => {
+                Err(AgoraError::Conflict { message: format!("concurrent change: {e}"), retry_after: Some(1) })
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Ships a PAID order (store admin).
+    ///
+    /// # Errors
+    /// `unauthorized`; `not_found`; `invalid_transition` from any other status.
+    pub async fn ship_order(&self, actor: &Actor, id: OrderId) -> Result<OrderView, AgoraError> {
+        if matches!(actor, Actor::Anonymous) {
+            return Err(AgoraError::Unauthorized);
+        }
+        for _ in 0..self.config.max_attempts {
+            let o = self.store.get_order(id).await?.ok_or(AgoraError::NotFound("order"))?;
+            if !actor.administers(o.store_id) {
+                return Err(AgoraError::NotFound("order"));
+            }
+            let status = order_transition(o.status, OrderStatus::Shipped)?;
+            let now = self.now();
+            let shipped = CustomerOrder { status, shipped_at: Some(now), updated_at: now, ..o.clone() };
+            let mut cs = Changeset::new();
+            cs.guard(Guard::OrderStatusIs { order_id: id, status: o.status })
+                .update(Record::Order(shipped.clone()))
+                .insert(self.event(
+                    o.store_id,
+                    "order",
+                    id.0,
+                    "order.shipped",
+                    serde_json::json!({"order_number": o.order_number}),
+                ));
+            match self.apply_transition(cs).await {
+                Ok(()) => {
+                    let mut v = self.order_views(vec![shipped]).await?;
+                    return v.pop().ok_or(AgoraError::NotFound("order"));
+                }
+                Err(AgoraError::Conflict { .. }) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(too_contended())
+    }
+
+    /// The owner confirms receipt of a SHIPPED order.
+    ///
+    /// # Errors
+    /// `unauthorized`; `not_found`; `invalid_transition` from any other status.
+    pub async fn receive_order(&self, actor: &Actor, id: OrderId) -> Result<OrderView, AgoraError> {
+        for _ in 0..self.config.max_attempts {
+            let o = self.load_owned_order(actor, id).await?;
+            match self.mark_received(o).await {
+                Err(AgoraError::Conflict { .. }) => continue,
+                other => return other,
+            }
+        }
+        Err(too_contended())
+    }
+
+    /// SHIPPED -> RECEIVED, and if the order is a help, the help becomes
+    /// valid and the task may qualify, all in one changeset.
+    pub(crate) async fn mark_received(&self, o: CustomerOrder) -> Result<OrderView, AgoraError> {
+        let status = order_transition(o.status, OrderStatus::Received)?;
+        let now = self.now();
+        let received = CustomerOrder { status, received_at: Some(now), updated_at: now, ..o.clone() };
+        let mut cs = Changeset::new();
+        cs.guard(Guard::OrderStatusIs { order_id: o.id, status: o.status }).update(Record::Order(received.clone()));
+        cs.insert(self.event(
+            o.store_id,
+            "order",
+            o.id.0,
+            "order.received",
+            serde_json::json!({"order_number": o.order_number}),
+        ));
+        if let Some(help) = self.store.get_help_by_order(o.id).await?
+            && help.status == HelpStatus::Pending
+        {
+            help_transition(help.status, HelpStatus::Valid)?;
+            cs.guard(Guard::HelpStatusIs { help_id: help.id, status: HelpStatus::Pending });
+            cs.update(Record::Help(Help { status: HelpStatus::Valid, received_at: Some(now), ..help.clone() }));
+            let task = self.store.get_task(help.task_id).await?.ok_or(AgoraError::NotFound("task"))?;
+            if task.status == TaskStatus::Open {
+                let mut next = task.clone();
+                next.helps_valid += 1;
+                next.updated_at = now;
+                let mut kind = "task.help_valid";
+                if next.helps_valid >= next.required_helpers {
+                    let settings =
+                        self.store.get_settings(task.store_id).await?.ok_or(AgoraError::NotFound("store"))?;
+                    next.status = task_transition(task.status, TaskStatus::Qualified)?;
+                    next.qualified_at = Some(now);
+                    next.payout_at = Some(now + Duration::seconds(settings.payout_cooling_seconds));
+                    kind = "task.qualified";
+                }
+                cs.guard(Guard::TaskStateIs { task_id: task.id, status: task.status, helps_valid: task.helps_valid });
+                cs.update(Record::Task(next.clone()));
+                cs.insert(self.event(
+                    task.store_id,
+                    "task",
+                    task.id.0,
+                    kind,
+                    serde_json::json!({"task_no": task.task_no, "helps_valid": next.helps_valid}),
+                ));
+            }
+        }
+        self.apply_transition(cs).await?;
+        let mut v = self.order_views(vec![received]).await?;
+        v.pop().ok_or(AgoraError::NotFound("order"))
+    }
+}
+
+fn replayed(status: u16, body: String) -> Result<PlacedOrder, AgoraError> {
+    let order: OrderView = serde_json::from_str(&body)
+        .map_err(|e| AgoraError::Internal(format!("stored response is not an order: {e}")))?;
+    Ok(PlacedOrder { order, status, body, replayed: true })
+}

@@ -1,0 +1,157 @@
+//! Registration, login and addresses.
+
+use std::time::Duration as StdDuration;
+
+use crate::changeset::{Changeset, Guard, Record};
+use crate::error::AgoraError;
+use crate::ids::*;
+use crate::model::*;
+use crate::ports::RateDecision;
+use crate::secrets::{hash_token, random_token, sha256_hex};
+use crate::validate::{Validator, normalize_email, valid_phone};
+use crate::views::*;
+
+use super::{Actor, Agora, failed_guard, require_customer};
+
+/// A valid argon2id hash of a random password, verified against when the
+/// email is unknown so a login takes as long whether or not the user exists.
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$Yh0bUVz4SfRWW1QYZ9/S3NtxpLDOQW7nDd6gGGyZ/Ts";
+
+impl Agora {
+    /// Registers a customer. The password is stored only as an argon2id hash.
+    ///
+    /// # Errors
+    /// `validation` (bad email, password under 8 characters, ...);
+    /// `conflict` when the email is taken.
+    pub async fn register_user(&self, req: NewUser) -> Result<UserView, AgoraError> {
+        let mut v = Validator::new();
+        v.text("name", &req.name, 1, 200);
+        let email = normalize_email(&req.email);
+        v.check(email.is_some(), "email", "must be a valid email address");
+        let pw_len = req.password.chars().count();
+        v.check(pw_len >= 8, "password", "must be at least 8 characters");
+        v.check(pw_len <= 1024, "password", "must be at most 1024 characters");
+        if let Some(p) = &req.phone {
+            v.check(valid_phone(p), "phone", "must be 6 to 15 digits, optionally after +");
+        }
+        v.finish()?;
+        let email = email.unwrap_or_default();
+        if self.store.get_user_by_email(&email).await?.is_some() {
+            return Err(AgoraError::conflict("email is already registered"));
+        }
+        let mut salt = [0u8; 16];
+        self.entropy.fill(&mut salt);
+        let password_hash = self.passwords.hash(&req.password, salt).await?;
+        let user = AppUser {
+            id: UserId(self.new_uuid()),
+            name: req.name.trim().to_owned(),
+            email: email.clone(),
+            phone: req.phone.clone(),
+            password_hash,
+            created_at: self.now(),
+        };
+        let mut cs = Changeset::new();
+        cs.guard(Guard::EmailFree { email }).insert(Record::User(user.clone()));
+        match self.store.apply(cs).await {
+            Ok(()) => Ok(UserView { id: user.id.0, name: user.name, email: user.email, created_at: user.created_at }),
+            Err(e) if failed_guard(&e).is_some() => Err(AgoraError::conflict("email is already registered")),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Logs a customer in: a new session token, stored only as a hash.
+    /// More than the configured failures per minute for one email is 429.
+    ///
+    /// # Errors
+    /// `unauthorized` for a wrong email or password; `rate_limited`.
+    pub async fn login(&self, req: Login) -> Result<SessionCreated, AgoraError> {
+        let email = normalize_email(&req.email).unwrap_or_else(|| req.email.trim().to_lowercase());
+        let limit_key = format!("login:{}", sha256_hex(email.as_bytes()));
+        let limit = self.config.login_failures_per_minute;
+        let window = StdDuration::from_secs(60);
+        if let RateDecision::Limited { retry_after } = self.limiter.peek(&limit_key, limit, window).await? {
+            return Err(AgoraError::RateLimited { retry_after });
+        }
+        let user = self.store.get_user_by_email(&email).await?;
+        let hash = user.as_ref().map_or(DUMMY_HASH, |u| u.password_hash.as_str());
+        let ok = self.passwords.verify(&req.password, hash).await && user.is_some();
+        let Some(user) = user.filter(|_| ok) else {
+            if let RateDecision::Limited { retry_after } = self.limiter.hit(&limit_key, limit, window).await? {
+                return Err(AgoraError::RateLimited { retry_after });
+            }
+            return Err(AgoraError::Unauthorized);
+        };
+        let token = random_token(crate::SESSION_TOKEN_PREFIX, self.entropy.as_ref());
+        let now = self.now();
+        let session = Session {
+            id: SessionId(self.new_uuid()),
+            user_id: user.id,
+            token_hash: hash_token(&token),
+            created_at: now,
+            expires_at: now + self.config.session_ttl,
+        };
+        let mut cs = Changeset::new();
+        cs.insert(Record::Session(session.clone()));
+        self.store.apply(cs).await?;
+        Ok(SessionCreated { token, user_id: user.id.0, expires_at: session.expires_at })
+    }
+
+    /// Ends a session (logout).
+    ///
+    /// # Errors
+    /// `unauthorized` for an unknown token.
+    pub async fn logout(&self, token: &str) -> Result<(), AgoraError> {
+        let s = self.store.get_session_by_hash(&hash_token(token)).await?.ok_or(AgoraError::Unauthorized)?;
+        let mut cs = Changeset::new();
+        cs.write(crate::changeset::Write::DeleteSession(s.id));
+        self.store.apply(cs).await?;
+        Ok(())
+    }
+
+    /// Adds a shipping address for the calling customer.
+    ///
+    /// # Errors
+    /// `unauthorized`; `validation`.
+    pub async fn add_address(&self, actor: &Actor, req: NewAddress) -> Result<AddressView, AgoraError> {
+        let user_id = require_customer(actor)?;
+        let mut v = Validator::new();
+        v.text("line1", &req.line1, 1, 200);
+        v.text("city", &req.city, 1, 100);
+        v.text("postal_code", &req.postal_code, 1, 20);
+        v.check(
+            req.country.len() == 2 && req.country.chars().all(|c| c.is_ascii_uppercase()),
+            "country",
+            "must be an ISO 3166 alpha-2 code such as DE",
+        );
+        v.finish()?;
+        let canonical = format!(
+            "{}|{}|{}|{}",
+            req.line1.trim().to_lowercase(),
+            req.city.trim().to_lowercase(),
+            req.postal_code.trim().to_lowercase().replace(' ', ""),
+            req.country
+        );
+        let a = UserAddress {
+            id: AddressId(self.new_uuid()),
+            user_id,
+            line1: req.line1.trim().to_owned(),
+            city: req.city.trim().to_owned(),
+            postal_code: req.postal_code.trim().to_owned(),
+            country: req.country.clone(),
+            address_hash: sha256_hex(canonical.as_bytes()),
+            created_at: self.now(),
+        };
+        let mut cs = Changeset::new();
+        cs.insert(Record::Address(a.clone()));
+        self.store.apply(cs).await?;
+        Ok(AddressView {
+            id: a.id.0,
+            line1: a.line1,
+            city: a.city,
+            postal_code: a.postal_code,
+            country: a.country,
+            created_at: a.created_at,
+        })
+    }
+}
