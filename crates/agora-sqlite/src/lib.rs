@@ -1,1 +1,207 @@
+//! # agora-sqlite
+//!
+//! agora's embedded default store: one SQLite file (bundled SQLite through
+//! rusqlite), durable and fast.
+//!
+//! * **WAL** journal, `foreign_keys=ON`, a busy timeout, and
+//!   `synchronous=FULL` by default (an acknowledged changeset survives power
+//!   loss); `NORMAL` is selectable with `?synchronous=normal`.
+//! * **One writer thread** owns the only write connection. [`Store::apply`]
+//!   sends the changeset over a channel and awaits a oneshot reply. The
+//!   writer drains whatever is queued and applies the batch in one
+//!   `BEGIN IMMEDIATE` transaction, each changeset inside its own
+//!   `SAVEPOINT`, so a failed guard rolls back only its own changeset; then
+//!   one `COMMIT` (one fsync) acknowledges the whole group.
+//! * **A small pool of read connections** serves reads on blocking threads.
+//! * **Versioned migrations** from `migrations/sqlite/*.sql` are embedded in
+//!   the binary and applied on open; a newer schema is refused.
+//! * **Online backup** with SQLite's backup API, and restore into a closed path.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), agora_core::StoreError> {
+//! use agora_sqlite::{SqliteConfig, SqliteStore};
+//! let store = SqliteStore::open(SqliteConfig::from_url("sqlite://agora.db?synchronous=normal")?).await?;
+//! store.backup_to(std::path::Path::new("agora-backup.db")).await?;
+//! # Ok(()) }
+//! ```
 
+#[macro_use]
+mod codec;
+mod config;
+mod pool;
+mod read;
+mod schema;
+mod writer;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use agora_core::StoreError;
+use rusqlite::Connection;
+
+pub use config::{SqliteConfig, Synchronous};
+pub use schema::MigrationStatus;
+
+use crate::codec::db_err;
+use crate::pool::ReadPool;
+use crate::writer::Writer;
+
+/// The SQLite store. Cheap to clone: every clone shares one writer thread
+/// and one read pool; the last clone dropped shuts both down (queued
+/// changesets are applied first).
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: SqliteConfig,
+    writer: Writer,
+    readers: ReadPool,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").field("path", &self.inner.config.path).finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `config.path`, applies
+    /// pending migrations, starts the writer thread and the read pool.
+    ///
+    /// # Errors
+    /// [`StoreError::Schema`] when the file's schema is newer than this
+    /// build; [`StoreError::Unavailable`] when the file cannot be opened.
+    pub async fn open(config: SqliteConfig) -> Result<SqliteStore, StoreError> {
+        let cfg = config.clone();
+        tokio::task::spawn_blocking(move || Self::open_blocking(cfg))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("sqlite open task failed: {e}")))?
+    }
+
+    fn open_blocking(config: SqliteConfig) -> Result<SqliteStore, StoreError> {
+        if let Some(parent) = config.path.parent()
+            && !parent.as_os_str().is_empty()
+            && !parent.exists()
+        {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", parent.display())))?;
+        }
+        let mut conn = config::open_write_connection(&config)?;
+        schema::migrate(&mut conn)?;
+        let readers = ReadPool::open(&config)?;
+        let writer = Writer::start(conn)?;
+        Ok(SqliteStore { inner: Arc::new(Inner { config, writer, readers }) })
+    }
+
+    /// The configuration this store was opened with.
+    pub fn config(&self) -> &SqliteConfig {
+        &self.inner.config
+    }
+
+    /// Which schema version the file has and which this build knows.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the file cannot be read.
+    pub async fn migration_status(&self) -> Result<MigrationStatus, StoreError> {
+        self.read(schema::status).await
+    }
+
+    /// Copies a consistent snapshot of the live database to `dest` with
+    /// SQLite's online backup API, while writers keep going. The copy is
+    /// written next to `dest` and renamed into place, so `dest` is either
+    /// the old file or a complete backup.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] on any I/O or SQLite failure.
+    pub async fn backup_to(&self, dest: &Path) -> Result<(), StoreError> {
+        let dest = dest.to_path_buf();
+        self.read_store(move |c| schema::backup(c, &dest)).await
+    }
+
+    /// Restores the backup file `backup` into the database at `dest`,
+    /// replacing its content. No store may have `dest` open. The backup is
+    /// checked first (`PRAGMA quick_check`, schema not newer than this
+    /// build); the restored file is left in WAL mode.
+    ///
+    /// # Errors
+    /// [`StoreError::Schema`] when the backup is damaged or too new;
+    /// [`StoreError::Unavailable`] on I/O failure.
+    pub fn restore(backup: &Path, dest: &Path) -> Result<(), StoreError> {
+        schema::restore(backup, dest)
+    }
+
+    /// Runs `PRAGMA integrity_check`; `Ok(())` when it says `ok`.
+    ///
+    /// # Errors
+    /// [`StoreError::Schema`] with the reported problems.
+    pub async fn integrity_check(&self) -> Result<(), StoreError> {
+        let lines = self
+            .read(|c| {
+                let mut st = c.prepare("PRAGMA integrity_check")?;
+                let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+                rows.collect::<rusqlite::Result<Vec<String>>>()
+            })
+            .await?;
+        if lines == ["ok"] { Ok(()) } else { Err(StoreError::Schema(format!("integrity_check: {}", lines.join("; ")))) }
+    }
+
+    /// Waits for queued changesets, stops the writer thread and closes every
+    /// connection (checkpointing the WAL). Other clones keep working until
+    /// they are dropped; this only shuts down when it is the last one.
+    pub async fn close(self) {
+        if let Ok(inner) = Arc::try_unwrap(self.inner) {
+            let _ = tokio::task::spawn_blocking(move || drop(inner)).await;
+        }
+    }
+
+    /// Runs `f` on a pooled read connection on a blocking thread.
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        self.inner.readers.run(move |c| f(c).map_err(db_err)).await
+    }
+
+    /// Like [`SqliteStore::read`] for closures that already speak [`StoreError`].
+    async fn read_store<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.inner.readers.run(f).await
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.writer.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_parsing() {
+        let c = SqliteConfig::from_url("sqlite://agora.db").unwrap();
+        assert_eq!(c.path, Path::new("agora.db"));
+        assert_eq!(c.synchronous, Synchronous::Full);
+        let c = SqliteConfig::from_url("sqlite:///abs/path.db?synchronous=normal").unwrap();
+        assert_eq!(c.path, Path::new("/abs/path.db"));
+        assert_eq!(c.synchronous, Synchronous::Normal);
+        let c =
+            SqliteConfig::from_url("sqlite:data/x.db?synchronous=FULL&read_connections=2&busy_timeout_ms=250").unwrap();
+        assert_eq!(c.path, Path::new("data/x.db"));
+        assert_eq!(c.read_connections, 2);
+        assert_eq!(c.busy_timeout, std::time::Duration::from_millis(250));
+        assert!(SqliteConfig::from_url("postgres://x").is_err());
+        assert!(SqliteConfig::from_url("sqlite://x.db?synchronous=off").is_err());
+        assert!(SqliteConfig::from_url("sqlite://x.db?bogus=1").is_err());
+        assert!(SqliteConfig::from_url("sqlite://").is_err());
+        assert!(SqliteConfig::from_url("sqlite::memory:").is_err());
+    }
+}
