@@ -78,10 +78,40 @@ pub trait Entropy: Send + Sync {
     }
 }
 
+/// Makes v7 ids strictly increasing within one process: when the clock has
+/// not moved past the last id's millisecond, the next id is the last plus
+/// one (RFC 9562's monotonic random), so creation order equals id order.
+#[derive(Debug, Default)]
+struct MonotonicV7 {
+    last: Mutex<u128>,
+}
+
+impl MonotonicV7 {
+    fn next(&self, at: OffsetDateTime, rand: [u8; 10]) -> Uuid {
+        let millis = (at.unix_timestamp_nanos() / 1_000_000).max(0) as u64;
+        let candidate = uuid::Builder::from_unix_timestamp_millis(millis, &rand).into_uuid().as_u128();
+        let mut last = self.last.lock();
+        let next = if candidate > *last {
+            candidate
+        } else {
+            // Keep the version and variant bits valid while counting up.
+            let mut n = *last + 1;
+            if (n >> 76) & 0xF != 7 || (n >> 62) & 0x3 != 0b10 {
+                n = (*last | 0x0000_0000_0000_0000_3FFF_FFFF_FFFF_FFFF) + (1 << 62) + 1;
+                n = (n & !(0xF << 76)) | (7 << 76);
+                n = (n & !(0x3 << 62)) | (0b10 << 62);
+            }
+            n
+        };
+        *last = next;
+        Uuid::from_u128(next)
+    }
+}
+
 /// Operating-system randomness.
 #[derive(Debug, Default)]
 pub struct OsEntropy {
-    last_millis: AtomicI64,
+    ids: MonotonicV7,
 }
 
 impl Entropy for OsEntropy {
@@ -90,13 +120,9 @@ impl Entropy for OsEntropy {
     }
 
     fn uuid_v7(&self, at: OffsetDateTime) -> Uuid {
-        // Keep ids from one process monotonic even when the clock stalls.
-        let now = (at.unix_timestamp_nanos() / 1_000_000) as i64;
-        let prev = self.last_millis.fetch_max(now, Ordering::SeqCst);
-        let millis = prev.max(now) as u64;
         let mut rand = [0u8; 10];
         self.fill(&mut rand);
-        uuid::Builder::from_unix_timestamp_millis(millis, &rand).into_uuid()
+        self.ids.next(at, rand)
     }
 }
 
@@ -104,12 +130,13 @@ impl Entropy for OsEntropy {
 /// tokens and salts, which is what the differential model test relies on.
 pub struct SeededEntropy {
     rng: Mutex<ChaCha20Rng>,
+    ids: MonotonicV7,
 }
 
 impl SeededEntropy {
     /// A generator seeded with `seed`.
     pub fn new(seed: u64) -> Self {
-        Self { rng: Mutex::new(ChaCha20Rng::seed_from_u64(seed)) }
+        Self { rng: Mutex::new(ChaCha20Rng::seed_from_u64(seed)), ids: MonotonicV7::default() }
     }
 }
 
@@ -122,6 +149,12 @@ impl std::fmt::Debug for SeededEntropy {
 impl Entropy for SeededEntropy {
     fn fill(&self, buf: &mut [u8]) {
         self.rng.lock().fill_bytes(buf);
+    }
+
+    fn uuid_v7(&self, at: OffsetDateTime) -> Uuid {
+        let mut rand = [0u8; 10];
+        self.fill(&mut rand);
+        self.ids.next(at, rand)
     }
 }
 
@@ -145,6 +178,20 @@ mod tests {
         let b = SeededEntropy::new(7).uuid_v7(t);
         assert_eq!(a, b);
         assert_eq!(a.get_version_num(), 7);
+    }
+
+    #[test]
+    fn ids_increase_within_one_millisecond() {
+        let t = ManualClock::at_epoch().now();
+        let e = OsEntropy::default();
+        let mut prev = e.uuid_v7(t);
+        for _ in 0..10_000 {
+            let next = e.uuid_v7(t);
+            assert!(next > prev);
+            assert_eq!(next.get_version_num(), 7);
+            assert_eq!(next.get_variant(), uuid::Variant::RFC4122);
+            prev = next;
+        }
     }
 
     #[test]

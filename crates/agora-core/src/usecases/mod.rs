@@ -19,6 +19,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
+pub use exports::ExportFile;
+pub use orders::{MAX_LINES, MAX_QTY, PlacedOrder};
 pub use sweeps::SweepReport;
 
 use crate::changeset::{Guard, Record};
