@@ -13,6 +13,18 @@ pub(crate) fn db_err(e: rusqlite::Error) -> StoreError {
     StoreError::Unavailable(format!("sqlite: {e}"))
 }
 
+/// In debug builds (every test), fails loudly when a statement stepped
+/// through a table without an index or had SQLite build a transient index:
+/// no read or guard may scan a table.
+pub(crate) fn assert_indexed(st: &rusqlite::Statement<'_>, sql: &str) {
+    use rusqlite::StatementStatus::{AutoIndex, FullscanStep};
+    debug_assert!(
+        st.get_status(FullscanStep) == 0 && st.get_status(AutoIndex) == 0,
+        "statement scanned a table (add an index): {sql}"
+    );
+    let _ = (st, sql);
+}
+
 /// A UUID as its 16 big-endian bytes (sorts like `Uuid`'s `Ord`).
 pub(crate) fn b(id: Uuid) -> [u8; 16] {
     id.into_bytes()
@@ -546,6 +558,22 @@ mod tests {
         ] {
             assert_eq!(time_from(ts(t), 0).unwrap(), t);
         }
+    }
+
+    #[test]
+    fn scan_detection_sees_unindexed_reads() {
+        use rusqlite::StatementStatus::FullscanStep;
+        let c = rusqlite::Connection::open_in_memory().unwrap();
+        c.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, x INTEGER); CREATE INDEX t_x ON t (x); INSERT INTO t (x) VALUES (1), (2), (3);")
+            .unwrap();
+        let mut indexed = c.prepare("SELECT id FROM t WHERE x = 2").unwrap();
+        assert_eq!(indexed.query_map([], |r| r.get::<_, i64>(0)).unwrap().count(), 1);
+        assert_eq!(indexed.get_status(FullscanStep), 0);
+        let mut scan = c.prepare("SELECT id FROM t WHERE x + 0 = 2").unwrap();
+        assert_eq!(scan.query_map([], |r| r.get::<_, i64>(0)).unwrap().count(), 1);
+        assert!(scan.get_status(FullscanStep) > 0);
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| assert_indexed(&scan, "scan")));
+        assert_eq!(r.is_err(), cfg!(debug_assertions));
     }
 
     #[test]

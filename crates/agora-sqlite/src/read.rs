@@ -15,11 +15,17 @@ use crate::codec::*;
 type Mapper<T> = fn(&Row<'_>) -> rusqlite::Result<T>;
 
 fn opt<T>(c: &Connection, sql: &str, p: impl rusqlite::Params, map: Mapper<T>) -> rusqlite::Result<Option<T>> {
-    c.prepare_cached(sql)?.query_row(p, map).optional()
+    let mut st = c.prepare_cached(sql)?;
+    let out = st.query_row(p, map).optional()?;
+    assert_indexed(&st, sql);
+    Ok(out)
 }
 
 fn list<T>(c: &Connection, sql: &str, p: impl rusqlite::Params, map: Mapper<T>) -> rusqlite::Result<Vec<T>> {
-    c.prepare_cached(sql)?.query_map(p, map)?.collect()
+    let mut st = c.prepare_cached(sql)?;
+    let out = st.query_map(p, map)?.collect::<rusqlite::Result<Vec<T>>>()?;
+    assert_indexed(&st, sql);
+    Ok(out)
 }
 
 /// A newest-first page: `SELECT cols FROM table WHERE filter [AND id < ?] ORDER BY id DESC LIMIT ?`.
@@ -253,15 +259,17 @@ impl CatalogRepository for SqliteStore {
 
     async fn active_reservation_totals(&self, store_id: StoreId) -> StoreResult<Vec<(VariantId, WarehouseId, i64)>> {
         self.read(move |c| {
-            let mut st = c.prepare_cached(
-                "SELECT variant_id, warehouse_id, SUM(qty) FROM inventory_reservation \
+            let sql = "SELECT variant_id, warehouse_id, SUM(qty) FROM inventory_reservation \
                  WHERE store_id = ?1 AND status = 'active' GROUP BY variant_id, warehouse_id \
-                 ORDER BY variant_id, warehouse_id",
-            )?;
-            st.query_map([b(store_id.0)], |r| {
-                Ok((VariantId(get_uuid(r, 0)?), WarehouseId(get_uuid(r, 1)?), r.get::<_, i64>(2)?))
-            })?
-            .collect()
+                 ORDER BY variant_id, warehouse_id";
+            let mut st = c.prepare_cached(sql)?;
+            let out = st
+                .query_map([b(store_id.0)], |r| {
+                    Ok((VariantId(get_uuid(r, 0)?), WarehouseId(get_uuid(r, 1)?), r.get::<_, i64>(2)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            assert_indexed(&st, sql);
+            Ok(out)
         })
         .await
     }
@@ -609,8 +617,9 @@ impl ExportRepository for SqliteStore {
     }
 }
 
+/// A whole table (the snapshot scans on purpose).
 fn all<T>(c: &Connection, cols: &str, table: &str, map: Mapper<T>) -> rusqlite::Result<Vec<T>> {
-    list(c, &format!("SELECT {cols} FROM {table}"), [], map)
+    c.prepare_cached(&format!("SELECT {cols} FROM {table}"))?.query_map([], map)?.collect()
 }
 
 /// Every row of every table, read inside one read transaction.

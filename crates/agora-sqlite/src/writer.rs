@@ -130,7 +130,10 @@ pub(crate) fn apply_one(conn: &Connection, cs: &Changeset) -> StoreResult<()> {
 }
 
 fn exists(conn: &Connection, sql: &str, p: impl rusqlite::Params) -> rusqlite::Result<bool> {
-    conn.prepare_cached(sql)?.exists(p)
+    let mut st = conn.prepare_cached(sql)?;
+    let out = st.exists(p)?;
+    assert_indexed(&st, sql);
+    Ok(out)
 }
 
 fn one<T: rusqlite::types::FromSql>(
@@ -138,7 +141,10 @@ fn one<T: rusqlite::types::FromSql>(
     sql: &str,
     p: impl rusqlite::Params,
 ) -> rusqlite::Result<Option<T>> {
-    conn.prepare_cached(sql)?.query_row(p, |r| r.get(0)).optional()
+    let mut st = conn.prepare_cached(sql)?;
+    let out = st.query_row(p, |r| r.get(0)).optional()?;
+    assert_indexed(&st, sql);
+    Ok(out)
 }
 
 fn status_is(conn: &Connection, sql: &str, id: uuid::Uuid, want: &str) -> rusqlite::Result<bool> {
@@ -179,11 +185,10 @@ fn check_guard(conn: &Connection, g: &Guard) -> rusqlite::Result<bool> {
             reservation_id.0,
             status.as_str(),
         )?,
-        Guard::TaskStateIs { task_id, status, helps_valid } => conn
-            .prepare_cached("SELECT status, helps_valid FROM help_task WHERE id = ?1")?
-            .query_row([b(task_id.0)], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
-            .optional()?
-            .is_some_and(|(s, h)| s == status.as_str() && h == *helps_valid),
+        Guard::TaskStateIs { task_id, status, helps_valid } => {
+            one::<String>(conn, "SELECT status || ':' || helps_valid FROM help_task WHERE id = ?1", [b(task_id.0)])?
+                .is_some_and(|s| s == format!("{}:{helps_valid}", status.as_str()))
+        }
         Guard::NoTaskForOrder { order_id } => {
             !exists(conn, "SELECT 1 FROM help_task WHERE order_id = ?1", [b(order_id.0)])?
         }
