@@ -41,6 +41,7 @@ use rusqlite::Connection;
 
 pub use config::{SqliteConfig, Synchronous};
 pub use schema::MigrationStatus;
+pub use writer::WriterStats;
 
 use crate::codec::db_err;
 use crate::pool::ReadPool;
@@ -132,6 +133,11 @@ impl SqliteStore {
         schema::restore(backup, dest)
     }
 
+    /// Counters of the writer thread (changesets answered, commits made).
+    pub fn writer_stats(&self) -> WriterStats {
+        self.inner.writer.stats()
+    }
+
     /// Runs `PRAGMA integrity_check`; `Ok(())` when it says `ok`.
     ///
     /// # Errors
@@ -177,6 +183,9 @@ impl SqliteStore {
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        // Readers first, so the writer's connection is the last one: closing
+        // it checkpoints the WAL into the main file and removes the WAL.
+        self.readers.close();
         self.writer.shutdown();
     }
 }

@@ -30,6 +30,12 @@ impl ReadPool {
         Ok(Self { shared: Arc::new(Shared { conns: Mutex::new(conns), permits: Arc::new(Semaphore::new(n)) }) })
     }
 
+    /// Closes every idle connection (all of them once no read is running).
+    pub(crate) fn close(&self) {
+        self.shared.permits.close();
+        drop(std::mem::take(&mut *self.shared.conns.lock()));
+    }
+
     /// Runs `f` with a pooled connection on a blocking thread.
     pub(crate) async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
     where

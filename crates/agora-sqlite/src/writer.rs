@@ -10,7 +10,8 @@
 //! Guards are plain `SELECT`s: the writer holds SQLite's write lock for the
 //! whole transaction, so nothing can change between a guard and the writes.
 
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 
 use agora_core::*;
@@ -30,19 +31,44 @@ struct Request {
     reply: Reply,
 }
 
+/// Counters of the writer thread, for metrics and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Changesets answered (applied or refused).
+    pub changesets: u64,
+    /// Write transactions committed; fewer than `changesets` when group commit batched them.
+    pub commits: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    changesets: AtomicU64,
+    commits: AtomicU64,
+}
+
 pub(crate) struct Writer {
     tx: Mutex<Option<mpsc::Sender<Request>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    counters: Arc<Counters>,
 }
 
 impl Writer {
     pub(crate) fn start(conn: Connection) -> Result<Self, StoreError> {
         let (tx, rx) = mpsc::channel::<Request>();
+        let counters = Arc::new(Counters::default());
+        let c = Arc::clone(&counters);
         let thread = std::thread::Builder::new()
             .name("agora-sqlite-writer".into())
-            .spawn(move || run(conn, rx))
+            .spawn(move || run(conn, rx, &c))
             .map_err(|e| StoreError::Unavailable(format!("cannot start sqlite writer thread: {e}")))?;
-        Ok(Self { tx: Mutex::new(Some(tx)), thread: Mutex::new(Some(thread)) })
+        Ok(Self { tx: Mutex::new(Some(tx)), thread: Mutex::new(Some(thread)), counters })
+    }
+
+    pub(crate) fn stats(&self) -> WriterStats {
+        WriterStats {
+            changesets: self.counters.changesets.load(Ordering::Relaxed),
+            commits: self.counters.commits.load(Ordering::Relaxed),
+        }
     }
 
     /// Queues a changeset and waits for its outcome.
@@ -68,7 +94,7 @@ impl Writer {
     }
 }
 
-fn run(conn: Connection, rx: mpsc::Receiver<Request>) {
+fn run(conn: Connection, rx: mpsc::Receiver<Request>, counters: &Counters) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -77,17 +103,23 @@ fn run(conn: Connection, rx: mpsc::Receiver<Request>) {
                 Err(_) => break,
             }
         }
-        apply_batch(&conn, batch);
+        let n = batch.len() as u64;
+        if apply_batch(&conn, batch) {
+            counters.commits.fetch_add(1, Ordering::Relaxed);
+        }
+        counters.changesets.fetch_add(n, Ordering::Relaxed);
     }
     // Dropping the connection checkpoints the WAL when it is the last one.
     drop(conn);
 }
 
-fn apply_batch(conn: &Connection, batch: Vec<Request>) {
+/// Applies a group in one transaction; true when it committed.
+fn apply_batch(conn: &Connection, batch: Vec<Request>) -> bool {
     let fail_all = |batch: Vec<Request>, msg: String| {
         for r in batch {
             let _ = r.reply.send(Err(StoreError::Unavailable(msg.clone())));
         }
+        false
     };
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         return fail_all(batch, format!("sqlite: cannot begin write transaction: {e}"));
@@ -113,6 +145,7 @@ fn apply_batch(conn: &Connection, batch: Vec<Request>) {
     for (req, res) in batch.into_iter().zip(results) {
         let _ = req.reply.send(res);
     }
+    true
 }
 
 /// Checks every guard, then makes every write. The caller wraps this in a

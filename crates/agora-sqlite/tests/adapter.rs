@@ -1,0 +1,314 @@
+//! SQLite-specific behaviour: migrations, error mapping, group commit,
+//! foreign keys, backup and restore.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use agora_core::clock::truncate_to_micros;
+use agora_core::*;
+use agora_sqlite::{SqliteConfig, SqliteStore, Synchronous};
+use agora_testkit::{Harness, TestStore};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+fn now() -> OffsetDateTime {
+    truncate_to_micros(OffsetDateTime::now_utc())
+}
+
+fn user(email: &str) -> AppUser {
+    AppUser {
+        id: UserId(Uuid::now_v7()),
+        name: "Ann".into(),
+        email: email.into(),
+        phone: None,
+        password_hash: "$argon2id$test".into(),
+        created_at: now(),
+    }
+}
+
+fn address(user_id: UserId) -> UserAddress {
+    UserAddress {
+        id: AddressId(Uuid::now_v7()),
+        user_id,
+        line1: "1 Main St".into(),
+        city: "Berlin".into(),
+        postal_code: "10115".into(),
+        country: "DE".into(),
+        address_hash: "h".into(),
+        created_at: now(),
+    }
+}
+
+async fn open(path: &Path) -> SqliteStore {
+    SqliteStore::open(SqliteConfig::new(path)).await.expect("open")
+}
+
+async fn apply(store: &SqliteStore, cs: Changeset) -> StoreResult<()> {
+    store.apply(cs).await
+}
+
+#[tokio::test]
+async fn migrations_apply_once_and_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested/dir/agora.db");
+    let store = open(&path).await;
+    let status = store.migration_status().await.unwrap();
+    assert!(status.is_current() && status.applied >= 1 && status.pending() == 0, "{status:?}");
+    store.health().await.unwrap();
+    assert_eq!(store.backend(), "sqlite");
+    let u = user("keep@example.com");
+    let mut cs = Changeset::new();
+    cs.guard(Guard::EmailFree { email: u.email.clone() }).insert(Record::User(u.clone()));
+    apply(&store, cs).await.unwrap();
+    store.close().await;
+    assert!(!path.with_file_name("agora.db-wal").exists(), "a clean close checkpoints and removes the WAL");
+
+    let store = open(&path).await;
+    assert_eq!(store.migration_status().await.unwrap(), status);
+    assert_eq!(store.get_user_by_email("keep@example.com").await.unwrap(), Some(u));
+    store.integrity_check().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agora.db");
+    open(&path).await.close().await;
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.pragma_update(None, "user_version", 999).unwrap();
+    drop(conn);
+    match SqliteStore::open(SqliteConfig::new(&path)).await {
+        Err(StoreError::Schema(msg)) => assert!(msg.contains("999"), "{msg}"),
+        other => panic!("expected a schema error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn wal_foreign_keys_and_url_options_are_in_effect() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agora.db");
+    let url = format!("sqlite://{}?synchronous=normal&read_connections=2", path.display());
+    let cfg = SqliteConfig::from_url(&url).unwrap();
+    assert_eq!(cfg.synchronous, Synchronous::Normal);
+    let store = SqliteStore::open(cfg).await.unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    assert_eq!(mode.to_lowercase(), "wal");
+    // An address of a user that does not exist breaks a foreign key: Missing.
+    let mut cs = Changeset::new();
+    cs.insert(Record::Address(address(UserId(Uuid::now_v7()))));
+    assert!(matches!(apply(&store, cs).await, Err(StoreError::Missing(_))));
+    assert!(store.snapshot().await.unwrap().addresses.is_empty());
+}
+
+#[tokio::test]
+async fn unique_violations_map_to_the_covering_guard_or_duplicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("agora.db")).await;
+
+    // Two inserts of one email in one changeset: the EmailFree guard (index 1) is reported.
+    let (a, b) = (user("same@example.com"), user("same@example.com"));
+    let mut cs = Changeset::new();
+    cs.guard(Guard::DomainFree { domain: "free.example.com".into() })
+        .guard(Guard::EmailFree { email: "same@example.com".into() })
+        .insert(Record::User(a.clone()))
+        .insert(Record::User(b));
+    match apply(&store, cs).await {
+        Err(StoreError::GuardFailed(f)) => {
+            assert_eq!(f.index, 1);
+            assert_eq!(f.guard, Guard::EmailFree { email: "same@example.com".into() });
+        }
+        other => panic!("expected GuardFailed, got {other:?}"),
+    }
+    assert!(store.snapshot().await.unwrap().users.is_empty(), "nothing written");
+
+    // Without a covering guard it is a Duplicate, and nothing of the changeset stays.
+    let mut cs = Changeset::new();
+    cs.insert(Record::User(a.clone()));
+    apply(&store, cs).await.unwrap();
+    let other = user("other@example.com");
+    let mut cs = Changeset::new();
+    cs.insert(Record::User(other.clone())).insert(Record::User(a.clone()));
+    assert!(matches!(apply(&store, cs).await, Err(StoreError::Duplicate(_))));
+    assert_eq!(store.get_user(other.id).await.unwrap(), None);
+
+    // Failing guard: first failing index, nothing written.
+    let fresh = user("fresh@example.com");
+    let mut cs = Changeset::new();
+    cs.guard(Guard::EmailFree { email: "fresh@example.com".into() })
+        .guard(Guard::EmailFree { email: a.email.clone() })
+        .insert(Record::User(fresh.clone()));
+    match apply(&store, cs).await {
+        Err(StoreError::GuardFailed(f)) => assert_eq!(f.index, 1),
+        other => panic!("expected GuardFailed, got {other:?}"),
+    }
+    assert_eq!(store.get_user(fresh.id).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn updates_and_stock_adjustments_of_missing_rows_are_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("agora.db")).await;
+    let u = user("x@example.com");
+    let mut cs = Changeset::new();
+    cs.insert(Record::User(user("y@example.com"))).update(Record::User(u));
+    assert!(matches!(apply(&store, cs).await, Err(StoreError::Missing(_))));
+    let mut cs = Changeset::new();
+    cs.write(Write::AdjustStock {
+        variant_id: VariantId(Uuid::now_v7()),
+        warehouse_id: WarehouseId(Uuid::now_v7()),
+        on_hand_delta: 1,
+        reserved_delta: 0,
+        at: now(),
+    });
+    assert!(matches!(apply(&store, cs).await, Err(StoreError::Missing(_))));
+    assert!(store.snapshot().await.unwrap().users.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn grouped_changesets_succeed_or_fail_independently() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("agora.db")).await;
+    let taken = user("taken@example.com");
+    let mut cs = Changeset::new();
+    cs.insert(Record::User(taken.clone()));
+    apply(&store, cs).await.unwrap();
+
+    let n = 300;
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let store = store.clone();
+        let taken = taken.clone();
+        tasks.push(tokio::spawn(async move {
+            let u = user(&format!("u{i}@example.com"));
+            let mut cs = Changeset::new();
+            match i % 3 {
+                // A failing guard.
+                0 => {
+                    cs.guard(Guard::EmailFree { email: taken.email.clone() }).insert(Record::User(u.clone()));
+                }
+                // A duplicate primary key after a good insert.
+                1 => {
+                    cs.insert(Record::User(u.clone())).insert(Record::User(AppUser { email: "dup@x".into(), ..taken }));
+                }
+                // Fine: a user and their address.
+                _ => {
+                    cs.guard(Guard::EmailFree { email: u.email.clone() })
+                        .insert(Record::User(u.clone()))
+                        .insert(Record::Address(address(u.id)));
+                }
+            }
+            (i, u.id, store.apply(cs).await)
+        }));
+    }
+    let mut ok = Vec::new();
+    for t in tasks {
+        let (i, id, res) = t.await.unwrap();
+        match i % 3 {
+            0 => assert!(matches!(res, Err(StoreError::GuardFailed(_))), "{i}: {res:?}"),
+            1 => assert!(matches!(res, Err(StoreError::Duplicate(_))), "{i}: {res:?}"),
+            _ => {
+                res.unwrap();
+                ok.push(id);
+            }
+        }
+    }
+    let snap = store.snapshot().await.unwrap();
+    let mut expected: Vec<UserId> = ok.clone();
+    expected.push(taken.id);
+    expected.sort();
+    assert_eq!(snap.users.iter().map(|u| u.id).collect::<Vec<_>>(), expected);
+    assert_eq!(snap.addresses.len(), ok.len());
+    let stats = store.writer_stats();
+    assert_eq!(stats.changesets, n as u64 + 1);
+    assert!(stats.commits < stats.changesets, "group commit batched nothing: {stats:?}");
+}
+
+/// A store with a bit of everything, written through the use cases.
+async fn populate(h: &Harness, tag: &str) {
+    let s = h.store_fixture(&format!("{tag}.example.com")).await;
+    let (_, v) = h.product(&s, &format!("{tag}-SKU"), 1250, 20).await;
+    for i in 0..3 {
+        let c = h.customer(&format!("{tag}{i}")).await;
+        let o = h.order(&c, &s, &[(v, 2)]).await.unwrap();
+        if i % 2 == 0 {
+            h.pay(&c, &o).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_then_restore_gives_back_the_same_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agora.db");
+    let store = open(&path).await;
+    let h = Harness::new(TestStore::new(Arc::new(store.clone()), ()));
+    populate(&h, "before").await;
+    let at_backup = store.snapshot().await.unwrap();
+    assert!(!at_backup.orders.is_empty() && !at_backup.payments.is_empty() && !at_backup.events.is_empty());
+
+    let backup = dir.path().join("backups/agora-backup.db");
+    std::fs::create_dir_all(backup.parent().unwrap()).unwrap();
+    store.backup_to(&backup).await.unwrap();
+    populate(&h, "after").await;
+    let later = store.snapshot().await.unwrap();
+    assert_ne!(later, at_backup);
+    drop(h);
+    store.close().await;
+
+    // Into a new path.
+    let fresh = dir.path().join("restored/agora.db");
+    SqliteStore::restore(&backup, &fresh).unwrap();
+    let restored = open(&fresh).await;
+    assert_eq!(restored.snapshot().await.unwrap(), at_backup);
+    restored.integrity_check().await.unwrap();
+    restored.close().await;
+
+    // Over the original (closed) database: its later writes are gone.
+    SqliteStore::restore(&backup, &path).unwrap();
+    let back = open(&path).await;
+    assert_eq!(back.snapshot().await.unwrap(), at_backup);
+    assert!(back.migration_status().await.unwrap().is_current());
+    back.integrity_check().await.unwrap();
+
+    // A file that is not a database is refused and leaves the target alone.
+    let junk = dir.path().join("junk.db");
+    std::fs::write(&junk, b"definitely not sqlite, just some bytes that are long enough to look like a header")
+        .unwrap();
+    assert!(SqliteStore::restore(&junk, &dir.path().join("other.db")).is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn backup_while_writing_is_consistent() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("agora.db")).await;
+    let writer = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for i in 0..400 {
+                let u = user(&format!("w{i}@example.com"));
+                let mut cs = Changeset::new();
+                cs.insert(Record::User(u.clone())).insert(Record::Address(address(u.id)));
+                store.apply(cs).await.unwrap();
+            }
+        })
+    };
+    let mut backups = Vec::new();
+    for i in 0..5 {
+        let p = dir.path().join(format!("b{i}.db"));
+        store.backup_to(&p).await.unwrap();
+        backups.push(p);
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    writer.await.unwrap();
+    let final_users = store.snapshot().await.unwrap().users.len();
+    for (i, b) in backups.iter().enumerate() {
+        let target = dir.path().join(format!("r{i}.db"));
+        SqliteStore::restore(b, &target).unwrap();
+        let r = open(&target).await;
+        r.integrity_check().await.unwrap();
+        let snap = r.snapshot().await.unwrap();
+        assert_eq!(snap.users.len(), snap.addresses.len(), "backup {i} holds half a changeset");
+        assert!(snap.users.len() <= final_users);
+    }
+}
