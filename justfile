@@ -1,0 +1,26 @@
+# Shortcuts only: every command here is a plain cargo command you can run without just.
+
+# Format, lint and test everything (what CI runs).
+ci:
+    bash .ci/run
+
+# The test suite (needs PostgreSQL and Redis on localhost; see README).
+test:
+    cargo test --workspace
+
+# Lint with warnings as errors.
+lint:
+    cargo fmt --all --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Run the api with the default SQLite store.
+run:
+    cargo run --release --bin agora-api
+
+# Run a separate worker.
+worker:
+    cargo run --release --bin agora-worker
+
+# The embedding example.
+example:
+    cargo run -p agora-core --example order_lifecycle
