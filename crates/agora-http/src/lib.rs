@@ -1,1 +1,288 @@
+//! # agora-http
+//!
+//! agora's HTTP api (contract v1, `API.md`) as a library: an axum
+//! [`Router`] over an [`agora_core::Agora`], plus [`serve`] with graceful
+//! shutdown. Binaries and tests build an [`AppState`] and call [`router`].
+//!
+//! ```no_run
+//! # async fn demo(agora: agora_core::Agora) -> std::io::Result<()> {
+//! let state = agora_http::AppState::new(agora);
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! agora_http::serve(listener, agora_http::router(state), async {
+//!     let _ = tokio::signal::ctrl_c().await;
+//! })
+//! .await
+//! # }
+//! ```
+//!
+//! Every error is `application/problem+json` (see [`problem`]), including
+//! extractor rejections, unknown routes (404), wrong methods (405), bodies
+//! over [`BODY_LIMIT`] (413), timeouts (503) and panics (500).
 
+pub mod extract;
+mod middleware;
+pub mod problem;
+mod routes;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use agora_core::{Agora, RateDecision, RateLimiter};
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use futures::future::BoxFuture;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+
+pub use problem::{ApiError, PROBLEM_JSON, Problem, ProblemCode};
+pub use routes::HealthView;
+
+/// Largest request body accepted (1 MiB); larger is 413 `payload_too_large`.
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+/// Default per-request time budget; past it the client gets 503 `unavailable`.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Says whether the service can take traffic (`/readyz`); `Err` holds the reason.
+pub type Readiness = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
+
+/// A per-client request budget: called once per request with the client's
+/// id (its IP); [`RateDecision::Limited`] becomes 429 with `Retry-After`.
+#[derive(Clone)]
+pub struct RequestBudget(Arc<dyn Fn(String) -> BoxFuture<'static, RateDecision> + Send + Sync>);
+
+impl std::fmt::Debug for RequestBudget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RequestBudget")
+    }
+}
+
+impl RequestBudget {
+    /// A budget decided by `check(client_id)`.
+    pub fn new<F, Fut>(check: F) -> Self
+    where
+        F: Fn(String) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = RateDecision> + Send + 'static,
+    {
+        Self(Arc::new(move |client| Box::pin(check(client))))
+    }
+
+    /// At most `limit` requests per `window` per client, counted by
+    /// `limiter`. A failing limiter allows the request.
+    pub fn from_limiter(limiter: Arc<dyn RateLimiter>, limit: u32, window: Duration) -> Self {
+        Self::new(move |client: String| {
+            let limiter = limiter.clone();
+            async move { limiter.hit(&format!("budget:{client}"), limit, window).await.unwrap_or(RateDecision::Allowed) }
+        })
+    }
+
+    /// Counts one request of `client`.
+    pub async fn check(&self, client: String) -> RateDecision {
+        (self.0)(client).await
+    }
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The domain service.
+    pub agora: Agora,
+    /// Renders `/metrics`; `None` serves an empty page.
+    pub metrics: Option<PrometheusHandle>,
+    /// Per-client request budget; `None` disables it.
+    pub request_budget: Option<RequestBudget>,
+    /// The `/readyz` check.
+    pub readiness: Readiness,
+    /// Time budget of one request.
+    pub request_timeout: Duration,
+    /// Take the client IP from the first `X-Forwarded-For` entry (only
+    /// behind a proxy that sets it); otherwise the peer address is used.
+    pub trust_forwarded_for: bool,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("agora", &self.agora)
+            .field("request_budget", &self.request_budget.is_some())
+            .field("request_timeout", &self.request_timeout)
+            .field("trust_forwarded_for", &self.trust_forwarded_for)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// Defaults: the process-wide Prometheus recorder ([`metrics_handle`]),
+    /// no request budget, readiness = [`Agora::health`], a 30 s timeout,
+    /// peer addresses as client IPs.
+    pub fn new(agora: Agora) -> Self {
+        let probe = agora.clone();
+        let readiness: Readiness = Arc::new(move || {
+            let agora = probe.clone();
+            Box::pin(async move { agora.health().await.map_err(|e| e.to_string()) })
+        });
+        Self {
+            agora,
+            metrics: Some(metrics_handle()),
+            request_budget: None,
+            readiness,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            trust_forwarded_for: false,
+        }
+    }
+
+    /// Replaces the `/readyz` check.
+    pub fn with_readiness<F, Fut>(mut self, check: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), String>> + Send + 'static,
+    {
+        self.readiness = Arc::new(move || Box::pin(check()));
+        self
+    }
+
+    /// Sets the per-client request budget.
+    pub fn with_request_budget(mut self, budget: RequestBudget) -> Self {
+        self.request_budget = Some(budget);
+        self
+    }
+
+    /// Sets the per-request timeout.
+    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Trusts `X-Forwarded-For` for client IPs.
+    pub fn with_trust_forwarded_for(mut self, trust: bool) -> Self {
+        self.trust_forwarded_for = trust;
+        self
+    }
+}
+
+/// The process-wide Prometheus recorder, installed on first call. When
+/// another recorder is already installed, a detached one is returned (its
+/// page then lacks the metrics recorded through the other).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let builder = || {
+                let b = PrometheusBuilder::new();
+                b.set_buckets_for_metric(
+                    Matcher::Suffix("duration_seconds".into()),
+                    &[0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0],
+                )
+                .unwrap_or_else(|_| PrometheusBuilder::new())
+            };
+            match builder().install_recorder() {
+                Ok(h) => h,
+                Err(e) => {
+                    tracing::warn!(error = %e, "a metrics recorder is already installed; /metrics shows a detached one");
+                    builder().build_recorder().handle()
+                }
+            }
+        })
+        .clone()
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "agora", description = "agora HTTP api, contract v1. Errors are application/problem+json."),
+    modifiers(&SecurityAddon),
+    components(schemas(Problem, problem::ProblemField))
+)]
+pub(crate) struct ApiDoc;
+
+struct SecurityAddon;
+
+impl utoipa::Modify for SecurityAddon {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The super admin key, a store admin key (agk_...) or a customer session token (ags_...)",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "signature",
+            SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Header(
+                utoipa::openapi::security::ApiKeyValue::with_description(
+                    "Agora-Signature",
+                    "sha256=<hex HMAC-SHA256 of the raw body, keyed by AGORA_WEBHOOK_SECRET>",
+                ),
+            )),
+        );
+    }
+}
+
+/// The OpenAPI 3.1 document of every route.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes::api_router().split_for_parts().1
+}
+
+/// [`openapi`] serialized once.
+pub(crate) fn openapi_document() -> &'static str {
+    static DOC: OnceLock<String> = OnceLock::new();
+    DOC.get_or_init(|| openapi().to_pretty_json().unwrap_or_else(|_| "{}".to_owned()))
+}
+
+/// The whole api: every route of the contract plus the operational ones,
+/// wrapped in request ids, tracing, metrics, the request budget,
+/// problem+json for every error, the body limit, the per-request timeout
+/// and panic catching.
+pub fn router(state: AppState) -> Router {
+    let (api, _) = routes::api_router().split_for_parts();
+    layered(api, state)
+}
+
+/// `api` wrapped in every layer of [`router`].
+pub(crate) fn layered(api: Router<AppState>, state: AppState) -> Router {
+    let layers = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(middleware::make_span)
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
+        .layer(axum::middleware::from_fn(middleware::record_metrics))
+        .layer(axum::middleware::from_fn(middleware::problems_only))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::request_budget))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::timeout))
+        .layer(CatchPanicLayer::custom(middleware::panic_response))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT));
+    api.fallback(middleware::no_route).layer(layers).with_state(state)
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then stops
+/// accepting and waits for requests in flight. Handlers see the peer
+/// address (`ConnectInfo<SocketAddr>`).
+///
+/// # Errors
+/// I/O errors of the listener.
+pub async fn serve<F>(listener: TcpListener, router: Router, shutdown: F) -> std::io::Result<()>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+#[cfg(test)]
+mod tests;

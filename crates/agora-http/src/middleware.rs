@@ -1,0 +1,116 @@
+//! The layers around every route.
+
+use std::any::Any;
+use std::time::Instant;
+
+use agora_core::RateDecision;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tracing::Span;
+
+use crate::AppState;
+use crate::extract::ClientIp;
+use crate::problem::{ApiError, PROBLEM_JSON, ProblemCode};
+
+/// The span of one request, with its id.
+pub(crate) fn make_span<B>(req: &axum::http::Request<B>) -> Span {
+    let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+    let route = req.extensions().get::<MatchedPath>().map(MatchedPath::as_str).unwrap_or("unmatched");
+    tracing::info_span!(
+        "request",
+        method = %req.method(),
+        path = %req.uri().path(),
+        route = %route,
+        request_id = %request_id,
+    )
+}
+
+/// Counts requests and their latency by route template and status, and
+/// 409s by their code.
+pub(crate) async fn record_metrics(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().as_str().to_owned();
+    let route =
+        req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
+    let res = next.run(req).await;
+    let status = res.status().as_u16().to_string();
+    let labels = [("method", method), ("route", route), ("status", status)];
+    metrics::counter!("agora_http_requests_total", &labels).increment(1);
+    metrics::histogram!("agora_http_request_duration_seconds", &labels).record(start.elapsed().as_secs_f64());
+    if res.status() == StatusCode::CONFLICT {
+        let code = res.extensions().get::<ProblemCode>().map(|c| c.0).unwrap_or("conflict");
+        metrics::counter!("agora_conflicts_total", "code" => code).increment(1);
+    }
+    res
+}
+
+/// Turns any error response that is not problem+json yet (axum's 405,
+/// rejections of layers) into one.
+pub(crate) async fn problems_only(req: Request, next: Next) -> Response {
+    let res = next.run(req).await;
+    let status = res.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return res;
+    }
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with(PROBLEM_JSON));
+    if is_problem {
+        return res;
+    }
+    let allow = res.headers().get(header::ALLOW).cloned();
+    let err = if status == StatusCode::METHOD_NOT_ALLOWED {
+        ApiError::method_not_allowed(allow)
+    } else {
+        ApiError::from_status(status)
+    };
+    err.into_response()
+}
+
+/// The per-client request budget (exempt: /healthz, /readyz, /metrics).
+pub(crate) async fn request_budget(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let Some(budget) = &state.request_budget else { return next.run(req).await };
+    if matches!(req.uri().path(), "/healthz" | "/readyz" | "/metrics") {
+        return next.run(req).await;
+    }
+    let client = ClientIp::resolve(req.headers(), req.extensions(), state.trust_forwarded_for)
+        .0
+        .unwrap_or_else(|| "unknown".to_owned());
+    match budget.check(client).await {
+        RateDecision::Allowed => next.run(req).await,
+        RateDecision::Limited { retry_after } => ApiError::rate_limited(retry_after).into_response(),
+    }
+}
+
+/// The per-request time budget: past it, 503 `unavailable`.
+pub(crate) async fn timeout(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(state.request_timeout, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => {
+            tracing::warn!(timeout_ms = state.request_timeout.as_millis() as u64, "request timed out");
+            ApiError::unavailable("the request took too long; retry later").into_response()
+        }
+    }
+}
+
+/// A panic in a handler: a log line and a 500 problem.
+pub(crate) fn panic_response(err: Box<dyn Any + Send + 'static>) -> Response {
+    let message = if let Some(s) = err.downcast_ref::<String>() {
+        s.clone()
+    } else if let Some(s) = err.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else {
+        "unknown panic payload".to_owned()
+    };
+    tracing::error!(panic = %message, "handler panicked");
+    ApiError::internal().into_response()
+}
+
+/// An unknown route.
+pub(crate) async fn no_route() -> ApiError {
+    ApiError::not_found("no such route")
+}

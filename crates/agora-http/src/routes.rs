@@ -1,0 +1,649 @@
+//! The handlers of every route of the v1 contract, each documented for
+//! /openapi.json. Handlers only translate HTTP to the use cases of
+//! [`agora_core::Agora`] and back.
+
+use agora_core::views::*;
+use agora_core::{Actor, AgoraError, ExportId, OrderId, PaymentId, PayoutId, ProductId, StoreId};
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::extract::{
+    Caller, ClientIp, JsonBody, ListParams, OptionalJsonBody, PathId, PathStr, parse_json, read_body,
+};
+use crate::problem::{ApiError, Problem};
+
+type R<T> = Result<T, ApiError>;
+type Created<T> = (StatusCode, Json<T>);
+
+fn created<T>(v: T) -> Created<T> {
+    (StatusCode::CREATED, Json(v))
+}
+
+/// `limit` and `cursor` of list endpoints (documentation only).
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct ListDoc {
+    /// 1..=200, default 50.
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// `limit`, `cursor` and `status` (documentation only).
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct StatusListDoc {
+    /// 1..=200, default 50.
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// Only items in this status.
+    status: Option<String>,
+}
+
+/// `after` and `limit` of the event feed (documentation only).
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct FeedDoc {
+    /// Events with a seq above this (default 0).
+    after: Option<i64>,
+    /// 1..=200, default 50.
+    limit: Option<u32>,
+}
+
+/// Answer of /healthz and /readyz.
+#[derive(Serialize, ToSchema)]
+pub struct HealthView {
+    /// `ok` or `ready`.
+    pub status: &'static str,
+}
+
+/// Every route of the contract, with its OpenAPI description.
+pub(crate) fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(<crate::ApiDoc as utoipa::OpenApi>::openapi())
+        .routes(routes!(create_store))
+        .routes(routes!(create_admin_key))
+        .routes(routes!(get_settings, patch_settings))
+        .routes(routes!(list_audit_logs))
+        .routes(routes!(create_product, list_products))
+        .routes(routes!(get_product, patch_product))
+        .routes(routes!(create_warehouse))
+        .routes(routes!(set_inventory))
+        .routes(routes!(register_user))
+        .routes(routes!(login))
+        .routes(routes!(logout))
+        .routes(routes!(add_address))
+        .routes(routes!(list_my_orders))
+        .routes(routes!(place_order))
+        .routes(routes!(get_order))
+        .routes(routes!(list_store_orders))
+        .routes(routes!(cancel_order))
+        .routes(routes!(ship_order))
+        .routes(routes!(receive_order))
+        .routes(routes!(create_payment))
+        .routes(routes!(get_payment))
+        .routes(routes!(payment_webhook))
+        .routes(routes!(create_task))
+        .routes(routes!(get_task))
+        .routes(routes!(list_payouts))
+        .routes(routes!(approve_payout))
+        .routes(routes!(reject_payout))
+        .routes(routes!(list_events))
+        .routes(routes!(request_export))
+        .routes(routes!(get_export))
+        .routes(routes!(download_export))
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics_text))
+        .routes(routes!(openapi_json))
+}
+
+// ---------------------------------------------------------------- stores
+
+/// Creates a store (super admin).
+#[utoipa::path(post, path = "/v1/stores", tag = "stores", request_body = NewStore,
+    responses((status = 201, body = StoreView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn create_store(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    JsonBody(req): JsonBody<NewStore>,
+) -> R<Created<StoreView>> {
+    Ok(created(s.agora.create_store(&actor, req).await?))
+}
+
+/// Makes a store admin key (super admin); the key is shown only here.
+#[utoipa::path(post, path = "/v1/stores/{store_id}/admin-keys", tag = "stores",
+    params(("store_id" = Uuid, Path, description = "Store id")),
+    responses((status = 201, body = AdminKeyCreated), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn create_admin_key(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    PathId(id): PathId,
+) -> R<Created<AdminKeyCreated>> {
+    Ok(created(s.agora.create_admin_key(&actor, StoreId(id)).await?))
+}
+
+/// A store's settings (store admin).
+#[utoipa::path(get, path = "/v1/stores/{store_id}/settings", tag = "stores",
+    params(("store_id" = Uuid, Path, description = "Store id")),
+    responses((status = 200, body = SettingsView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn get_settings(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    PathId(id): PathId,
+) -> R<Json<SettingsView>> {
+    Ok(Json(s.agora.get_settings(&actor, StoreId(id)).await?))
+}
+
+/// Changes any subset of a store's settings (store admin); each changed key is audited.
+#[utoipa::path(patch, path = "/v1/stores/{store_id}/settings", tag = "stores", request_body = SettingsPatch,
+    params(("store_id" = Uuid, Path, description = "Store id")),
+    responses((status = 200, body = SettingsView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn patch_settings(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    PathId(id): PathId,
+    ip: ClientIp,
+    JsonBody(patch): JsonBody<SettingsPatch>,
+) -> R<Json<SettingsView>> {
+    Ok(Json(s.agora.patch_settings(&actor, StoreId(id), patch, ip.as_deref()).await?))
+}
+
+/// A store's audit log, newest first (store admin).
+#[utoipa::path(get, path = "/v1/stores/{store_id}/audit-logs", tag = "stores",
+    params(("store_id" = Uuid, Path, description = "Store id"), ListDoc),
+    responses((status = 200, body = ListPage<AuditView>), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn list_audit_logs(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    PathId(id): PathId,
+    q: ListParams,
+) -> R<Json<ListPage<AuditView>>> {
+    Ok(Json(s.agora.list_audit_logs(&actor, StoreId(id), &q.list_query()).await?))
+}
+
+// ---------------------------------------------------------------- catalog
+
+/// Creates a product with its variants (store admin).
+#[utoipa::path(post, path = "/v1/stores/{store_id}/products", tag = "catalog", request_body = NewProduct,
+    params(("store_id" = Uuid, Path, description = "Store id")),
+    responses((status = 201, body = ProductView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn create_product(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    PathId(id): PathId,
+    JsonBody(req): JsonBody<NewProduct>,
+) -> R<Created<ProductView>> {
+    Ok(created(s.agora.create_product(&actor, StoreId(id), req).await?))
+}
+
+/// A store's active products, newest first (public).
+#[utoipa::path(get, path = "/v1/stores/{store_id}/products", tag = "catalog",
+    params(("store_id" = Uuid, Path, description = "Store id"), ListDoc),
+    responses((status = 200, body = ListPage<ProductView>), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub(crate) async fn list_products(
+    State(s): State<AppState>,
+    PathId(id): PathId,
+    q: ListParams,
+) -> R<Json<ListPage<ProductView>>> {
+    Ok(Json(s.agora.list_products(StoreId(id), &q.list_query()).await?))
+}
+
+/// A product with the availability of each variant (public; drafts only for the store's admins).
+#[utoipa::path(get, path = "/v1/products/{id}", tag = "catalog",
+    params(("id" = Uuid, Path, description = "Product id")),
+    responses((status = 200, body = ProductView), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub(crate) async fn get_product(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    PathId(id): PathId,
+) -> R<Json<ProductView>> {
+    Ok(Json(s.agora.get_product(&actor, ProductId(id)).await?))
+}
+
+/// Changes a product's title or status (store admin).
+#[utoipa::path(patch, path = "/v1/products/{id}", tag = "catalog", request_body = ProductPatch,
+    params(("id" = Uuid, Path, description = "Product id")),
+    responses((status = 200, body = ProductView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn patch_product(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    PathId(id): PathId,
+    JsonBody(patch): JsonBody<ProductPatch>,
+) -> R<Json<ProductView>> {
+    Ok(Json(s.agora.patch_product(&actor, ProductId(id), patch).await?))
+}
+
+/// Creates a warehouse (store admin).
+#[utoipa::path(post, path = "/v1/stores/{store_id}/warehouses", tag = "catalog", request_body = NewWarehouse,
+    params(("store_id" = Uuid, Path, description = "Store id")),
+    responses((status = 201, body = WarehouseView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn create_warehouse(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    PathId(id): PathId,
+    JsonBody(req): JsonBody<NewWarehouse>,
+) -> R<Created<WarehouseView>> {
+    Ok(created(s.agora.create_warehouse(&actor, StoreId(id), req).await?))
+}
+
+/// Sets the units on hand of a variant in a warehouse (store admin).
+#[utoipa::path(put, path = "/v1/stores/{store_id}/inventory", tag = "catalog", request_body = SetInventory,
+    params(("store_id" = Uuid, Path, description = "Store id")),
+    responses((status = 200, body = InventoryView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn set_inventory(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    PathId(id): PathId,
+    JsonBody(req): JsonBody<SetInventory>,
+) -> R<Json<InventoryView>> {
+    Ok(Json(s.agora.set_inventory(&actor, StoreId(id), req).await?))
+}
+
+// ---------------------------------------------------------------- users
+
+/// Registers a customer.
+#[utoipa::path(post, path = "/v1/users", tag = "users", request_body = NewUser,
+    responses((status = 201, body = UserView), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub(crate) async fn register_user(State(s): State<AppState>, JsonBody(req): JsonBody<NewUser>) -> R<Created<UserView>> {
+    Ok(created(s.agora.register_user(req).await?))
+}
+
+/// Logs in; the token is shown only here.
+#[utoipa::path(post, path = "/v1/sessions", tag = "users", request_body = Login,
+    responses((status = 201, body = SessionCreated), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub(crate) async fn login(State(s): State<AppState>, JsonBody(req): JsonBody<Login>) -> R<Created<SessionCreated>> {
+    Ok(created(s.agora.login(req).await?))
+}
+
+/// Ends the caller's session (the bearer token stops working).
+#[utoipa::path(delete, path = "/v1/sessions/current", tag = "users",
+    responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn logout(State(s): State<AppState>, Caller(actor): Caller, headers: HeaderMap) -> R<StatusCode> {
+    if !matches!(actor, Actor::Customer { .. }) {
+        return Err(AgoraError::Unauthorized.into());
+    }
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().split_once(' '))
+        .map(|(_, t)| t.trim())
+        .unwrap_or_default();
+    s.agora.logout(token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Adds an address to the caller's account (customer).
+#[utoipa::path(post, path = "/v1/users/me/addresses", tag = "users", request_body = NewAddress,
+    responses((status = 201, body = AddressView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn add_address(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    JsonBody(req): JsonBody<NewAddress>,
+) -> R<Created<AddressView>> {
+    Ok(created(s.agora.add_address(&actor, req).await?))
+}
+
+/// The caller's orders, newest first (customer).
+#[utoipa::path(get, path = "/v1/users/me/orders", tag = "users", params(ListDoc),
+    responses((status = 200, body = ListPage<OrderView>), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn list_my_orders(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    q: ListParams,
+) -> R<Json<ListPage<OrderView>>> {
+    Ok(Json(s.agora.list_my_orders(&actor, &q.list_query()).await?))
+}
+
+// ---------------------------------------------------------------- orders
+
+/// Places an order (customer); idempotent per user and `Idempotency-Key`.
+/// A replay returns the first response byte for byte with `Idempotent-Replayed: true`.
+#[utoipa::path(post, path = "/v1/orders", tag = "orders", request_body = PlaceOrder,
+    params(("Idempotency-Key" = String, Header, description = "1..=255 characters; scoped per user, kept 24 h")),
+    responses(
+        (status = 201, body = OrderView, headers(("Idempotent-Replayed" = String, description = "`true` on a replay"))),
+        (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn place_order(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    headers: HeaderMap,
+    req: axum::extract::Request,
+) -> R<Response> {
+    if matches!(actor, Actor::Anonymous) {
+        return Err(AgoraError::Unauthorized.into());
+    }
+    let key = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => Some(v.to_str().map_err(|_| ApiError::validation("Idempotency-Key", "must be visible ASCII"))?),
+    };
+    if key.map(str::trim).is_none_or(str::is_empty) {
+        return Err(AgoraError::IdempotencyKeyMissing.into());
+    }
+    let bytes = read_body(req, &()).await?;
+    let body: PlaceOrder = parse_json(&bytes)?;
+    let placed = s.agora.place_order(&actor, key, body).await?;
+    if !placed.replayed {
+        metrics::counter!("agora_orders_placed_total").increment(1);
+    }
+    let status = StatusCode::from_u16(placed.status).unwrap_or(StatusCode::CREATED);
+    let mut res = (status, Body::from(placed.body)).into_response();
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if placed.replayed {
+        res.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(res)
+}
+
+/// An order (its owner or the store's admin).
+#[utoipa::path(get, path = "/v1/orders/{id}", tag = "orders",
+    params(("id" = Uuid, Path, description = "Order id")),
+    responses((status = 200, body = OrderView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn get_order(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    PathId(id): PathId,
+) -> R<Json<OrderView>> {
+    Ok(Json(s.agora.get_order(&actor, OrderId(id)).await?))
+}
+
+/// A store's orders, newest first, optionally of one status (store admin).
+#[utoipa::path(get, path = "/v1/stores/{store_id}/orders", tag = "orders",
+    params(("store_id" = Uuid, Path, description = "Store id"), StatusListDoc),
+    responses((status = 200, body = ListPage<OrderView>), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn list_store_orders(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    PathId(id): PathId,
+    q: ListParams,
+) -> R<Json<ListPage<OrderView>>> {
+    Ok(Json(s.agora.list_store_orders(&actor, StoreId(id), q.status.as_deref(), &q.list_query()).await?))
+}
+
+/// Cancels the caller's CREATED order (owner).
+#[utoipa::path(post, path = "/v1/orders/{id}/cancel", tag = "orders",
+    params(("id" = Uuid, Path, description = "Order id")),
+    responses((status = 200, body = OrderView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn cancel_order(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    PathId(id): PathId,
+) -> R<Json<OrderView>> {
+    Ok(Json(s.agora.cancel_order(&actor, OrderId(id)).await?))
+}
+
+/// Ships a PAID order (store admin).
+#[utoipa::path(post, path = "/v1/orders/{id}/ship", tag = "orders",
+    params(("id" = Uuid, Path, description = "Order id")),
+    responses((status = 200, body = OrderView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn ship_order(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    PathId(id): PathId,
+) -> R<Json<OrderView>> {
+    Ok(Json(s.agora.ship_order(&actor, OrderId(id)).await?))
+}
+
+/// Confirms receipt of a SHIPPED order (owner).
+#[utoipa::path(post, path = "/v1/orders/{id}/receive", tag = "orders",
+    params(("id" = Uuid, Path, description = "Order id")),
+    responses((status = 200, body = OrderView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn receive_order(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    PathId(id): PathId,
+) -> R<Json<OrderView>> {
+    Ok(Json(s.agora.receive_order(&actor, OrderId(id)).await?))
+}
+
+// ---------------------------------------------------------------- payments
+
+/// Starts paying a CREATED order (owner).
+#[utoipa::path(post, path = "/v1/orders/{id}/payments", tag = "payments",
+    params(("id" = Uuid, Path, description = "Order id")),
+    responses((status = 201, body = PaymentView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn create_payment(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    PathId(id): PathId,
+) -> R<Created<PaymentView>> {
+    Ok(created(s.agora.create_payment(&actor, OrderId(id)).await?))
+}
+
+/// A payment (the order's owner or the store's admin).
+#[utoipa::path(get, path = "/v1/payments/{id}", tag = "payments",
+    params(("id" = Uuid, Path, description = "Payment id")),
+    responses((status = 200, body = PaymentView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn get_payment(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    PathId(id): PathId,
+) -> R<Json<PaymentView>> {
+    Ok(Json(s.agora.get_payment(&actor, PaymentId(id)).await?))
+}
+
+/// A payment provider's event, signed with `Agora-Signature: sha256=<hex HMAC-SHA256 of the raw body>`.
+#[utoipa::path(post, path = "/v1/webhooks/payments", tag = "payments", request_body = PaymentWebhook,
+    params(("Agora-Signature" = String, Header, description = "sha256=<hex HMAC-SHA256 of the raw body>")),
+    responses((status = 200, body = WebhookAck), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("signature" = [])))]
+pub(crate) async fn payment_webhook(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    req: axum::extract::Request,
+) -> R<Json<WebhookAck>> {
+    let signature = headers.get("agora-signature").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let bytes = read_body(req, &()).await?;
+    Ok(Json(s.agora.receive_payment_webhook(&bytes, signature.as_deref()).await?))
+}
+
+// ---------------------------------------------------------------- tasks and payouts
+
+/// Opens a help task for the caller's PAID order (owner).
+#[utoipa::path(post, path = "/v1/tasks", tag = "tasks", request_body = NewTask,
+    responses((status = 201, body = TaskView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn create_task(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    JsonBody(req): JsonBody<NewTask>,
+) -> R<Created<TaskView>> {
+    Ok(created(s.agora.create_task(&actor, req).await?))
+}
+
+/// A task with its helps (public).
+#[utoipa::path(get, path = "/v1/tasks/{task_no}", tag = "tasks",
+    params(("task_no" = String, Path, description = "Task number")),
+    responses((status = 200, body = TaskView), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub(crate) async fn get_task(State(s): State<AppState>, PathStr(task_no): PathStr) -> R<Json<TaskView>> {
+    Ok(Json(s.agora.get_task(&task_no).await?))
+}
+
+/// A store's payouts, newest first, optionally of one status (store admin).
+#[utoipa::path(get, path = "/v1/stores/{store_id}/payouts", tag = "tasks",
+    params(("store_id" = Uuid, Path, description = "Store id"), StatusListDoc),
+    responses((status = 200, body = ListPage<PayoutView>), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn list_payouts(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    PathId(id): PathId,
+    q: ListParams,
+) -> R<Json<ListPage<PayoutView>>> {
+    Ok(Json(s.agora.list_payouts(&actor, StoreId(id), q.status.as_deref(), &q.list_query()).await?))
+}
+
+/// Approves a HELD or PENDING payout (store admin); audited.
+#[utoipa::path(post, path = "/v1/payouts/{id}/approve", tag = "tasks", request_body = PayoutDecision,
+    params(("id" = Uuid, Path, description = "Payout id")),
+    responses((status = 200, body = PayoutView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn approve_payout(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    PathId(id): PathId,
+    ip: ClientIp,
+    OptionalJsonBody(req): OptionalJsonBody<PayoutDecision>,
+) -> R<Json<PayoutView>> {
+    Ok(Json(s.agora.decide_payout(&actor, PayoutId(id), true, req, ip.as_deref()).await?))
+}
+
+/// Rejects a HELD or PENDING payout (store admin); audited.
+#[utoipa::path(post, path = "/v1/payouts/{id}/reject", tag = "tasks", request_body = PayoutDecision,
+    params(("id" = Uuid, Path, description = "Payout id")),
+    responses((status = 200, body = PayoutView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn reject_payout(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    PathId(id): PathId,
+    ip: ClientIp,
+    OptionalJsonBody(req): OptionalJsonBody<PayoutDecision>,
+) -> R<Json<PayoutView>> {
+    Ok(Json(s.agora.decide_payout(&actor, PayoutId(id), false, req, ip.as_deref()).await?))
+}
+
+// ---------------------------------------------------------------- events and exports
+
+/// A store's event feed after `after`, in seq order (store admin).
+#[utoipa::path(get, path = "/v1/stores/{store_id}/events", tag = "events",
+    params(("store_id" = Uuid, Path, description = "Store id"), FeedDoc),
+    responses((status = 200, body = EventPage), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn list_events(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    PathId(id): PathId,
+    q: ListParams,
+) -> R<Json<EventPage>> {
+    Ok(Json(s.agora.list_events(&actor, StoreId(id), q.after, q.limit).await?))
+}
+
+/// Queues an export of a store's orders (store admin).
+#[utoipa::path(post, path = "/v1/stores/{store_id}/exports", tag = "events", request_body = NewExport,
+    params(("store_id" = Uuid, Path, description = "Store id")),
+    responses((status = 202, body = ExportView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn request_export(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    PathId(id): PathId,
+    JsonBody(req): JsonBody<NewExport>,
+) -> R<(StatusCode, Json<ExportView>)> {
+    Ok((StatusCode::ACCEPTED, Json(s.agora.request_export(&actor, StoreId(id), req).await?)))
+}
+
+/// An export job (store admin).
+#[utoipa::path(get, path = "/v1/exports/{id}", tag = "events",
+    params(("id" = Uuid, Path, description = "Export id")),
+    responses((status = 200, body = ExportView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn get_export(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    PathId(id): PathId,
+) -> R<Json<ExportView>> {
+    Ok(Json(s.agora.get_export(&actor, ExportId(id)).await?))
+}
+
+/// The file of a ready export (store admin).
+#[utoipa::path(get, path = "/v1/exports/{id}/download", tag = "events",
+    params(("id" = Uuid, Path, description = "Export id")),
+    responses(
+        (status = 200, description = "The file (text/csv or application/x-ndjson)", content_type = "application/octet-stream"),
+        (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn download_export(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    PathId(id): PathId,
+) -> R<Response> {
+    let file = s.agora.download_export(&actor, ExportId(id)).await?;
+    let mut res = (StatusCode::OK, Body::from(file.bytes)).into_response();
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(file.content_type));
+    let name: String =
+        file.file_name.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')).collect();
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(res)
+}
+
+// ---------------------------------------------------------------- operations
+
+/// The process is up.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = HealthView)))]
+pub(crate) async fn healthz() -> Json<HealthView> {
+    Json(HealthView { status: "ok" })
+}
+
+/// The store is reachable and its migrations are current.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, body = HealthView), (status = 503, body = Problem, content_type = "application/problem+json")))]
+pub(crate) async fn readyz(State(s): State<AppState>) -> R<Json<HealthView>> {
+    match (s.readiness)().await {
+        Ok(()) => Ok(Json(HealthView { status: "ready" })),
+        Err(reason) => {
+            tracing::warn!(%reason, "not ready");
+            Err(ApiError::unavailable(format!("not ready: {reason}")))
+        }
+    }
+}
+
+/// Prometheus metrics (text exposition format).
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+pub(crate) async fn metrics_text(State(s): State<AppState>) -> Response {
+    let text = match &s.metrics {
+        Some(handle) => {
+            handle.run_upkeep();
+            handle.render()
+        }
+        None => String::new(),
+    };
+    let mut res = text.into_response();
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+    res
+}
+
+/// This document (OpenAPI 3.1).
+#[utoipa::path(get, path = "/openapi.json", tag = "operations",
+    responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json")))]
+pub(crate) async fn openapi_json() -> Response {
+    let mut res = crate::openapi_document().to_owned().into_response();
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res
+}
