@@ -28,7 +28,10 @@ async fn main() -> Result<(), AgoraError> {
     // The operator creates a store and hands its admin a key.
     let operator = agora.authenticate_admin(SUPER_KEY).await?;
     let store = agora
-        .create_store(&operator, NewStore { name: "Corner Shop".into(), domain: "corner.example.com".into(), access_token: None })
+        .create_store(
+            &operator,
+            NewStore { name: "Corner Shop".into(), domain: "corner.example.com".into(), access_token: None },
+        )
         .await?;
     let store_id = StoreId(store.id);
     let key = agora.create_admin_key(&operator, store_id).await?;
@@ -49,16 +52,32 @@ async fn main() -> Result<(), AgoraError> {
         .await?;
     let variant = product.variants[0].id;
     let warehouse = agora.create_warehouse(&admin, store_id, NewWarehouse { name: "Main".into() }).await?;
-    agora.set_inventory(&admin, store_id, SetInventory { variant_id: variant, warehouse_id: warehouse.id, on_hand: 10 }).await?;
+    agora
+        .set_inventory(&admin, store_id, SetInventory { variant_id: variant, warehouse_id: warehouse.id, on_hand: 10 })
+        .await?;
 
     // A customer registers, logs in and adds an address.
     agora
-        .register_user(NewUser { name: "Ann".into(), email: "ann@example.com".into(), password: "correct horse battery".into(), phone: None })
+        .register_user(NewUser {
+            name: "Ann".into(),
+            email: "ann@example.com".into(),
+            password: "correct horse battery".into(),
+            phone: None,
+        })
         .await?;
-    let session = agora.login(Login { email: "ann@example.com".into(), password: "correct horse battery".into() }).await?;
+    let session =
+        agora.login(Login { email: "ann@example.com".into(), password: "correct horse battery".into() }).await?;
     let ann = agora.authenticate_customer(&session.token).await?;
     let address = agora
-        .add_address(&ann, NewAddress { line1: "1 Main St".into(), city: "Berlin".into(), postal_code: "10115".into(), country: "DE".into() })
+        .add_address(
+            &ann,
+            NewAddress {
+                line1: "1 Main St".into(),
+                city: "Berlin".into(),
+                postal_code: "10115".into(),
+                country: "DE".into(),
+            },
+        )
         .await?;
 
     // She orders two bags; retrying with the same key never orders twice.
@@ -72,7 +91,10 @@ async fn main() -> Result<(), AgoraError> {
     let replay = agora.place_order(&ann, Some("checkout-42"), request).await?;
     assert!(replay.replayed && replay.body == placed.body);
     let order_id = OrderId(placed.order.id);
-    println!("placed {} for {} minor units ({})", placed.order.order_number, placed.order.amount_minor, placed.order.status);
+    println!(
+        "placed {} for {} minor units ({})",
+        placed.order.order_number, placed.order.amount_minor, placed.order.status
+    );
 
     // The payment provider confirms the payment with a signed webhook.
     let payment = agora.create_payment(&ann, order_id).await?;

@@ -91,7 +91,7 @@ impl Money {
             .checked_add(other.minor)
             .filter(|m| *m <= MAX_MINOR)
             .map(|minor| Money { minor, currency: self.currency })
-            .ok_or_else(|| overflow())
+            .ok_or_else(overflow)
     }
 
     /// Multiplies by a quantity.

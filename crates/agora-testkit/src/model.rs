@@ -108,7 +108,11 @@ async fn step(h: &Harness, w: &mut World, cmd: &Command) -> String {
         Command::NewCustomer => {
             let n = w.customers.len();
             let c = h
-                .customer_at(&format!("c{n}"), &format!("{} Street", n % 3), (n % 2 == 0).then_some("+4915100000000"))
+                .customer_at(
+                    &format!("c{n}"),
+                    &format!("{} Street", n % 3),
+                    n.is_multiple_of(2).then_some("+4915100000000"),
+                )
                 .await;
             w.customers.push(c);
             "ok".into()

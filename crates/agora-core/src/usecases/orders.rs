@@ -70,7 +70,7 @@ fn fingerprint(req: &PlaceOrder) -> String {
 }
 
 enum Attempt {
-    Done(PlacedOrder),
+    Done(Box<PlacedOrder>),
     Retry,
 }
 
@@ -191,7 +191,7 @@ impl Agora {
         v.finish()?;
         for _ in 0..self.config.max_attempts {
             match self.try_place_order(user_id, scope, key, fp, req).await? {
-                Attempt::Done(p) => return Ok(p),
+                Attempt::Done(p) => return Ok(*p),
                 Attempt::Retry => continue,
             }
         }
@@ -397,12 +397,12 @@ impl Agora {
             serde_json::json!({"order_number": order.order_number, "amount_minor": order.amount_minor, "user_id": user_id}),
         ));
         match self.store.apply(cs).await {
-            Ok(()) => Ok(Attempt::Done(PlacedOrder { order: view, status: 201, body, replayed: false })),
+            Ok(()) => Ok(Attempt::Done(Box::new(PlacedOrder { order: view, status: 201, body, replayed: false }))),
             Err(e) => match failed_guard(&e) {
                 Some(Guard::IdempotencyKeyFree { .. }) => {
                     // A concurrent request with the same key won: answer as its replay.
                     match self.replay_if_known(scope, key, fp).await? {
-                        Some(done) => Ok(Attempt::Done(done)),
+                        Some(done) => Ok(Attempt::Done(Box::new(done))),
                         None => Ok(Attempt::Retry),
                     }
                 }
@@ -504,12 +504,12 @@ impl Agora {
         closed.updated_at = now;
         cs.update(Record::Order(closed.clone()));
         self.release_reservations(&mut cs, o.id, now).await?;
-        if let Some(help) = self.store.get_help_by_order(o.id).await? {
-            if help.status == HelpStatus::Pending {
-                help_transition(help.status, HelpStatus::Invalid)?;
-                cs.guard(Guard::HelpStatusIs { help_id: help.id, status: HelpStatus::Pending });
-                cs.update(Record::Help(Help { status: HelpStatus::Invalid, ..help }));
-            }
+        if let Some(help) = self.store.get_help_by_order(o.id).await?
+            && help.status == HelpStatus::Pending
+        {
+            help_transition(help.status, HelpStatus::Invalid)?;
+            cs.guard(Guard::HelpStatusIs { help_id: help.id, status: HelpStatus::Pending });
+            cs.update(Record::Help(Help { status: HelpStatus::Invalid, ..help }));
         }
         cs.insert(self.event(
             o.store_id,

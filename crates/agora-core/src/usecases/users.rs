@@ -155,3 +155,18 @@ impl Agora {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use argon2::password_hash::PasswordHash;
+
+    #[test]
+    fn the_dummy_hash_parses_so_unknown_emails_cost_a_full_verify() {
+        let parsed = PasswordHash::new(super::DUMMY_HASH).expect("valid PHC string");
+        assert_eq!(parsed.algorithm.as_str(), "argon2id");
+        assert!(
+            !crate::secrets::Argon2Passwords::new(crate::secrets::Argon2Cost::TESTING)
+                .verify_sync("x", super::DUMMY_HASH)
+        );
+    }
+}
