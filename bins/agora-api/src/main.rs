@@ -1,1 +1,152 @@
-fn main() {}
+//! `agora-api`: loads the configuration (environment over `agora.toml` over
+//! defaults), opens the store and applies migrations, prints secrets
+//! generated on first start once, serves the HTTP api and, unless
+//! `AGORA_WORKER=off`, runs the jobs in-process. SIGTERM or SIGINT: stop
+//! accepting, finish requests in flight, finish the job tick, exit 0.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use agora_http::{AppState, RequestBudget};
+use agora_runtime::{Config, LogFormat, Runtime};
+use anyhow::Context;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    if let Some(arg) = std::env::args().nth(1) {
+        match arg.as_str() {
+            "--version" | "-V" => {
+                println!("agora-api {}", env!("CARGO_PKG_VERSION"));
+                return ExitCode::SUCCESS;
+            }
+            "--help" | "-h" => {
+                println!(
+                    "agora-api {}\n\nServes the agora HTTP api. Configured by AGORA_* environment variables \
+                     over ./agora.toml (or AGORA_CONFIG); see docs/configuration.md.",
+                    env!("CARGO_PKG_VERSION")
+                );
+                return ExitCode::SUCCESS;
+            }
+            other => {
+                eprintln!("agora-api: unknown argument {other:?} (try --help)");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let config = match Config::load() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("agora-api: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing(config.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("agora-api: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "agora-api failed");
+            eprintln!("agora-api: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("AGORA_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    let runtime = Arc::new(Runtime::build(config).await.context("starting")?);
+    let config = &runtime.config;
+
+    if !runtime.generated.is_empty() {
+        // Printed on this first start only: the admin key is stored hashed.
+        println!("agora-api generated these secrets; they are shown only this once, keep them:");
+        for (name, value) in &runtime.generated {
+            println!("  {name}={value}");
+        }
+    }
+
+    let listener =
+        tokio::net::TcpListener::bind(&config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr()?;
+
+    let mut state = AppState::new(runtime.agora.clone())
+        .with_request_timeout(Duration::from_millis(config.request_timeout_ms.max(1)))
+        .with_readiness({
+            let rt = runtime.clone();
+            move || {
+                let rt = rt.clone();
+                async move { rt.readiness().await }
+            }
+        });
+    if let Some(budget) = runtime.request_budget.clone() {
+        state = state.with_request_budget(RequestBudget::new(move |client: String| {
+            let budget = budget.clone();
+            async move { budget.check(&client).await }
+        }));
+    }
+
+    let (stop_jobs, jobs_stopped) = tokio::sync::watch::channel(false);
+    let jobs = config.worker.then(|| runtime.spawn_jobs(jobs_stopped));
+
+    tracing::info!(%addr, backend = ?runtime.agora.store().backend(), worker = config.worker, "agora-api listening");
+    println!("agora-api listening on http://{addr}");
+
+    agora_http::serve(listener, agora_http::router(state), shutdown_signal()).await.context("serving")?;
+
+    tracing::info!("stopped accepting; requests in flight are done");
+    let _ = stop_jobs.send(true);
+    if let Some(jobs) = jobs {
+        if let Err(e) = jobs.await {
+            tracing::error!(error = %e, "the job scheduler ended abnormally");
+        }
+        tracing::info!("jobs finished their tick");
+    }
+    tracing::info!("bye");
+    Ok(())
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("SIGINT: shutting down"),
+        () = term => tracing::info!("SIGTERM: shutting down"),
+    }
+}
