@@ -140,6 +140,7 @@ pub(crate) fn restore(backup: &Path, dest: &Path) -> Result<(), StoreError> {
     let mut dst =
         Connection::open(dest).map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", dest.display())))?;
     // Fails with SQLITE_BUSY instead of clobbering a database still in use.
+    dst.busy_timeout(std::time::Duration::from_secs(1)).map_err(db_err)?;
     dst.pragma_update(None, "locking_mode", "EXCLUSIVE").map_err(db_err)?;
     dst.pragma_update(None, "synchronous", "FULL").map_err(db_err)?;
     {

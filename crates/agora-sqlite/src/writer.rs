@@ -103,23 +103,20 @@ fn run(conn: Connection, rx: mpsc::Receiver<Request>, counters: &Counters) {
                 Err(_) => break,
             }
         }
-        let n = batch.len() as u64;
-        if apply_batch(&conn, batch) {
-            counters.commits.fetch_add(1, Ordering::Relaxed);
-        }
-        counters.changesets.fetch_add(n, Ordering::Relaxed);
+        apply_batch(&conn, batch, counters);
     }
     // Dropping the connection checkpoints the WAL when it is the last one.
     drop(conn);
 }
 
-/// Applies a group in one transaction; true when it committed.
-fn apply_batch(conn: &Connection, batch: Vec<Request>) -> bool {
+/// Applies a group in one transaction and answers every request. The
+/// counters are bumped before the replies go out.
+fn apply_batch(conn: &Connection, batch: Vec<Request>, counters: &Counters) {
+    counters.changesets.fetch_add(batch.len() as u64, Ordering::Relaxed);
     let fail_all = |batch: Vec<Request>, msg: String| {
         for r in batch {
             let _ = r.reply.send(Err(StoreError::Unavailable(msg.clone())));
         }
-        false
     };
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         return fail_all(batch, format!("sqlite: cannot begin write transaction: {e}"));
@@ -142,10 +139,10 @@ fn apply_batch(conn: &Connection, batch: Vec<Request>) -> bool {
         let _ = conn.execute_batch("ROLLBACK");
         return fail_all(batch, format!("sqlite: commit failed, nothing written: {e}"));
     }
+    counters.commits.fetch_add(1, Ordering::Relaxed);
     for (req, res) in batch.into_iter().zip(results) {
         let _ = req.reply.send(res);
     }
-    true
 }
 
 /// Checks every guard, then makes every write. The caller wraps this in a

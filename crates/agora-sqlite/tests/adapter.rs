@@ -271,6 +271,19 @@ async fn backup_then_restore_gives_back_the_same_snapshot() {
     assert!(back.migration_status().await.unwrap().is_current());
     back.integrity_check().await.unwrap();
 
+    // Restoring over a database that is still open is refused, not clobbered.
+    let mut cs = Changeset::new();
+    cs.insert(Record::User(user("after-restore@example.com")));
+    apply(&back, cs).await.unwrap();
+    let open_snapshot = back.snapshot().await.unwrap();
+    assert_ne!(open_snapshot, at_backup);
+    let started = std::time::Instant::now();
+    let err = SqliteStore::restore(&dir.path().join("restored/agora.db"), &path).unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    assert_eq!(back.snapshot().await.unwrap(), open_snapshot);
+    back.integrity_check().await.unwrap();
+
     // A file that is not a database is refused and leaves the target alone.
     let junk = dir.path().join("junk.db");
     std::fs::write(&junk, b"definitely not sqlite, just some bytes that are long enough to look like a header")
