@@ -7,7 +7,7 @@
 //! - [`RedisClient`]: the shared connection (a self-reconnecting
 //!   `ConnectionManager`), key prefix and error counter.
 //! - [`RedisIdempotencyCache`]: the shared idempotency fast path.
-//! - [`RedisLocks`]: lease locks with random tokens.
+//! - [`RedisLocks`], [`FallbackLocks`]: lease locks with random tokens.
 //! - [`RedisRateLimiter`], [`FallbackRateLimiter`], [`RequestBudget`]: sliding-window limits.
 //! - [`CachedStore`]: a read-through catalog cache in front of any store.
 //! - [`EventRelay`]: the activity feed into one capped stream per store.
@@ -25,6 +25,6 @@ mod relay;
 pub use cache::CachedStore;
 pub use client::{DEFAULT_KEY_PREFIX, RedisClient, RedisConfig, redact_url};
 pub use idempotency::RedisIdempotencyCache;
-pub use locks::RedisLocks;
+pub use locks::{FallbackLocks, RedisLocks};
 pub use ratelimit::{FallbackRateLimiter, RedisRateLimiter, RequestBudget};
 pub use relay::EventRelay;

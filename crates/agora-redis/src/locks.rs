@@ -5,7 +5,7 @@
 //! These locks save duplicated work between instances; correctness never
 //! depends on them (the store's guards keep data right).
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use agora_core::{Lease, LockManager, StoreError};
@@ -88,5 +88,66 @@ impl LockManager for RedisLocks {
             .run("lock release", async move { RELEASE.key(key).arg(&lease.token).invoke_async(&mut conn).await })
             .await?;
         Ok(n == 1)
+    }
+}
+
+/// Marks a lease that came from the fallback.
+const LOCAL_MARK: &str = "local:";
+
+/// Locks from `primary` (Redis) and, while it fails, from `fallback`
+/// (core's in-process `LocalLocks`): with Redis down each instance still
+/// keeps its own jobs from overlapping instead of skipping all work. Two
+/// instances may then run the same batch at once, which the store's guards
+/// make harmless. A lease remembers which side granted it.
+#[derive(Clone)]
+pub struct FallbackLocks {
+    primary: Arc<dyn LockManager>,
+    fallback: Arc<dyn LockManager>,
+}
+
+impl FallbackLocks {
+    /// `primary`, falling back to `fallback`.
+    pub fn new(primary: Arc<dyn LockManager>, fallback: Arc<dyn LockManager>) -> Self {
+        Self { primary, fallback }
+    }
+
+    /// Redis locks on `client`, falling back to in-process locks.
+    pub fn redis_or_local(client: RedisClient) -> Self {
+        Self::new(
+            Arc::new(RedisLocks::new(client)),
+            Arc::new(agora_core::local::LocalLocks::new(Arc::new(agora_core::OsEntropy::default()))),
+        )
+    }
+
+    fn local(lease: &Lease) -> Option<Lease> {
+        lease.token.strip_prefix(LOCAL_MARK).map(|t| Lease { name: lease.name.clone(), token: t.to_owned() })
+    }
+}
+
+#[async_trait]
+impl LockManager for FallbackLocks {
+    async fn try_acquire(&self, name: &str, ttl: Duration) -> Result<Option<Lease>, StoreError> {
+        match self.primary.try_acquire(name, ttl).await {
+            Ok(lease) => Ok(lease),
+            Err(_) => Ok(self
+                .fallback
+                .try_acquire(name, ttl)
+                .await?
+                .map(|l| Lease { name: l.name, token: format!("{LOCAL_MARK}{}", l.token) })),
+        }
+    }
+
+    async fn extend(&self, lease: &Lease, ttl: Duration) -> Result<bool, StoreError> {
+        match Self::local(lease) {
+            Some(local) => self.fallback.extend(&local, ttl).await,
+            None => self.primary.extend(lease, ttl).await,
+        }
+    }
+
+    async fn release(&self, lease: &Lease) -> Result<bool, StoreError> {
+        match Self::local(lease) {
+            Some(local) => self.fallback.release(&local).await,
+            None => self.primary.release(lease).await,
+        }
     }
 }

@@ -105,3 +105,25 @@ async fn locks_fail_cleanly_when_redis_is_unreachable() {
     assert!(matches!(err, agora_core::StoreError::Unavailable(_)), "{err:?}");
     assert!(client.errors() >= 1);
 }
+
+#[tokio::test]
+async fn fallback_locks_work_on_either_side() {
+    use agora_redis::FallbackLocks;
+    // Redis down: in-process locks still exclude within this instance.
+    let down = FallbackLocks::redis_or_local(common::unreachable_client());
+    let lease = down.try_acquire("job", Duration::from_secs(30)).await.unwrap().expect("local lock");
+    assert!(down.try_acquire("job", Duration::from_secs(30)).await.unwrap().is_none());
+    assert!(down.extend(&lease, Duration::from_secs(30)).await.unwrap());
+    assert!(down.release(&lease).await.unwrap());
+    assert!(down.try_acquire("job", Duration::from_secs(30)).await.unwrap().is_some());
+
+    // Redis up: the lock is shared with other instances.
+    let t = TestRedis::new().await;
+    let a = FallbackLocks::redis_or_local(t.client.clone());
+    let b = RedisLocks::new(t.another().await);
+    let lease = a.try_acquire("job", Duration::from_secs(30)).await.unwrap().expect("free");
+    assert!(b.try_acquire("job", Duration::from_secs(30)).await.unwrap().is_none());
+    assert!(a.extend(&lease, Duration::from_secs(30)).await.unwrap());
+    assert!(a.release(&lease).await.unwrap());
+    assert!(b.try_acquire("job", Duration::from_secs(30)).await.unwrap().is_some());
+}
