@@ -207,7 +207,7 @@ impl Runtime {
         if let Some(client) = &redis {
             builder = builder
                 .rate_limiter(Arc::new(agora_redis::FallbackRateLimiter::redis_or_local(client.clone())))
-                .locks(Arc::new(agora_redis::RedisLocks::new(client.clone())))
+                .locks(Arc::new(agora_redis::FallbackLocks::redis_or_local(client.clone())))
                 .idempotency_cache(Arc::new(agora_redis::RedisIdempotencyCache::new(client.clone())));
             if per_minute > 0 {
                 request_budget = Some(Arc::new(agora_redis::RequestBudget::redis(client.clone(), per_minute, window)));
