@@ -1,0 +1,1026 @@
+//! Every route of the contract over a real socket, on memory, SQLite and
+//! PostgreSQL: each scenario below runs once per backend (see the modules
+//! at the end).
+
+use agora_e2e::{Backend, Customer, SUPER_KEY, TestApp, spawn_app, unique};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+// ------------------------------------------------------------------ stores
+
+async fn stores_keys_settings_and_audit(app: TestApp) {
+    // create store: super only
+    let n = unique();
+    let body = json!({"name": "Acme", "domain": format!("acme{n}.test"), "access_token": "shpat_secret"});
+    app.post("/v1/stores", None, body.clone()).await.expect_problem(401, "unauthorized");
+    app.post("/v1/stores", Some("not-a-key"), body.clone()).await.expect_problem(401, "unauthorized");
+    let s = app.post("/v1/stores", Some(SUPER_KEY), body.clone()).await;
+    let v = s.expect(201);
+    for k in ["id", "name", "domain", "status", "plan", "created_at"] {
+        assert!(!v[k].is_null(), "store lacks {k}: {v}");
+    }
+    assert!(!s.text.contains("shpat_secret"), "the access token is never returned");
+    let store = s.str("id");
+    app.post("/v1/stores", Some(SUPER_KEY), body).await.expect_problem(409, "conflict");
+    app.post("/v1/stores", Some(SUPER_KEY), json!({"name": "", "domain": "x"})).await.expect_problem(422, "validation");
+
+    // admin keys
+    let k = app.post_empty(&format!("/v1/stores/{store}/admin-keys"), Some(SUPER_KEY)).await;
+    let kv = k.expect(201);
+    assert!(kv["id"].is_string() && kv["masked"].is_string());
+    let key = k.str("key");
+    assert_ne!(kv["masked"], kv["key"]);
+    app.post_empty(&format!("/v1/stores/{store}/admin-keys"), Some(&key)).await.expect_problem(403, "forbidden");
+    let missing = uuid::Uuid::now_v7();
+    app.post_empty(&format!("/v1/stores/{missing}/admin-keys"), Some(SUPER_KEY)).await.expect_problem(404, "not_found");
+
+    // settings: defaults
+    let st = app.get(&format!("/v1/stores/{store}/settings"), Some(&key)).await;
+    assert_eq!(
+        st.expect(200),
+        &json!({"order_ttl_seconds": 1800, "auto_receive_seconds": 864000, "required_helpers": 3,
+                "help_task_ttl_seconds": 86400, "payout_cooling_seconds": 604800, "help_payout_percent": 100})
+    );
+    app.get(&format!("/v1/stores/{store}/settings"), None).await.expect_problem(401, "unauthorized");
+
+    // patch a subset: full settings back, one audit row per changed key
+    let p = app
+        .call(
+            Method::PATCH,
+            &format!("/v1/stores/{store}/settings"),
+            Some(&key),
+            Some(json!({"required_helpers": 2, "order_ttl_seconds": 600, "help_payout_percent": 100})),
+        )
+        .await;
+    let pv = p.expect(200);
+    assert_eq!((pv["required_helpers"].as_i64(), pv["order_ttl_seconds"].as_i64()), (Some(2), Some(600)));
+    assert_eq!(pv["auto_receive_seconds"], 864000);
+    let bad = app
+        .call(Method::PATCH, &format!("/v1/stores/{store}/settings"), Some(&key), Some(json!({"required_helpers": 0})))
+        .await;
+    assert_eq!(bad.expect_problem(422, "validation")["errors"][0]["field"], "required_helpers");
+    let unknown = app
+        .call(Method::PATCH, &format!("/v1/stores/{store}/settings"), Some(&key), Some(json!({"colour": "red"})))
+        .await;
+    assert_eq!(unknown.expect_problem(422, "validation")["errors"][0]["field"], "colour");
+    let wrong_type = app
+        .call(
+            Method::PATCH,
+            &format!("/v1/stores/{store}/settings"),
+            Some(&key),
+            Some(json!({"required_helpers": "2"})),
+        )
+        .await;
+    assert_eq!(wrong_type.expect_problem(422, "validation")["errors"][0]["field"], "required_helpers");
+
+    let logs = app.get(&format!("/v1/stores/{store}/audit-logs"), Some(&key)).await;
+    let items = logs.expect(200)["items"].as_array().expect("items").clone();
+    assert_eq!(items.len(), 2, "one row per changed key: {}", logs.text);
+    assert!(logs.json["next_cursor"].is_null());
+    let mut keys: Vec<&str> = items.iter().map(|i| i["key"].as_str().unwrap()).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["order_ttl_seconds", "required_helpers"]);
+    for i in &items {
+        assert_eq!(i["ip"], "127.0.0.1", "{i}");
+        assert!(i["actor_masked"].is_string() && i["at"].is_string() && i["id"].is_string());
+        assert!(!i["actor_masked"].as_str().unwrap().contains(&key), "the key is masked");
+    }
+    let ttl = items.iter().find(|i| i["key"] == "order_ttl_seconds").unwrap();
+    assert_eq!((ttl["from"].as_str(), ttl["to"].as_str()), (Some("1800"), Some("600")));
+    let page = app.get(&format!("/v1/stores/{store}/audit-logs?limit=1"), Some(&key)).await;
+    let cursor = page.expect(200)["next_cursor"].as_str().expect("a full page has a cursor").to_owned();
+    let next = app.get(&format!("/v1/stores/{store}/audit-logs?limit=1&cursor={cursor}"), Some(&key)).await;
+    assert_eq!(next.expect(200)["items"].as_array().unwrap().len(), 1);
+    assert_ne!(next.json["items"][0]["id"], page.json["items"][0]["id"]);
+}
+
+// ------------------------------------------------------------------ catalog
+
+async fn catalog_and_stock(app: TestApp) {
+    let shop = app.shop().await;
+    let path = format!("/v1/stores/{}/products", shop.id);
+    let sku = format!("SKU-{}", unique());
+    let body = json!({"title": "Tee", "currency": "EUR", "variants": [
+        {"sku": sku, "name": "S", "price_minor": 1500}, {"sku": format!("{sku}-M"), "name": "M", "price_minor": 1600}]});
+    app.post(&path, None, body.clone()).await.expect_problem(401, "unauthorized");
+    let p = app.post(&path, Some(&shop.key), body.clone()).await;
+    let pv = p.expect(201).clone();
+    for k in ["id", "store_id", "title", "status", "currency", "variants", "created_at"] {
+        assert!(!pv[k].is_null(), "product lacks {k}");
+    }
+    assert_eq!((pv["status"].as_str(), pv["store_id"].as_str()), (Some("active"), Some(shop.id.as_str())));
+    let v0 = &pv["variants"][0];
+    for k in ["id", "sku", "name", "price_minor", "status", "available"] {
+        assert!(!v0[k].is_null(), "variant lacks {k}");
+    }
+    assert_eq!(v0["available"], 0);
+    let product = pv["id"].as_str().unwrap().to_owned();
+    let variant = v0["id"].as_str().unwrap().to_owned();
+
+    // duplicate SKU in the store
+    app.post(&path, Some(&shop.key), body).await.expect_problem(409, "conflict");
+    // rules
+    let bad = app.post(&path, Some(&shop.key), json!({"title": "X", "currency": "EUR", "variants": []})).await;
+    assert_eq!(bad.expect_problem(422, "validation")["errors"][0]["field"], "variants");
+    let bad = app
+        .post(
+            &path,
+            Some(&shop.key),
+            json!({"title": "X", "currency": "EUR", "variants": [{"sku": "A", "name": "A", "price_minor": "1"}]}),
+        )
+        .await;
+    assert_eq!(bad.expect_problem(422, "validation")["errors"][0]["field"], "variants[0].price_minor");
+
+    // a draft is hidden from the public list and from anonymous GET
+    let draft = app
+        .post(
+            &path,
+            Some(&shop.key),
+            json!({"title": "Draft", "currency": "EUR", "status": "draft",
+            "variants": [{"sku": format!("D-{}", unique()), "name": "D", "price_minor": 1}]}),
+        )
+        .await;
+    let draft_id = draft.expect(201)["id"].as_str().unwrap().to_owned();
+    assert_eq!(draft.json["status"], "draft");
+    app.get(&format!("/v1/products/{draft_id}"), None).await.expect_problem(404, "not_found");
+    app.get(&format!("/v1/products/{draft_id}"), Some(&shop.key)).await.expect(200);
+    let list = app.get(&path, None).await;
+    let ids: Vec<&str> =
+        list.expect(200)["items"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [product.as_str()]);
+    let missing = uuid::Uuid::now_v7();
+    app.get(&format!("/v1/stores/{missing}/products"), None).await.expect_problem(404, "not_found");
+    app.get(&format!("/v1/products/{missing}"), None).await.expect_problem(404, "not_found");
+
+    // patch
+    let patched = app
+        .call(Method::PATCH, &format!("/v1/products/{product}"), Some(&shop.key), Some(json!({"title": "Tee 2"})))
+        .await;
+    assert_eq!(patched.expect(200)["title"], "Tee 2");
+    app.call(Method::PATCH, &format!("/v1/products/{product}"), None, Some(json!({"title": "x"})))
+        .await
+        .expect_problem(401, "unauthorized");
+    app.call(Method::PATCH, &format!("/v1/products/{product}"), Some(&shop.key), Some(json!({"status": "gone"})))
+        .await
+        .expect_problem(422, "validation");
+
+    // warehouses and inventory
+    let wh = app.post(&format!("/v1/stores/{}/warehouses", shop.id), Some(&shop.key), json!({"name": "Second"})).await;
+    let whv = wh.expect(201);
+    assert_eq!((whv["store_id"].as_str(), whv["name"].as_str()), (Some(shop.id.as_str()), Some("Second")));
+    app.post(&format!("/v1/stores/{}/warehouses", shop.id), Some(&shop.key), json!({"name": ""}))
+        .await
+        .expect_problem(422, "validation");
+    let inv = app.set_stock(&shop, &variant, 5).await;
+    assert_eq!(
+        inv.expect(200),
+        &json!({"variant_id": variant, "warehouse_id": shop.warehouse, "on_hand": 5, "reserved": 0, "available": 5})
+    );
+    app.set_stock(&shop, &variant, -1).await.expect_problem(422, "validation");
+    let second = whv["id"].as_str().unwrap().to_owned();
+    app.call(
+        Method::PUT,
+        &format!("/v1/stores/{}/inventory", shop.id),
+        Some(&shop.key),
+        Some(json!({"variant_id": variant, "warehouse_id": second, "on_hand": 3})),
+    )
+    .await
+    .expect(200);
+    assert_eq!(app.available(&product).await, 8, "sum over warehouses");
+
+    // on_hand below what is reserved
+    let c = app.customer().await;
+    app.order(&c, &shop, &variant, 5).await.expect(201);
+    assert_eq!(app.available(&product).await, 3);
+    let below = app
+        .call(
+            Method::PUT,
+            &format!("/v1/stores/{}/inventory", shop.id),
+            Some(&shop.key),
+            Some(json!({"variant_id": variant, "warehouse_id": shop.warehouse, "on_hand": 0})),
+        )
+        .await;
+    if below.status == 200 {
+        // the order's reservation was split onto the other warehouse; the
+        // first one must then hold nothing reserved
+        assert_eq!(below.json["reserved"], 0, "{}", below.text);
+        let back = app
+            .call(
+                Method::PUT,
+                &format!("/v1/stores/{}/inventory", shop.id),
+                Some(&shop.key),
+                Some(json!({"variant_id": variant, "warehouse_id": second, "on_hand": 0})),
+            )
+            .await;
+        back.expect_problem(409, "conflict");
+    } else {
+        below.expect_problem(409, "conflict");
+    }
+}
+
+// ------------------------------------------------------------------ users
+
+async fn users_sessions_and_addresses(app: TestApp) {
+    let email = format!("u{}@example.com", unique());
+    let u = app
+        .post(
+            "/v1/users",
+            None,
+            json!({"name": "Bo", "email": email, "password": "long enough", "phone": "+33100000000"}),
+        )
+        .await;
+    let uv = u.expect(201);
+    for k in ["id", "name", "email", "created_at"] {
+        assert!(!uv[k].is_null(), "user lacks {k}");
+    }
+    assert!(!u.text.contains("long enough") && uv.get("password").is_none());
+    app.post("/v1/users", None, json!({"name": "Bo", "email": email, "password": "long enough"}))
+        .await
+        .expect_problem(409, "conflict");
+    let short = app
+        .post(
+            "/v1/users",
+            None,
+            json!({"name": "Bo", "email": format!("x{}@example.com", unique()), "password": "short"}),
+        )
+        .await;
+    assert_eq!(short.expect_problem(422, "validation")["errors"][0]["field"], "password");
+    let bad_email =
+        app.post("/v1/users", None, json!({"name": "Bo", "email": "not-an-email", "password": "long enough"})).await;
+    assert_eq!(bad_email.expect_problem(422, "validation")["errors"][0]["field"], "email");
+    let missing = app.post("/v1/users", None, json!({"name": "Bo", "email": "a@b.c"})).await;
+    assert_eq!(missing.expect_problem(422, "validation")["errors"][0]["field"], "password");
+
+    let s = app.post("/v1/sessions", None, json!({"email": email, "password": "long enough"})).await;
+    let sv = s.expect(201);
+    assert_eq!(sv["user_id"], uv["id"]);
+    assert!(sv["expires_at"].is_string());
+    let token = s.str("token");
+    assert!(token.starts_with("ags_"));
+    app.post("/v1/sessions", None, json!({"email": email, "password": "wrong password"}))
+        .await
+        .expect_problem(401, "unauthorized");
+    app.post("/v1/sessions", None, json!({"email": "nobody@example.com", "password": "whatever1"}))
+        .await
+        .expect_problem(401, "unauthorized");
+
+    // addresses
+    let addr = json!({"line1": "2 Rue", "city": "Paris", "postal_code": "75001", "country": "FR"});
+    app.post("/v1/users/me/addresses", None, addr.clone()).await.expect_problem(401, "unauthorized");
+    app.post("/v1/users/me/addresses", Some("ags_forged"), addr.clone()).await.expect_problem(401, "unauthorized");
+    let a = app.post("/v1/users/me/addresses", Some(&token), addr).await;
+    let av = a.expect(201);
+    assert!(av["id"].is_string());
+    assert_eq!((av["city"].as_str(), av["country"].as_str()), (Some("Paris"), Some("FR")));
+    app.post(
+        "/v1/users/me/addresses",
+        Some(&token),
+        json!({"line1": "x", "city": "y", "postal_code": "z", "country": "France"}),
+    )
+    .await
+    .expect_problem(422, "validation");
+    let mine = app.get("/v1/users/me/orders", Some(&token)).await;
+    assert_eq!(mine.expect(200), &json!({"items": [], "next_cursor": null}));
+    app.get("/v1/users/me/orders", None).await.expect_problem(401, "unauthorized");
+
+    // logout
+    app.call(Method::DELETE, "/v1/sessions/current", Some(&token), None).await.expect(204);
+    app.get("/v1/users/me/orders", Some(&token)).await.expect_problem(401, "unauthorized");
+
+    // more than 10 failures a minute for one email -> 429 with Retry-After
+    let mut limited = None;
+    for _ in 0..12 {
+        let r = app.post("/v1/sessions", None, json!({"email": email, "password": "wrong password"})).await;
+        if r.status == 429 {
+            limited = Some(r);
+            break;
+        }
+        r.expect_problem(401, "unauthorized");
+    }
+    let limited = limited.expect("the 11th failure in a minute is rate limited");
+    limited.expect_problem(429, "rate_limited");
+    assert!(limited.header("retry-after").and_then(|v| v.parse::<u64>().ok()).is_some_and(|s| s >= 1));
+}
+
+// ------------------------------------------------------------------ orders
+
+async fn orders_lifecycle_and_idempotency(app: TestApp) {
+    let shop = app.shop().await;
+    let (product, variant) = app.product(&shop, 1250, 10).await;
+    let c = app.customer().await;
+    let body = TestApp::order_body(&c, &shop, &variant, 2);
+
+    // header rules
+    app.send(app.request(Method::POST, "/v1/orders", None).header("Idempotency-Key", "a").json(&body))
+        .await
+        .expect_problem(401, "unauthorized");
+    app.send(app.request(Method::POST, "/v1/orders", Some(&c.token)).json(&body))
+        .await
+        .expect_problem(400, "idempotency_key_missing");
+    app.place(&c, "  ", &body).await.expect_problem(400, "idempotency_key_missing");
+    app.place(&c, &"k".repeat(256), &body).await.expect_problem(422, "validation");
+    app.send(
+        app.request(Method::POST, "/v1/orders", Some(&c.token)).header("Idempotency-Key", "t").body("{\"store_id\":"),
+    )
+    .await
+    .expect_problem(400, "malformed_json");
+
+    // place
+    let key = format!("order-{}", unique());
+    let first = app.place(&c, &key, &body).await;
+    let o = first.expect(201).clone();
+    assert!(first.header("idempotent-replayed").is_none());
+    for k in [
+        "id",
+        "order_number",
+        "store_id",
+        "user_id",
+        "status",
+        "amount_minor",
+        "pay_amount_minor",
+        "currency",
+        "items",
+        "created_at",
+        "paid_at",
+        "shipped_at",
+        "received_at",
+        "closed_at",
+        "close_reason",
+        "reservation_expires_at",
+        "help_task_no",
+    ] {
+        assert!(o.get(k).is_some(), "order lacks {k}: {o}");
+    }
+    assert_eq!(o["status"], "CREATED");
+    assert_eq!((o["amount_minor"].as_i64(), o["currency"].as_str()), (Some(2500), Some("EUR")));
+    assert_eq!(o["items"], json!([{"variant_id": variant, "qty": 2, "unit_price_minor": 1250}]));
+    assert!(o["paid_at"].is_null() && o["closed_at"].is_null() && o["help_task_no"].is_null());
+    let order_id = o["id"].as_str().unwrap().to_owned();
+    assert_eq!(app.available(&product).await, 8);
+
+    // replay: same status and body, byte for byte, nothing created
+    let again = app.place(&c, &key, &body).await;
+    assert_eq!(again.status, 201);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.text, first.text);
+    assert_eq!(app.available(&product).await, 8);
+    // same key, different body
+    app.place(&c, &key, &TestApp::order_body(&c, &shop, &variant, 3))
+        .await
+        .expect_problem(422, "idempotency_key_reused");
+    // keys are per user: another customer may use the same key
+    let other = app.customer().await;
+    let theirs = app.place(&other, &key, &TestApp::order_body(&other, &shop, &variant, 1)).await;
+    assert_ne!(theirs.expect(201)["id"], o["id"]);
+    let other_order = theirs.str("id");
+
+    // line rules
+    let too_many = app.order(&c, &shop, &variant, 1001).await;
+    assert_eq!(too_many.expect_problem(422, "validation")["errors"][0]["field"], "items[0].qty");
+    app.order(&c, &shop, &variant, 0).await.expect_problem(422, "validation");
+    let no_lines = json!({"store_id": shop.id, "address_id": c.address, "items": []});
+    app.place(&c, "no-lines", &no_lines).await.expect_problem(422, "validation");
+    let lines: Vec<Value> = (0..51).map(|_| json!({"variant_id": variant, "qty": 1})).collect();
+    app.place(&c, "many-lines", &json!({"store_id": shop.id, "address_id": c.address, "items": lines}))
+        .await
+        .expect_problem(422, "validation");
+    let unknown_variant = TestApp::order_body(&c, &shop, &uuid::Uuid::now_v7().to_string(), 1);
+    let r = app.place(&c, "unknown-variant", &unknown_variant).await;
+    assert_eq!(r.expect_problem(422, "validation")["errors"][0]["field"], "items[0].variant_id");
+    let foreign_address =
+        json!({"store_id": shop.id, "address_id": other.address, "items": [{"variant_id": variant, "qty": 1}]});
+    app.place(&c, "foreign-address", &foreign_address).await.expect_problem(404, "not_found");
+
+    // out of stock: nothing reserved
+    let before = app.available(&product).await;
+    assert_eq!(before, 7);
+    let (_, other_variant) = app.product(&shop, 100, 1).await;
+    let two_lines = json!({"store_id": shop.id, "address_id": c.address,
+        "items": [{"variant_id": other_variant, "qty": 1}, {"variant_id": variant, "qty": 8}]});
+    app.place(&c, "oos", &two_lines).await.expect_problem(409, "out_of_stock");
+    assert_eq!(app.available(&product).await, before, "nothing reserved");
+
+    // reads
+    let got = app.get(&format!("/v1/orders/{order_id}"), Some(&c.token)).await;
+    assert_eq!(got.expect(200)["id"], o["id"]);
+    app.get(&format!("/v1/orders/{order_id}"), Some(&shop.key)).await.expect(200);
+    app.get(&format!("/v1/orders/{order_id}"), Some(SUPER_KEY)).await.expect(200);
+    app.get(&format!("/v1/orders/{order_id}"), None).await.expect_problem(401, "unauthorized");
+    app.get(&format!("/v1/orders/{}", uuid::Uuid::now_v7()), Some(&c.token)).await.expect_problem(404, "not_found");
+    let mine = app.get("/v1/users/me/orders", Some(&c.token)).await;
+    let ids: Vec<&str> =
+        mine.expect(200)["items"].as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [order_id.as_str()]);
+    let store_orders = app.get(&format!("/v1/stores/{}/orders?status=CREATED", shop.id), Some(&shop.key)).await;
+    let ids: Vec<&str> =
+        store_orders.expect(200)["items"].as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [other_order.as_str(), order_id.as_str()], "newest first");
+    let paid = app.get(&format!("/v1/stores/{}/orders?status=PAID", shop.id), Some(&shop.key)).await;
+    assert_eq!(paid.expect(200)["items"], json!([]));
+    app.get(&format!("/v1/stores/{}/orders?status=LOST", shop.id), Some(&shop.key))
+        .await
+        .expect_problem(422, "validation");
+    app.get(&format!("/v1/stores/{}/orders?limit=0", shop.id), Some(&shop.key)).await.expect_problem(422, "validation");
+    app.get(&format!("/v1/stores/{}/orders", shop.id), Some(&c.token)).await.expect_problem(404, "not_found");
+    let page = app.get(&format!("/v1/stores/{}/orders?limit=1", shop.id), Some(&shop.key)).await;
+    let cursor = page.expect(200)["next_cursor"].as_str().expect("cursor").to_owned();
+    let page2 = app.get(&format!("/v1/stores/{}/orders?limit=1&cursor={cursor}", shop.id), Some(&shop.key)).await;
+    assert_eq!(page2.expect(200)["items"][0]["id"], o["id"]);
+
+    // transitions
+    app.post_empty(&format!("/v1/orders/{order_id}/ship"), Some(&shop.key))
+        .await
+        .expect_problem(409, "invalid_transition");
+    app.post_empty(&format!("/v1/orders/{order_id}/receive"), Some(&c.token))
+        .await
+        .expect_problem(409, "invalid_transition");
+    app.post_empty(&format!("/v1/orders/{order_id}/cancel"), None).await.expect_problem(401, "unauthorized");
+    let cancelled = app.post_empty(&format!("/v1/orders/{order_id}/cancel"), Some(&c.token)).await;
+    let cv = cancelled.expect(200);
+    assert_eq!((cv["status"].as_str(), cv["close_reason"].as_str()), (Some("CLOSED"), Some("cancelled")));
+    assert!(cv["closed_at"].is_string());
+    assert_eq!(app.available(&product).await, 9, "reservation released");
+    app.post_empty(&format!("/v1/orders/{order_id}/cancel"), Some(&c.token))
+        .await
+        .expect_problem(409, "invalid_transition");
+    app.post_empty(&format!("/v1/orders/{order_id}/payments"), Some(&c.token))
+        .await
+        .expect_problem(409, "invalid_transition");
+}
+
+// ------------------------------------------------------------------ payments
+
+async fn payments_and_webhooks(app: TestApp) {
+    let shop = app.shop().await;
+    let (product, variant) = app.product(&shop, 999, 5).await;
+    let c = app.customer().await;
+    let order = app.order(&c, &shop, &variant, 2).await.expect(201).clone();
+    let order_id = order["id"].as_str().unwrap().to_owned();
+
+    let p = app.post_empty(&format!("/v1/orders/{order_id}/payments"), Some(&c.token)).await;
+    let pv = p.expect(201).clone();
+    assert_eq!(pv["order_id"], order["id"]);
+    assert_eq!((pv["amount_minor"].as_i64(), pv["currency"].as_str()), (Some(1998), Some("EUR")));
+    assert_eq!((pv["status"].as_str(), pv["provider"].as_str()), (Some("pending"), Some("test")));
+    let payment = pv["id"].as_str().unwrap().to_owned();
+    let stranger = app.customer().await;
+    app.post_empty(&format!("/v1/orders/{order_id}/payments"), Some(&stranger.token))
+        .await
+        .expect_problem(404, "not_found");
+    app.post_empty(&format!("/v1/orders/{order_id}/payments"), None).await.expect_problem(401, "unauthorized");
+
+    // signatures
+    let event = json!({"event_id": format!("evt-{}", unique()), "type": "payment.succeeded", "payment_id": payment, "amount_minor": 1998});
+    let raw = serde_json::to_vec(&event).unwrap();
+    app.send(app.request(Method::POST, "/v1/webhooks/payments", None).body(raw.clone()))
+        .await
+        .expect_problem(401, "unauthorized");
+    app.send(
+        app.request(Method::POST, "/v1/webhooks/payments", None)
+            .header("Agora-Signature", "sha256=00")
+            .body(raw.clone()),
+    )
+    .await
+    .expect_problem(401, "unauthorized");
+    // the signature is over the raw bytes: re-serialised JSON does not match
+    let mut spaced = raw.clone();
+    spaced.push(b' ');
+    app.send(
+        app.request(Method::POST, "/v1/webhooks/payments", None)
+            .header("Agora-Signature", agora_e2e::sign(&raw))
+            .body(spaced),
+    )
+    .await
+    .expect_problem(401, "unauthorized");
+    let truncated = b"{\"event_id\": ".to_vec();
+    app.send(
+        app.request(Method::POST, "/v1/webhooks/payments", None)
+            .header("Agora-Signature", agora_e2e::sign(&truncated))
+            .body(truncated),
+    )
+    .await
+    .expect_problem(400, "malformed_json");
+    app.webhook(&json!({"event_id": "e", "type": "payment.refunded", "payment_id": payment, "amount_minor": 1}))
+        .await
+        .expect_problem(422, "validation");
+
+    // succeeded with the full amount: PAID, stock committed
+    let ack = app.webhook(&event).await;
+    assert_eq!(ack.expect(200), &json!({"received": true, "duplicate": false}));
+    let paid = app.get(&format!("/v1/orders/{order_id}"), Some(&c.token)).await;
+    assert_eq!(paid.expect(200)["status"], "PAID");
+    assert!(paid.json["paid_at"].is_string());
+    let inv = app.set_stock(&shop, &variant, 3).await;
+    assert_eq!(inv.expect(200)["reserved"], 0, "reservations committed: {}", inv.text);
+    assert_eq!(app.available(&product).await, 3);
+    let payment_view = app.get(&format!("/v1/payments/{payment}"), Some(&c.token)).await;
+    assert_eq!(payment_view.expect(200)["status"], "succeeded");
+    // the same event again: no second effect
+    let dup = app.webhook(&event).await;
+    assert_eq!(dup.expect(200), &json!({"received": true, "duplicate": true}));
+    assert_eq!(app.available(&product).await, 3);
+
+    // ship and receive
+    app.post_empty(&format!("/v1/orders/{order_id}/ship"), Some(&c.token)).await.expect_problem(404, "not_found");
+    let shipped = app.post_empty(&format!("/v1/orders/{order_id}/ship"), Some(&shop.key)).await;
+    assert_eq!(shipped.expect(200)["status"], "SHIPPED");
+    assert!(shipped.json["shipped_at"].is_string());
+    app.post_empty(&format!("/v1/orders/{order_id}/ship"), Some(&shop.key))
+        .await
+        .expect_problem(409, "invalid_transition");
+    app.post_empty(&format!("/v1/orders/{order_id}/cancel"), Some(&c.token))
+        .await
+        .expect_problem(409, "invalid_transition");
+    let received = app.post_empty(&format!("/v1/orders/{order_id}/receive"), Some(&c.token)).await;
+    assert_eq!(received.expect(200)["status"], "RECEIVED");
+    assert!(received.json["received_at"].is_string());
+    app.post_empty(&format!("/v1/orders/{order_id}/receive"), Some(&c.token))
+        .await
+        .expect_problem(409, "invalid_transition");
+
+    // amount mismatch: payment failed, order unchanged
+    let o2 = app.order(&c, &shop, &variant, 1).await.expect(201)["id"].as_str().unwrap().to_owned();
+    let (p2, ack) = app.pay_with(&c, &o2, Some(1)).await;
+    ack.expect(200);
+    assert_eq!(app.get(&format!("/v1/payments/{p2}"), Some(&c.token)).await.expect(200)["status"], "failed");
+    assert_eq!(app.get(&format!("/v1/orders/{o2}"), Some(&c.token)).await.expect(200)["status"], "CREATED");
+
+    // succeeded on an order already CLOSED: needs_refund, order stays CLOSED
+    let o3 = app.order(&c, &shop, &variant, 1).await.expect(201)["id"].as_str().unwrap().to_owned();
+    let p3 = app.post_empty(&format!("/v1/orders/{o3}/payments"), Some(&c.token)).await.str("id");
+    app.post_empty(&format!("/v1/orders/{o3}/cancel"), Some(&c.token)).await.expect(200);
+    app.webhook(&json!({"event_id": format!("evt-{}", unique()), "type": "payment.succeeded", "payment_id": p3, "amount_minor": 999}))
+        .await
+        .expect(200);
+    assert_eq!(app.get(&format!("/v1/payments/{p3}"), Some(&c.token)).await.expect(200)["status"], "needs_refund");
+    assert_eq!(app.get(&format!("/v1/orders/{o3}"), Some(&c.token)).await.expect(200)["status"], "CLOSED");
+
+    // payment.failed
+    let o4 = app.order(&c, &shop, &variant, 1).await.expect(201)["id"].as_str().unwrap().to_owned();
+    let p4 = app.post_empty(&format!("/v1/orders/{o4}/payments"), Some(&c.token)).await.str("id");
+    app.webhook(&json!({"event_id": format!("evt-{}", unique()), "type": "payment.failed", "payment_id": p4, "amount_minor": 999}))
+        .await
+        .expect(200);
+    assert_eq!(app.get(&format!("/v1/payments/{p4}"), Some(&c.token)).await.expect(200)["status"], "failed");
+    assert_eq!(app.get(&format!("/v1/orders/{o4}"), Some(&c.token)).await.expect(200)["status"], "CREATED");
+}
+
+// ------------------------------------------------------------------ tasks and payouts
+
+async fn paid_order(app: &TestApp, c: &Customer, shop: &agora_e2e::Shop, variant: &str) -> String {
+    let id = app.order(c, shop, variant, 1).await.expect(201)["id"].as_str().unwrap().to_owned();
+    app.pay(c, &id).await;
+    id
+}
+
+async fn help_tasks_and_payouts(app: TestApp) {
+    let shop = app.shop().await;
+    let (_, variant) = app.product(&shop, 2000, 100).await;
+    app.call(
+        Method::PATCH,
+        &format!("/v1/stores/{}/settings", shop.id),
+        Some(&shop.key),
+        Some(json!({"required_helpers": 1, "payout_cooling_seconds": 0, "help_payout_percent": 50})),
+    )
+    .await
+    .expect(200);
+    let owner = app.customer().await;
+    let helper = app.customer().await;
+
+    // only for the owner's PAID order
+    let unpaid = app.order(&owner, &shop, &variant, 1).await.str("id");
+    app.post("/v1/tasks", Some(&owner.token), json!({"order_id": unpaid}))
+        .await
+        .expect_problem(409, "invalid_transition");
+    let order = paid_order(&app, &owner, &shop, &variant).await;
+    app.post("/v1/tasks", None, json!({"order_id": order})).await.expect_problem(401, "unauthorized");
+    app.post("/v1/tasks", Some(&helper.token), json!({"order_id": order})).await.expect_problem(404, "not_found");
+    let t = app.post("/v1/tasks", Some(&owner.token), json!({"order_id": order})).await;
+    let tv = t.expect(201).clone();
+    assert_eq!(
+        (tv["status"].as_str(), tv["helps_valid"].as_i64(), tv["required_helpers"].as_i64()),
+        (Some("OPEN"), Some(0), Some(1))
+    );
+    for k in ["task_no", "order_id", "user_id", "expires_at", "qualified_at", "payout_at"] {
+        assert!(tv.get(k).is_some(), "task lacks {k}");
+    }
+    let task_no = tv["task_no"].as_str().unwrap().to_owned();
+    app.post("/v1/tasks", Some(&owner.token), json!({"order_id": order})).await.expect_problem(409, "conflict");
+
+    // helping
+    let help_body = |c: &Customer| json!({"store_id": shop.id, "address_id": c.address, "items": [{"variant_id": variant, "qty": 1}], "help_task_no": task_no});
+    app.place(&owner, &format!("h-{}", unique()), &help_body(&owner)).await.expect_problem(409, "conflict");
+    let h = app.place(&helper, &format!("h-{}", unique()), &help_body(&helper)).await;
+    assert_eq!(h.expect(201)["help_task_no"], task_no.as_str());
+    let help_order = h.str("id");
+    app.place(&helper, &format!("h-{}", unique()), &help_body(&helper)).await.expect_problem(409, "conflict");
+    let unknown = json!({"store_id": shop.id, "address_id": helper.address, "items": [{"variant_id": variant, "qty": 1}], "help_task_no": "NOPE"});
+    let r = app.place(&helper, "unknown-task", &unknown).await;
+    assert!(r.status == 404 || r.status == 409, "{}", r.text);
+
+    let task = app.get(&format!("/v1/tasks/{task_no}"), None).await;
+    assert_eq!(
+        task.expect(200)["helps"],
+        json!([{"helper_user_id": helper.id, "order_id": help_order, "status": "PENDING"}])
+    );
+    app.get("/v1/tasks/NOPE", None).await.expect_problem(404, "not_found");
+
+    // the help becomes valid when the helper's order is RECEIVED; the task qualifies
+    app.pay(&helper, &help_order).await;
+    app.post_empty(&format!("/v1/orders/{help_order}/ship"), Some(&shop.key)).await.expect(200);
+    app.post_empty(&format!("/v1/orders/{help_order}/receive"), Some(&helper.token)).await.expect(200);
+    let task = app.get(&format!("/v1/tasks/{task_no}"), None).await;
+    let tv = task.expect(200);
+    assert_eq!((tv["status"].as_str(), tv["helps_valid"].as_i64()), (Some("QUALIFIED"), Some(1)), "{}", task.text);
+    assert_eq!(tv["helps"][0]["status"], "VALID");
+    assert!(tv["qualified_at"].is_string() && tv["payout_at"].is_string());
+
+    // the worker settles it (run here directly): exactly one payout row
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let store_id = agora_core::StoreId(shop.id.parse().unwrap());
+    app.agora.settle_due_payouts(store_id, 100).await.expect("settle");
+    app.agora.settle_due_payouts(store_id, 100).await.expect("settle again");
+    assert_eq!(app.get(&format!("/v1/tasks/{task_no}"), None).await.expect(200)["status"], "SETTLED");
+    let payouts = app.get(&format!("/v1/stores/{}/payouts", shop.id), Some(&shop.key)).await;
+    let items = payouts.expect(200)["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 1, "{}", payouts.text);
+    let po = &items[0];
+    for k in [
+        "id",
+        "task_no",
+        "user_id",
+        "order_id",
+        "amount_minor",
+        "payout_status",
+        "risk_level",
+        "risk_reasons",
+        "note",
+        "operator",
+        "created_at",
+        "updated_at",
+    ] {
+        assert!(po.get(k).is_some(), "payout lacks {k}");
+    }
+    assert_eq!((po["amount_minor"].as_i64(), po["task_no"].as_str()), (Some(1000), Some(task_no.as_str())));
+    let status = po["payout_status"].as_str().unwrap().to_owned();
+    assert!(status == "PENDING" || status == "HELD", "{po}");
+    let filtered = app.get(&format!("/v1/stores/{}/payouts?status={status}", shop.id), Some(&shop.key)).await;
+    assert_eq!(filtered.expect(200)["items"].as_array().unwrap().len(), 1);
+    let none = app.get(&format!("/v1/stores/{}/payouts?status=PAID", shop.id), Some(&shop.key)).await;
+    assert_eq!(none.expect(200)["items"], json!([]));
+    app.get(&format!("/v1/stores/{}/payouts?status=WHAT", shop.id), Some(&shop.key))
+        .await
+        .expect_problem(422, "validation");
+    app.get(&format!("/v1/stores/{}/payouts", shop.id), Some(&owner.token)).await.expect_problem(404, "not_found");
+
+    // approve (audited), then no second decision
+    let payout = po["id"].as_str().unwrap().to_owned();
+    app.post(&format!("/v1/payouts/{payout}/approve"), Some(&owner.token), json!({"note": "x"}))
+        .await
+        .expect_problem(404, "not_found");
+    let ok = app.post(&format!("/v1/payouts/{payout}/approve"), Some(&shop.key), json!({"note": "checked"})).await;
+    let okv = ok.expect(200);
+    assert_eq!((okv["payout_status"].as_str(), okv["note"].as_str()), (Some("PAID"), Some("checked")));
+    assert!(okv["operator"].is_string());
+    app.post(&format!("/v1/payouts/{payout}/reject"), Some(&shop.key), json!({"note": "late"}))
+        .await
+        .expect_problem(409, "invalid_transition");
+    app.post_empty(&format!("/v1/payouts/{}/reject", uuid::Uuid::now_v7()), Some(&shop.key))
+        .await
+        .expect_problem(404, "not_found");
+    let logs = app.get(&format!("/v1/stores/{}/audit-logs", shop.id), Some(&shop.key)).await;
+    assert!(logs.text.contains(&payout) || logs.text.contains("payout"), "the decision is audited: {}", logs.text);
+
+    // reject path on a second task
+    let order2 = paid_order(&app, &owner, &shop, &variant).await;
+    let task2 = app.post("/v1/tasks", Some(&owner.token), json!({"order_id": order2})).await.str("task_no");
+    let helper2 = app.customer().await;
+    let body2 = json!({"store_id": shop.id, "address_id": helper2.address, "items": [{"variant_id": variant, "qty": 1}], "help_task_no": task2});
+    let ho = app.place(&helper2, "help2", &body2).await.str("id");
+    app.pay(&helper2, &ho).await;
+    app.post_empty(&format!("/v1/orders/{ho}/ship"), Some(&shop.key)).await.expect(200);
+    app.post_empty(&format!("/v1/orders/{ho}/receive"), Some(&helper2.token)).await.expect(200);
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    app.agora.settle_due_payouts(store_id, 100).await.expect("settle");
+    let payouts = app.get(&format!("/v1/stores/{}/payouts", shop.id), Some(&shop.key)).await;
+    let second = payouts.expect(200)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["task_no"] == task2.as_str())
+        .expect("second payout")
+        .clone();
+    let rejected =
+        app.post_empty(&format!("/v1/payouts/{}/reject", second["id"].as_str().unwrap()), Some(&shop.key)).await;
+    assert_eq!(rejected.expect(200)["payout_status"], "REJECTED");
+}
+
+// ------------------------------------------------------------------ events and exports
+
+async fn events_and_exports(app: TestApp) {
+    let shop = app.shop().await;
+    let (_, variant) = app.product(&shop, 500, 10).await;
+    let c = app.customer().await;
+    let order = app.order(&c, &shop, &variant, 1).await.expect(201).clone();
+    let order_id = order["id"].as_str().unwrap().to_owned();
+    app.pay(&c, &order_id).await;
+
+    let feed = app.get(&format!("/v1/stores/{}/events", shop.id), Some(&shop.key)).await;
+    let items = feed.expect(200)["items"].as_array().unwrap().clone();
+    assert!(items.len() >= 2, "{}", feed.text);
+    for (i, e) in items.iter().enumerate() {
+        assert_eq!(e["seq"].as_i64(), Some(i as i64 + 1), "seqs run 1, 2, 3, ...: {}", feed.text);
+        for k in ["id", "entity_type", "entity_id", "kind", "payload", "at"] {
+            assert!(e.get(k).is_some(), "event lacks {k}");
+        }
+    }
+    assert!(items.iter().any(|e| e["entity_id"] == order["id"]));
+    let next_after = feed.json["next_after"].as_i64().unwrap();
+    assert_eq!(next_after, items.len() as i64);
+    let empty = app.get(&format!("/v1/stores/{}/events?after={next_after}", shop.id), Some(&shop.key)).await;
+    assert_eq!(empty.expect(200)["items"], json!([]));
+    assert_eq!(empty.json["next_after"], next_after);
+    let one = app.get(&format!("/v1/stores/{}/events?after=0&limit=1", shop.id), Some(&shop.key)).await;
+    assert_eq!((one.expect(200)["items"].as_array().unwrap().len(), one.json["next_after"].as_i64()), (1, Some(1)));
+    app.post_empty(&format!("/v1/orders/{order_id}/ship"), Some(&shop.key)).await.expect(200);
+    let more = app.get(&format!("/v1/stores/{}/events?after={next_after}", shop.id), Some(&shop.key)).await;
+    assert_eq!(more.expect(200)["items"][0]["seq"].as_i64(), Some(next_after + 1), "{}", more.text);
+    app.get(&format!("/v1/stores/{}/events?after=-5", shop.id), Some(&shop.key))
+        .await
+        .expect_problem(422, "validation");
+    app.get(&format!("/v1/stores/{}/events", shop.id), None).await.expect_problem(401, "unauthorized");
+
+    // exports
+    let path = format!("/v1/stores/{}/exports", shop.id);
+    app.post(&path, Some(&shop.key), json!({"kind": "orders", "format": "xml"}))
+        .await
+        .expect_problem(422, "validation");
+    app.post(&path, Some(&c.token), json!({"kind": "orders", "format": "csv"})).await.expect_problem(404, "not_found");
+    let queued = app.post(&path, Some(&shop.key), json!({"kind": "orders", "format": "csv"})).await;
+    assert_eq!(queued.expect(202)["status"], "queued");
+    let export = queued.str("id");
+    let jsonl = app.post(&path, Some(&shop.key), json!({"kind": "orders", "format": "jsonl"})).await.str("id");
+    app.get(&format!("/v1/exports/{export}/download"), Some(&shop.key)).await.expect_problem(409, "conflict");
+    app.agora.run_queued_exports(10, &|_, _| {}).await.expect("run exports");
+    let ready = app.get(&format!("/v1/exports/{export}"), Some(&shop.key)).await;
+    let rv = ready.expect(200);
+    assert_eq!((rv["status"].as_str(), rv["rows"].as_i64()), (Some("ready"), Some(1)), "{}", ready.text);
+    assert!(rv["bytes"].as_i64().unwrap() > 0 && rv["expires_at"].is_string());
+    let file = app.get(&format!("/v1/exports/{export}/download"), Some(&shop.key)).await;
+    assert_eq!(file.status, 200);
+    assert!(file.header("content-type").unwrap().starts_with("text/csv"), "{:?}", file.headers);
+    assert!(file.text.contains(order["order_number"].as_str().unwrap()), "{}", file.text);
+    let lines = app.get(&format!("/v1/exports/{jsonl}/download"), Some(&shop.key)).await;
+    assert_eq!(lines.status, 200);
+    let first: Value = serde_json::from_str(lines.text.lines().next().unwrap()).expect("jsonl");
+    assert!(first.is_object());
+    let other = app.shop().await;
+    app.get(&format!("/v1/exports/{export}"), Some(&other.key)).await.expect_problem(404, "not_found");
+    app.get(&format!("/v1/exports/{export}/download"), Some(&other.key)).await.expect_problem(404, "not_found");
+    app.get(&format!("/v1/exports/{}", uuid::Uuid::now_v7()), Some(&shop.key)).await.expect_problem(404, "not_found");
+    // request and download each wrote an export audit record (no route shows them)
+    let export_id = agora_core::ExportId(export.parse().unwrap());
+    let records = app.agora.store().list_export_audit(export_id).await.expect("export audit");
+    let actions: Vec<String> = records.iter().map(|r| format!("{:?}", r.action)).collect();
+    assert!(actions.len() >= 2, "request and download are audited: {actions:?}");
+}
+
+// ------------------------------------------------------------------ isolation
+
+async fn callers_see_only_their_own(app: TestApp) {
+    let a = app.shop().await;
+    let b = app.shop().await;
+    let (pa, va) = app.product(&a, 100, 10).await;
+    let (pb, vb) = app.product(&b, 100, 10).await;
+    let alice = app.customer().await;
+    let bob = app.customer().await;
+    let oa = app.order(&alice, &a, &va, 1).await.str("id");
+    let ob = app.order(&bob, &b, &vb, 1).await.str("id");
+
+    // a customer cannot see or touch another's order
+    app.get(&format!("/v1/orders/{oa}"), Some(&bob.token)).await.expect_problem(404, "not_found");
+    app.post_empty(&format!("/v1/orders/{oa}/cancel"), Some(&bob.token)).await.expect_problem(404, "not_found");
+    app.post_empty(&format!("/v1/orders/{oa}/payments"), Some(&bob.token)).await.expect_problem(404, "not_found");
+    let bobs = app.get("/v1/users/me/orders", Some(&bob.token)).await;
+    let ids: Vec<&str> =
+        bobs.expect(200)["items"].as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [ob.as_str()]);
+
+    // a store key cannot touch another store
+    let kb = &b.key;
+    for path in [
+        format!("/v1/stores/{}/settings", a.id),
+        format!("/v1/stores/{}/audit-logs", a.id),
+        format!("/v1/stores/{}/orders", a.id),
+        format!("/v1/stores/{}/payouts", a.id),
+        format!("/v1/stores/{}/events", a.id),
+        format!("/v1/orders/{oa}"),
+    ] {
+        app.get(&path, Some(kb)).await.expect_problem(404, "not_found");
+    }
+    app.call(Method::PATCH, &format!("/v1/stores/{}/settings", a.id), Some(kb), Some(json!({"required_helpers": 9})))
+        .await
+        .expect_problem(404, "not_found");
+    app.post(
+        &format!("/v1/stores/{}/products", a.id),
+        Some(kb),
+        json!({"title": "x", "currency": "EUR", "variants": [{"sku": "Z", "name": "Z", "price_minor": 1}]}),
+    )
+    .await
+    .expect_problem(404, "not_found");
+    app.call(Method::PATCH, &format!("/v1/products/{pa}"), Some(kb), Some(json!({"title": "mine"})))
+        .await
+        .expect_problem(404, "not_found");
+    app.post(&format!("/v1/stores/{}/warehouses", a.id), Some(kb), json!({"name": "x"}))
+        .await
+        .expect_problem(404, "not_found");
+    app.call(
+        Method::PUT,
+        &format!("/v1/stores/{}/inventory", a.id),
+        Some(kb),
+        Some(json!({"variant_id": va, "warehouse_id": a.warehouse, "on_hand": 1})),
+    )
+    .await
+    .expect_problem(404, "not_found");
+    // a variant of store B through store A's inventory route
+    app.call(
+        Method::PUT,
+        &format!("/v1/stores/{}/inventory", a.id),
+        Some(&a.key),
+        Some(json!({"variant_id": vb, "warehouse_id": a.warehouse, "on_hand": 1})),
+    )
+    .await
+    .expect_problem(404, "not_found");
+    app.post(&format!("/v1/stores/{}/exports", a.id), Some(kb), json!({"kind": "orders", "format": "csv"}))
+        .await
+        .expect_problem(404, "not_found");
+    app.post_empty(&format!("/v1/stores/{}/admin-keys", a.id), Some(kb)).await.expect_problem(403, "forbidden");
+    app.post("/v1/stores", Some(kb), json!({"name": "x", "domain": "x.test"})).await.expect_problem(403, "forbidden");
+    // ship of another store's order
+    app.pay(&alice, &oa).await;
+    app.post_empty(&format!("/v1/orders/{oa}/ship"), Some(kb)).await.expect_problem(404, "not_found");
+    app.post_empty(&format!("/v1/orders/{oa}/ship"), Some(&a.key)).await.expect(200);
+    // a customer is not an admin
+    app.get(&format!("/v1/stores/{}/settings", a.id), Some(&alice.token)).await.expect_problem(404, "not_found");
+    // an order in store A for a variant of store B
+    let cross = json!({"store_id": a.id, "address_id": alice.address, "items": [{"variant_id": vb, "qty": 1}]});
+    let r = app.place(&alice, "cross", &cross).await;
+    assert_eq!(r.expect_problem(422, "validation")["errors"][0]["field"], "items[0].variant_id");
+    assert_eq!(app.available(&pb).await, 9);
+}
+
+// ------------------------------------------------------------------ races
+
+async fn concurrent_retries_of_one_key_make_one_order(app: TestApp) {
+    let shop = app.shop().await;
+    let (product, variant) = app.product(&shop, 100, 100).await;
+    let c = app.customer().await;
+    let body = TestApp::order_body(&c, &shop, &variant, 1);
+    let key = format!("retry-{}", unique());
+    let results = futures::future::join_all((0..16).map(|_| app.place(&c, &key, &body))).await;
+    let mut ids = std::collections::BTreeSet::new();
+    for r in &results {
+        match r.status {
+            201 => {
+                ids.insert(r.str("id"));
+            }
+            409 => {
+                r.expect_problem(409, "conflict");
+                assert!(r.header("retry-after").is_some(), "409 in flight carries Retry-After: {}", r.text);
+            }
+            _ => panic!("unexpected {}: {}", r.status, r.text),
+        }
+    }
+    assert!(ids.len() <= 1, "one order: {ids:?}");
+    let after = app.place(&c, &key, &body).await;
+    assert_eq!(
+        after.expect(201)["id"].as_str().unwrap(),
+        ids.iter().next().map(String::as_str).unwrap_or(&after.str("id"))
+    );
+    assert_eq!(after.header("idempotent-replayed"), Some("true"));
+    let mine = app.get("/v1/users/me/orders", Some(&c.token)).await;
+    assert_eq!(mine.expect(200)["items"].as_array().unwrap().len(), 1);
+    assert_eq!(app.available(&product).await, 99);
+}
+
+async fn thirty_two_clients_race_for_fifty_units(app: TestApp) {
+    let shop = app.shop().await;
+    let (product, variant) = app.product(&shop, 100, 50).await;
+    let customers = futures::future::join_all((0..32).map(|_| app.customer())).await;
+    let app = &app;
+    let shop = &shop;
+    let variant = &variant;
+    let per_client = futures::future::join_all(customers.iter().map(|c| async move {
+        let mut ok = 0u32;
+        for _ in 0..200 {
+            let r = app.order(c, shop, variant, 1).await;
+            match r.status {
+                201 => ok += 1,
+                409 if r.json["code"] == "out_of_stock" => return ok,
+                409 if r.json["code"] == "conflict" => continue,
+                _ => panic!("unexpected {}: {}", r.status, r.text),
+            }
+        }
+        panic!("never ran out of stock");
+    }))
+    .await;
+    let total: u32 = per_client.iter().sum();
+    assert_eq!(total, 50, "exactly 50 orders: {per_client:?}");
+    assert_eq!(app.available(&product).await, 0);
+    let orders = app.get(&format!("/v1/stores/{}/orders?limit=200", shop.id), Some(&shop.key)).await;
+    assert_eq!(orders.expect(200)["items"].as_array().unwrap().len(), 50);
+}
+
+// ------------------------------------------------------------------ protocol
+
+async fn protocol_errors_and_operations(app: TestApp) {
+    let r = app.get("/v1/nowhere", None).await;
+    r.expect_problem(404, "not_found");
+    assert!(r.header("x-request-id").is_some());
+    let r = app.send(app.request(Method::DELETE, "/v1/users", None)).await;
+    r.expect_problem(405, "method_not_allowed");
+    let r = app.send(app.request(Method::GET, "/healthz", None).header("x-request-id", "trace-me-1")).await;
+    assert_eq!(r.expect(200)["status"], "ok");
+    assert_eq!(r.header("x-request-id"), Some("trace-me-1"));
+    assert_eq!(app.get("/readyz", None).await.expect(200)["status"], "ready");
+
+    let big = vec![b' '; 1024 * 1024 + 1];
+    app.send(app.request(Method::POST, "/v1/users", None).header("content-type", "application/json").body(big))
+        .await
+        .expect_problem(413, "payload_too_large");
+    app.send(
+        app.request(Method::POST, "/v1/users", None)
+            .header("content-type", "application/json")
+            .body("{\"name\": \"x\""),
+    )
+    .await
+    .expect_problem(400, "malformed_json");
+    let wrong = app.post("/v1/users", None, json!({"name": ["x"], "email": "a@b.c", "password": "long enough"})).await;
+    assert_eq!(
+        wrong.expect_problem(422, "validation")["errors"],
+        json!([{"field": "name", "message": wrong.json["errors"][0]["message"]}])
+    );
+    app.get("/v1/orders/not-a-uuid", None).await.expect_problem(404, "not_found");
+
+    let spec = app.get("/openapi.json", None).await;
+    assert_eq!(spec.expect(200)["openapi"], "3.1.0");
+    assert!(spec.json["paths"]["/v1/orders"]["post"].is_object());
+
+    // metrics: requests by route template and status, orders placed, conflicts by kind
+    let shop = app.shop().await;
+    let (_, variant) = app.product(&shop, 100, 1).await;
+    let c = app.customer().await;
+    app.order(&c, &shop, &variant, 1).await.expect(201);
+    app.order(&c, &shop, &variant, 1).await.expect_problem(409, "out_of_stock");
+    let m = app.get("/metrics", None).await;
+    assert_eq!(m.status, 200);
+    assert!(m.header("content-type").unwrap().starts_with("text/plain"));
+    let has = |needle: &[&str]| m.text.lines().any(|l| needle.iter().all(|n| l.contains(n)));
+    assert!(has(&["agora_http_requests_total", r#"route="/v1/orders""#, r#"status="201""#]), "{}", m.text);
+    assert!(
+        has(&["agora_http_request_duration_seconds_bucket", r#"route="/v1/stores/{store_id}/products""#]),
+        "{}",
+        m.text
+    );
+    assert!(has(&["agora_orders_placed_total"]), "{}", m.text);
+    assert!(has(&["agora_conflicts_total", r#"code="out_of_stock""#]), "{}", m.text);
+}
+
+macro_rules! backend_suite {
+    ($backend:expr; $($scenario:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn $scenario() {
+            super::$scenario(super::spawn_app($backend).await).await;
+        }
+    )*};
+}
+
+macro_rules! all_scenarios {
+    ($backend:expr) => {
+        backend_suite!($backend;
+            stores_keys_settings_and_audit,
+            catalog_and_stock,
+            users_sessions_and_addresses,
+            orders_lifecycle_and_idempotency,
+            payments_and_webhooks,
+            help_tasks_and_payouts,
+            events_and_exports,
+            callers_see_only_their_own,
+            concurrent_retries_of_one_key_make_one_order,
+            thirty_two_clients_race_for_fifty_units,
+            protocol_errors_and_operations,
+        );
+    };
+}
+
+mod memory {
+    all_scenarios!(super::Backend::Memory);
+}
+
+mod sqlite {
+    all_scenarios!(super::Backend::Sqlite);
+}
+
+mod postgres {
+    all_scenarios!(super::Backend::Postgres);
+}
