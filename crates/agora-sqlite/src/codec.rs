@@ -13,16 +13,44 @@ pub(crate) fn db_err(e: rusqlite::Error) -> StoreError {
     StoreError::Unavailable(format!("sqlite: {e}"))
 }
 
-/// In debug builds (every test), fails loudly when a statement stepped
-/// through a table without an index or had SQLite build a transient index:
-/// no read or guard may scan a table.
-pub(crate) fn assert_indexed(st: &rusqlite::Statement<'_>, sql: &str) {
-    use rusqlite::StatementStatus::{AutoIndex, FullscanStep};
-    debug_assert!(
-        st.get_status(FullscanStep) == 0 && st.get_status(AutoIndex) == 0,
-        "statement scanned a table (add an index): {sql}"
-    );
-    let _ = (st, sql);
+/// In debug builds (every test), fails loudly when a statement's plan
+/// scans a table without an index (checked once per statement text with
+/// `EXPLAIN QUERY PLAN`), or when a run stepped through a table without an
+/// index or made SQLite build a transient index: no read or guard may scan.
+pub(crate) fn assert_indexed(c: &rusqlite::Connection, st: &rusqlite::Statement<'_>, sql: &str) {
+    #[cfg(debug_assertions)]
+    {
+        use rusqlite::StatementStatus::{AutoIndex, FullscanStep};
+        assert!(
+            st.get_status(FullscanStep) == 0 && st.get_status(AutoIndex) == 0,
+            "statement scanned a table (add an index): {sql}"
+        );
+        thread_local! {
+            static CHECKED: std::cell::RefCell<std::collections::HashSet<String>> = Default::default();
+        }
+        if CHECKED.with(|s| s.borrow().contains(sql)) {
+            return;
+        }
+        let scans = table_scans(c, sql).expect("EXPLAIN QUERY PLAN");
+        assert!(scans.is_empty(), "statement scans {scans:?} (add an index): {sql}");
+        CHECKED.with(|s| s.borrow_mut().insert(sql.to_owned()));
+    }
+    let _ = (c, st, sql);
+}
+
+/// The plan steps of `sql` that scan a table with no index at all.
+pub(crate) fn table_scans(c: &rusqlite::Connection, sql: &str) -> rusqlite::Result<Vec<String>> {
+    let mut st = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+    // Parameters stay unbound (NULL): the plan does not depend on them.
+    let mut rows = st.raw_query();
+    let mut scans = Vec::new();
+    while let Some(r) = rows.next()? {
+        let detail: String = r.get(3)?;
+        if detail.starts_with("SCAN ") && !detail.contains(" INDEX ") {
+            scans.push(detail);
+        }
+    }
+    Ok(scans)
 }
 
 /// A UUID as its 16 big-endian bytes (sorts like `Uuid`'s `Ord`).
@@ -572,8 +600,11 @@ mod tests {
         let mut scan = c.prepare("SELECT id FROM t WHERE x + 0 = 2").unwrap();
         assert_eq!(scan.query_map([], |r| r.get::<_, i64>(0)).unwrap().count(), 1);
         assert!(scan.get_status(FullscanStep) > 0);
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| assert_indexed(&scan, "scan")));
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| assert_indexed(&c, &scan, "scan")));
         assert_eq!(r.is_err(), cfg!(debug_assertions));
+        assert!(table_scans(&c, "SELECT id FROM t WHERE x = ?1").unwrap().is_empty());
+        assert!(table_scans(&c, "SELECT id FROM t ORDER BY x LIMIT 3").unwrap().is_empty());
+        assert_eq!(table_scans(&c, "SELECT id FROM t WHERE x + 0 = ?1").unwrap(), vec!["SCAN t".to_owned()]);
     }
 
     #[test]

@@ -17,14 +17,14 @@ type Mapper<T> = fn(&Row<'_>) -> rusqlite::Result<T>;
 fn opt<T>(c: &Connection, sql: &str, p: impl rusqlite::Params, map: Mapper<T>) -> rusqlite::Result<Option<T>> {
     let mut st = c.prepare_cached(sql)?;
     let out = st.query_row(p, map).optional()?;
-    assert_indexed(&st, sql);
+    assert_indexed(c, &st, sql);
     Ok(out)
 }
 
 fn list<T>(c: &Connection, sql: &str, p: impl rusqlite::Params, map: Mapper<T>) -> rusqlite::Result<Vec<T>> {
     let mut st = c.prepare_cached(sql)?;
     let out = st.query_map(p, map)?.collect::<rusqlite::Result<Vec<T>>>()?;
-    assert_indexed(&st, sql);
+    assert_indexed(c, &st, sql);
     Ok(out)
 }
 
@@ -268,7 +268,7 @@ impl CatalogRepository for SqliteStore {
                     Ok((VariantId(get_uuid(r, 0)?), WarehouseId(get_uuid(r, 1)?), r.get::<_, i64>(2)?))
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            assert_indexed(&st, sql);
+            assert_indexed(c, &st, sql);
             Ok(out)
         })
         .await

@@ -162,7 +162,7 @@ pub(crate) fn apply_one(conn: &Connection, cs: &Changeset) -> StoreResult<()> {
 fn exists(conn: &Connection, sql: &str, p: impl rusqlite::Params) -> rusqlite::Result<bool> {
     let mut st = conn.prepare_cached(sql)?;
     let out = st.exists(p)?;
-    assert_indexed(&st, sql);
+    assert_indexed(conn, &st, sql);
     Ok(out)
 }
 
@@ -173,7 +173,7 @@ fn one<T: rusqlite::types::FromSql>(
 ) -> rusqlite::Result<Option<T>> {
     let mut st = conn.prepare_cached(sql)?;
     let out = st.query_row(p, |r| r.get(0)).optional()?;
-    assert_indexed(&st, sql);
+    assert_indexed(conn, &st, sql);
     Ok(out)
 }
 
