@@ -1,0 +1,157 @@
+//! The real `agora-api` binary (cargo builds it for this test:
+//! `CARGO_BIN_EXE_agora-api`): first start prints the generated secrets
+//! once, serves, and exits 0 on SIGTERM; a second start prints nothing
+//! secret; bad configuration names the key and exits 2.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_agora-api");
+
+struct Server {
+    child: Child,
+    base: String,
+    /// stdout lines up to and including the "listening" line.
+    printed: Vec<String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn command(dir: &Path, env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir).stdout(Stdio::piped()).stderr(Stdio::inherit());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AGORA_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("AGORA_LISTEN", "127.0.0.1:0");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+fn start(dir: &Path, env: &[(&str, &str)]) -> Server {
+    let mut child = command(dir, env).spawn().expect("spawn agora-api");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut printed = Vec::new();
+    loop {
+        let Ok(line) = rx.recv_timeout(Duration::from_secs(60)) else {
+            let status = child.try_wait().ok().flatten();
+            panic!("agora-api did not say it is listening within 60 s (exit status {status:?}); printed: {printed:?}");
+        };
+        printed.push(line.clone());
+        if let Some(url) = line.strip_prefix("agora-api listening on ") {
+            return Server { child, base: url.trim().to_owned(), printed };
+        }
+    }
+}
+
+fn sigterm_and_wait(server: &mut Server) -> std::process::ExitStatus {
+    let status = Command::new("kill").args(["-TERM", &server.child.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    for _ in 0..200 {
+        if let Some(status) = server.child.try_wait().expect("wait") {
+            return status;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("agora-api did not exit within 10 s of SIGTERM");
+}
+
+fn secret(printed: &[String], name: &str) -> Vec<String> {
+    printed.iter().filter_map(|l| l.trim().strip_prefix(&format!("{name}=")).map(str::to_owned)).collect()
+}
+
+#[tokio::test]
+async fn memory_start_prints_secrets_once_serves_and_exits_0_on_sigterm() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let http = reqwest::Client::new();
+
+    let mut first = start(dir.path(), &[("AGORA_DATABASE_URL", "memory:")]);
+    let keys = secret(&first.printed, "AGORA_ADMIN_KEY");
+    assert_eq!(keys.len(), 1, "the admin key is printed once: {:?}", first.printed);
+    assert_eq!(secret(&first.printed, "AGORA_WEBHOOK_SECRET").len(), 1, "{:?}", first.printed);
+    let admin_key = keys[0].clone();
+
+    let health = http.get(format!("{}/healthz", first.base)).send().await.expect("healthz");
+    assert_eq!(health.status(), 200);
+    assert!(health.headers().contains_key("x-request-id"));
+    assert_eq!(http.get(format!("{}/readyz", first.base)).send().await.expect("readyz").status(), 200);
+    let created = http
+        .post(format!("{}/v1/stores", first.base))
+        .bearer_auth(&admin_key)
+        .json(&serde_json::json!({"name": "Bin", "domain": "bin.test"}))
+        .send()
+        .await
+        .expect("create store");
+    assert_eq!(created.status(), 201, "the printed key is the super admin key");
+
+    let status = sigterm_and_wait(&mut first);
+    assert_eq!(status.code(), Some(0), "exit 0 on SIGTERM");
+
+    // second start with the same data dir: nothing secret printed, same key works
+    let mut second = start(dir.path(), &[("AGORA_DATABASE_URL", "memory:")]);
+    assert!(
+        second.printed.iter().all(|l| !l.contains("AGORA_ADMIN_KEY") && !l.contains("AGORA_WEBHOOK_SECRET")),
+        "secrets are printed only on first start: {:?}",
+        second.printed
+    );
+    let again = http
+        .post(format!("{}/v1/stores", second.base))
+        .bearer_auth(&admin_key)
+        .json(&serde_json::json!({"name": "Bin", "domain": "bin2.test"}))
+        .send()
+        .await
+        .expect("create store");
+    assert_eq!(again.status(), 201);
+    assert_eq!(sigterm_and_wait(&mut second).code(), Some(0));
+}
+
+#[tokio::test]
+async fn default_database_is_sqlite_in_the_working_directory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut server = start(dir.path(), &[]);
+    assert_eq!(secret(&server.printed, "AGORA_ADMIN_KEY").len(), 1);
+    let ready = reqwest::get(format!("{}/readyz", server.base)).await.expect("readyz");
+    assert_eq!(ready.status(), 200);
+    assert!(dir.path().join("agora.db").exists(), "sqlite://agora.db is the default");
+    assert_eq!(sigterm_and_wait(&mut server).code(), Some(0));
+}
+
+#[test]
+fn bad_configuration_names_the_key_and_exits_2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("agora.toml"), "colour = \"red\"\n").expect("write agora.toml");
+    let out = command(dir.path(), &[("AGORA_DATABASE_URL", "memory:")]).stderr(Stdio::piped()).output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("colour"), "the error names the key: {err}");
+}
+
+#[tokio::test]
+async fn numeric_and_switch_variables_are_read_from_the_environment() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let env = [("AGORA_DATABASE_URL", "memory:"), ("AGORA_JOB_INTERVAL_MS", "250"), ("AGORA_WORKER", "off")];
+    let mut server = start(dir.path(), &env);
+    let health = reqwest::get(format!("{}/healthz", server.base)).await.expect("healthz");
+    assert_eq!(health.status(), 200);
+    assert_eq!(sigterm_and_wait(&mut server).code(), Some(0));
+}
