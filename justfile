@@ -24,3 +24,8 @@ worker:
 # The embedding example.
 example:
     cargo run -p agora-core --example order_lifecycle
+
+# Benchmarks of docs/performance.md: the whole table (needs PostgreSQL and Redis
+# as for `test`; about 10 s per side per row; builds agora-api for the HTTP row).
+bench seconds="10":
+    cargo run --release -p agora-bench -- suite --seconds {{seconds}}

@@ -1,0 +1,254 @@
+//! `agora-bench`: how close agora gets to the raw database, measured in one run.
+//!
+//! * `place-orders --db URL --clients N --seconds S --skus K [--hot]`: the
+//!   place-order use case through core and the adapter, then the same
+//!   transaction written by hand on the same database; orders/s of both and
+//!   their ratio. `--http URL` drives a running agora-api instead.
+//! * `read-product --db URL [--redis URL]`: the product page with and
+//!   without the Redis read cache.
+//! * `suite`: the whole set of docs/performance.md, as a Markdown table.
+
+mod http;
+mod inproc;
+mod measure;
+mod raw;
+mod suite;
+mod target;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::measure::{Outcome, Plan};
+use crate::target::Target;
+
+#[derive(Parser)]
+#[command(name = "agora-bench", version, about = "agora benchmarks: core vs hand-written SQL, HTTP, read cache")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Orders per second through core and as raw SQL, and their ratio.
+    PlaceOrders(PlaceArgs),
+    /// Product page reads per second with and without the Redis cache.
+    ReadProduct(ReadArgs),
+    /// Runs the whole set and prints the results table.
+    Suite(suite::SuiteArgs),
+}
+
+/// Which side(s) of a comparison to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Side {
+    /// Core, then raw SQL.
+    Both,
+    /// Only core (for profiling).
+    Agora,
+    /// Only the hand-written SQL.
+    Raw,
+}
+
+/// Arguments of `place-orders`.
+#[derive(Parser, Clone, Debug)]
+pub struct PlaceArgs {
+    /// `memory:`, `sqlite://PATH?synchronous=full|normal` (`sqlite://?synchronous=..` = temp file),
+    /// `postgres` or `postgres://...` (a throwaway database is created on that server).
+    #[arg(long, default_value = "sqlite://?synchronous=full")]
+    pub db: String,
+    /// Drive a running agora-api at this base URL instead (e.g. http://127.0.0.1:8080).
+    #[arg(long)]
+    pub http: Option<String>,
+    /// Super admin key of the api (for `--http` fixtures).
+    #[arg(long, env = "AGORA_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 1)]
+    pub clients: usize,
+    /// Measured seconds per side (after a warm-up of a fifth of it, at most 1 s).
+    #[arg(long, default_value_t = 10.0)]
+    pub seconds: f64,
+    /// Variants to order from (one product each).
+    #[arg(long, default_value_t = 100)]
+    pub skus: usize,
+    /// Every client orders the same single variant.
+    #[arg(long)]
+    pub hot: bool,
+    /// Stop each side after this many orders (for profiling; no warm-up).
+    #[arg(long)]
+    pub max_orders: Option<u64>,
+    /// Which side to run.
+    #[arg(long, value_enum, default_value_t = Side::Both)]
+    pub side: Side,
+}
+
+/// Arguments of `read-product`.
+#[derive(Parser, Clone, Debug)]
+pub struct ReadArgs {
+    /// As for `place-orders`.
+    #[arg(long, default_value = "sqlite://?synchronous=full")]
+    pub db: String,
+    /// Redis URL; without it only the uncached figure is measured.
+    #[arg(long, env = "AGORA_BENCH_REDIS_URL")]
+    pub redis: Option<String>,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 8)]
+    pub clients: usize,
+    /// Measured seconds per side.
+    #[arg(long, default_value_t = 10.0)]
+    pub seconds: f64,
+    /// Products to read (one variant each).
+    #[arg(long, default_value_t = 100)]
+    pub skus: usize,
+}
+
+/// The result of one `place-orders` run.
+#[derive(Clone, Debug)]
+pub struct PlaceReport {
+    /// Database label.
+    pub label: String,
+    /// Core (or HTTP) side.
+    pub agora: Option<Outcome>,
+    /// Hand-written side, where there is one.
+    pub raw: Option<Outcome>,
+}
+
+impl PlaceReport {
+    /// agora / raw.
+    pub fn ratio(&self) -> Option<f64> {
+        match (&self.agora, &self.raw) {
+            (Some(a), Some(r)) if r.per_second > 0.0 => Some(a.per_second / r.per_second),
+            _ => None,
+        }
+    }
+}
+
+/// Runs `place-orders` and prints its report.
+pub async fn place_orders(args: &PlaceArgs) -> anyhow::Result<PlaceReport> {
+    let clients = args.clients.max(1);
+    let plan = Plan::timed(args.seconds, args.max_orders);
+    if let Some(base) = &args.http {
+        let key = args.admin_key.clone().context("--http needs --admin-key or AGORA_ADMIN_KEY")?;
+        let api = http::Api::new(base)?;
+        api.wait_ready(Duration::from_secs(30)).await?;
+        let fx = api.create_fixture(&key, args.skus, clients).await.context("creating fixtures over HTTP")?;
+        println!("place-orders http={base} clients={clients} skus={} hot={}", args.skus, args.hot);
+        let out = api.run_orders(&fx, clients, args.hot, plan).await;
+        println!("  http:  {}", out.line());
+        return Ok(PlaceReport { label: "HTTP".into(), agora: Some(out), raw: None });
+    }
+    let target = Target::prepare(&args.db).await?;
+    let result = place_orders_on(&target, args, clients, plan).await;
+    target.cleanup().await;
+    result
+}
+
+async fn place_orders_on(target: &Target, args: &PlaceArgs, clients: usize, plan: Plan) -> anyhow::Result<PlaceReport> {
+    let label = target.label();
+    println!("place-orders db={label} clients={clients} skus={} hot={} seconds={}", args.skus, args.hot, args.seconds);
+    let pool = u32::try_from(clients.max(2)).unwrap_or(u32::MAX);
+    let backend = agora_runtime::open_backend(target.url(), true, pool).await.context("opening the store")?;
+    let agora = inproc::agora_over(backend.store());
+    let fx = inproc::create_fixture(&agora, args.skus, clients).await.context("creating fixtures")?;
+    let mut report = PlaceReport { label, agora: None, raw: None };
+    if args.side != Side::Raw {
+        let out = inproc::run_agora(&agora, &fx, clients, args.hot, plan).await;
+        println!("  agora: {}", out.line());
+        report.agora = Some(out);
+    }
+    if args.side != Side::Agora {
+        let out = match target {
+            Target::Memory => None,
+            Target::Sqlite { path, synchronous, .. } => {
+                Some(raw::run_sqlite(path.clone(), synchronous, &fx, clients, args.hot, plan).await?)
+            }
+            Target::Postgres { url, .. } => Some(raw::run_pg(url, &fx, clients, args.hot, plan).await?),
+        };
+        if let Some(o) = &out {
+            println!("  raw:   {}", o.line());
+        } else {
+            println!("  raw:   n/a (no SQL behind the memory adapter)");
+        }
+        report.raw = out;
+    }
+    if let Some(r) = report.ratio() {
+        println!("  ratio agora/raw: {r:.2}");
+    }
+    drop(agora);
+    close_backend(backend).await;
+    Ok(report)
+}
+
+async fn close_backend(backend: agora_runtime::Backend) {
+    match backend {
+        agora_runtime::Backend::Sqlite(s) => s.close().await,
+        agora_runtime::Backend::Postgres(p) => p.pool().close().await,
+        agora_runtime::Backend::Memory(_) => {}
+    }
+}
+
+/// The result of one `read-product` run.
+#[derive(Clone, Debug)]
+pub struct ReadReport {
+    /// Database label.
+    pub label: String,
+    /// Straight from the store.
+    pub plain: Outcome,
+    /// Through `agora_redis::CachedStore`.
+    pub cached: Option<Outcome>,
+}
+
+/// Runs `read-product` and prints its report.
+pub async fn read_product(args: &ReadArgs) -> anyhow::Result<ReadReport> {
+    let target = Target::prepare(&args.db).await?;
+    let result = read_product_on(&target, args).await;
+    target.cleanup().await;
+    result
+}
+
+async fn read_product_on(target: &Target, args: &ReadArgs) -> anyhow::Result<ReadReport> {
+    let clients = args.clients.max(1);
+    let plan = Plan::timed(args.seconds, None);
+    let label = target.label();
+    println!("read-product db={label} clients={clients} products={}", args.skus);
+    let pool = u32::try_from(clients.max(2)).unwrap_or(u32::MAX);
+    let backend = agora_runtime::open_backend(target.url(), true, pool).await.context("opening the store")?;
+    let store = backend.store();
+    let agora = inproc::agora_over(store.clone());
+    let fx = inproc::create_fixture(&agora, args.skus, 1).await.context("creating fixtures")?;
+    let plain = inproc::run_product_page(&agora, &fx, clients, plan).await;
+    println!("  store:       {}", plain.line());
+    let mut cached = None;
+    if let Some(url) = &args.redis {
+        let prefix = format!("agora-bench-{}:", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let client = agora_redis::RedisClient::connect(agora_redis::RedisConfig::new(url.clone()).with_prefix(prefix))
+            .await
+            .map_err(|e| anyhow::anyhow!("redis {}: {e}", agora_redis::redact_url(url)))?;
+        let cs = Arc::new(agora_redis::CachedStore::new(store.clone(), client.clone(), Duration::from_secs(300)));
+        let agora_cached = inproc::agora_over(cs);
+        let out = inproc::run_product_page(&agora_cached, &fx, clients, plan).await;
+        println!("  redis cache: {}", out.line());
+        println!("  ratio cached/store: {:.2}", out.per_second / plain.per_second.max(1e-9));
+        let _ = client.purge_prefix().await;
+        cached = Some(out);
+    }
+    drop(agora);
+    drop(store);
+    close_backend(backend).await;
+    Ok(ReadReport { label, plain, cached })
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async {
+        match cli.cmd {
+            Cmd::PlaceOrders(a) => place_orders(&a).await.map(|_| ()),
+            Cmd::ReadProduct(a) => read_product(&a).await.map(|_| ()),
+            Cmd::Suite(a) => suite::run(a).await,
+        }
+    })
+}
