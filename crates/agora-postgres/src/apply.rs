@@ -119,10 +119,8 @@ fn classify(e: sqlx::Error, cs: &Changeset) -> Failure {
 
 /// Classifies an error of COMMIT: a lost connection leaves the outcome unknown.
 fn classify_commit(e: sqlx::Error, cs: &Changeset) -> Failure {
-    if let sqlx::Error::Database(db) = &e
-        && !is_connection_error(&e)
-    {
-        let _ = db;
+    if matches!(e, sqlx::Error::Database(_)) && !is_connection_error(&e) {
+        // e.g. a deferred foreign key checked at COMMIT, or a serialization failure.
         return classify(e, cs);
     }
     Failure::Store(StoreError::Unavailable(format!(

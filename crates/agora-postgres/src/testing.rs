@@ -99,25 +99,100 @@ impl Drop for DropGuard {
     }
 }
 
-/// Creates a uniquely named, empty database on the test server and returns
-/// its config (pool of 8) and the guard that drops it.
-///
-/// # Panics
-/// When the server named by `AGORA_TEST_POSTGRES_URL` cannot be reached or
-/// refuses to create the database.
-pub async fn throwaway_database() -> (PgConfig, DropGuard) {
+/// A fingerprint of the embedded migrations and the current month (UTC),
+/// naming the template database: a new schema or a new month (whose
+/// partitions the template should have) builds a new template.
+fn template_name() -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut feed = |bytes: &[u8]| {
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    for m in crate::MIGRATOR.iter() {
+        feed(&m.version.to_le_bytes());
+        feed(&m.checksum);
+    }
+    let now = time::OffsetDateTime::now_utc();
+    format!("agora_tmpl_{:04}{:02}_{h:016x}", now.year(), u8::from(now.month()))
+}
+
+async fn database_exists(conn: &mut PgConnection, name: &str) -> bool {
+    sqlx::query_scalar::<_, bool>("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(name)
+        .fetch_one(conn)
+        .await
+        .unwrap_or_else(|e| panic!("cannot query the test server (set {ENV_VAR}): {e}"))
+}
+
+async fn exec(conn: &mut PgConnection, sql: String) {
+    if let Err(e) = sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone())).execute(conn).await {
+        panic!("test server refused `{sql}` (set {ENV_VAR} to a server where this user may create databases): {e}");
+    }
+}
+
+/// Builds the migrated template once per schema and month, across processes:
+/// built under a temporary name and renamed when complete, under an
+/// advisory lock of the admin database.
+async fn ensure_template(admin: &mut PgConnection, admin_url: &str) -> String {
+    static READY: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    let name = template_name();
+    if READY.get() == Some(&name) || database_exists(admin, &name).await {
+        return name;
+    }
+    exec(admin, "SELECT pg_advisory_lock(hashtext('agora_test_template'))".into()).await;
+    if !database_exists(admin, &name).await {
+        let building = format!("{name}_b");
+        exec(admin, format!("DROP DATABASE IF EXISTS \"{building}\" WITH (FORCE)")).await;
+        exec(admin, format!("CREATE DATABASE \"{building}\"")).await;
+        let mut conn = admin_connection(&with_database(admin_url, &building)).await;
+        if let Err(e) = crate::MIGRATOR.run(&mut conn).await {
+            panic!("migrating the test template database failed: {e}");
+        }
+        let _ = conn.close().await;
+        exec(admin, format!("ALTER DATABASE \"{building}\" RENAME TO \"{name}\"")).await;
+    }
+    exec(admin, "SELECT pg_advisory_unlock(hashtext('agora_test_template'))".into()).await;
+    let _ = READY.set(name.clone());
+    name
+}
+
+async fn create(migrated: bool) -> (PgConfig, DropGuard) {
     let admin_url = server_url();
     let mut conn = admin_connection(&admin_url).await;
     let name = format!("agora_test_{}", uuid::Uuid::new_v4().simple());
-    let sql = format!("CREATE DATABASE \"{name}\"");
-    if let Err(e) = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await {
-        panic!("cannot create a test database on {} (set {ENV_VAR}): {e}", redact_url(&admin_url));
-    }
+    let template = if migrated { Some(ensure_template(&mut conn, &admin_url).await) } else { None };
+    let sql = match &template {
+        Some(t) => format!("CREATE DATABASE \"{name}\" TEMPLATE \"{t}\""),
+        None => format!("CREATE DATABASE \"{name}\""),
+    };
+    exec(&mut conn, sql).await;
     let _ = conn.close().await;
     let mut config = PgConfig::new(with_database(&admin_url, &name));
     config.max_connections = 8;
     config.acquire_timeout = Duration::from_secs(30);
     (config, DropGuard { admin_url, name })
+}
+
+/// Creates a uniquely named database on the test server, already carrying
+/// the current schema (copied from a migrated template database, so tests
+/// skip the migration run; `PgStore::connect` finds nothing to do), and
+/// returns its config (pool of 8) and the guard that drops it.
+///
+/// # Panics
+/// When the server named by `AGORA_TEST_POSTGRES_URL` cannot be reached or
+/// refuses to create the database.
+pub async fn throwaway_database() -> (PgConfig, DropGuard) {
+    create(true).await
+}
+
+/// Like [`throwaway_database`], but the database is empty (no schema).
+///
+/// # Panics
+/// As [`throwaway_database`].
+pub async fn empty_database() -> (PgConfig, DropGuard) {
+    create(false).await
 }
 
 #[cfg(test)]

@@ -359,7 +359,13 @@ async fn event_sequencing_serialises_on_the_store() {
 
 #[tokio::test]
 async fn a_database_migrated_by_a_newer_build_is_refused() {
-    let (pg, config, _guard) = store().await;
+    // From an empty database: every migration runs here, roles included.
+    let (config, _guard) = agora_postgres::testing::empty_database().await;
+    let bare = PgStore::connect_without_migrating(config.clone()).await.unwrap();
+    let status = bare.migration_status().await.unwrap();
+    assert_eq!(status.pending.len(), MIGRATOR.iter().count());
+    assert!(matches!(bare.health().await, Err(StoreError::Schema(_))));
+    let pg = PgStore::connect(config.clone()).await.expect("migrate from scratch");
     let status = pg.migration_status().await.unwrap();
     assert!(status.is_current(), "{status:?}");
     assert_eq!(status.applied, MIGRATOR.iter().map(|m| m.version).collect::<Vec<_>>());
