@@ -208,6 +208,26 @@ pub const KEYS: &[&str] = &[
     "secondary_database_url",
 ];
 
+/// The keys whose values are numbers.
+const NUMERIC_KEYS: &[&str] =
+    &["job_interval_ms", "job_batch_size", "request_timeout_ms", "rate_limit_per_minute", "pg_max_connections"];
+
+/// Keys whose environment value is always taken as text.
+const STRING_KEYS: &[&str] = &[
+    "database_url",
+    "redis_url",
+    "listen",
+    "admin_key",
+    "webhook_secret",
+    "secret_keys",
+    "jobs",
+    "data_dir",
+    "blob_dir",
+    "secondary_database_url",
+    "log_format",
+    "storage_mode",
+];
+
 impl Config {
     /// Loads `./agora.toml` (if present, or the file named by
     /// `AGORA_CONFIG`) under the process environment.
@@ -239,7 +259,13 @@ impl Config {
             let Some(name) = k.strip_prefix("AGORA_") else { continue };
             let name = name.to_ascii_lowercase();
             if KEYS.contains(&name.as_str()) {
-                dict.insert(name, figment::value::Value::from(v));
+                // Numeric keys arrive as text; a malformed number stays text
+                // so the error names the key.
+                let value = match v.trim().parse::<u64>() {
+                    Ok(n) if NUMERIC_KEYS.contains(&name.as_str()) => figment::value::Value::from(n),
+                    _ => figment::value::Value::from(v),
+                };
+                dict.insert(name, value);
             }
         }
         figment = figment.merge(Serialized::defaults(dict));
@@ -320,6 +346,18 @@ mod tests {
         assert!(err.contains("worker"), "{err}");
         let err = Config::load_from(None, env(&[("AGORA_JOBS", "expire_orders,nope")])).unwrap_err().to_string();
         assert!(err.contains("nope"), "{err}");
+        let err = Config::load_from(None, env(&[("AGORA_JOB_BATCH_SIZE", "many")])).unwrap_err().to_string();
+        assert!(err.contains("job_batch_size"), "{err}");
+    }
+
+    #[test]
+    fn numbers_from_the_environment() {
+        let c = Config::load_from(
+            None,
+            env(&[("AGORA_JOB_BATCH_SIZE", "20"), ("AGORA_JOB_INTERVAL_MS", "10"), ("AGORA_PG_MAX_CONNECTIONS", "4")]),
+        )
+        .unwrap();
+        assert_eq!((c.job_batch_size, c.job_interval_ms, c.pg_max_connections), (20, 10, 4));
     }
 
     #[test]
