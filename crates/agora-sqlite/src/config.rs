@@ -120,6 +120,8 @@ pub(crate) fn open_write_connection(cfg: &SqliteConfig) -> Result<Connection, St
         common(&conn, cfg)?;
         let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
         conn.pragma_update(None, "synchronous", cfg.synchronous.pragma())?;
+        // After a checkpoint, truncate a WAL that grew past 64 MiB.
+        conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
         Ok(mode)
     };
     let mode = setup().map_err(db_err)?;

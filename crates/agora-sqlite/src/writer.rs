@@ -127,7 +127,16 @@ fn apply_batch(conn: &Connection, batch: Vec<Request>, counters: &Counters) {
             let _ = conn.execute_batch("ROLLBACK");
             return fail_all(batch, format!("sqlite: savepoint failed: {e}"));
         }
-        let outcome = apply_one(conn, &req.changeset);
+        // A bug must not take the writer thread (and every later write) down.
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| apply_one(conn, &req.changeset)))
+            .unwrap_or_else(|panic| {
+                let what = panic
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| panic.downcast_ref::<&str>().copied())
+                    .unwrap_or("panic");
+                Err(StoreError::Unavailable(format!("sqlite writer failed on this changeset: {what}")))
+            });
         let end = if outcome.is_ok() { "RELEASE cs" } else { "ROLLBACK TO cs; RELEASE cs" };
         if let Err(e) = conn.execute_batch(end) {
             let _ = conn.execute_batch("ROLLBACK");
