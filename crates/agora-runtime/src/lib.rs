@@ -169,6 +169,17 @@ impl Runtime {
         let backend = open_backend(&config.database_url, config.migrate, config.pg_max_connections).await?;
         backend.schema_current().await.map_err(|e| anyhow::anyhow!(e))?;
         let mut store = backend.store();
+        // Cutover: dual writes / shadow reads to the secondary store.
+        if config.storage_mode != StorageMode::Single {
+            let url = config.secondary_database_url.as_deref().context("storage_mode needs secondary_database_url")?;
+            let secondary = open_backend(url, config.migrate, config.pg_max_connections).await?;
+            secondary.schema_current().await.map_err(|e| anyhow::anyhow!("secondary store: {e}"))?;
+            store = match config.storage_mode {
+                StorageMode::DualWrite => Arc::new(agora_cutover::DualWriteStore::new(store, secondary.store())),
+                _ => Arc::new(agora_cutover::ShadowReadStore::new(store, secondary.store())),
+            };
+            tracing::info!(mode = ?config.storage_mode, secondary = %agora_redis::redact_url(url), "cutover storage mode");
+        }
 
         let blobs: Arc<dyn agora_core::BlobStore> = match config.blob_dir.as_deref() {
             Some("memory:") => Arc::new(blobs::ObjectBlobs::memory()),
