@@ -212,22 +212,6 @@ pub const KEYS: &[&str] = &[
 const NUMERIC_KEYS: &[&str] =
     &["job_interval_ms", "job_batch_size", "request_timeout_ms", "rate_limit_per_minute", "pg_max_connections"];
 
-/// Keys whose environment value is always taken as text.
-const STRING_KEYS: &[&str] = &[
-    "database_url",
-    "redis_url",
-    "listen",
-    "admin_key",
-    "webhook_secret",
-    "secret_keys",
-    "jobs",
-    "data_dir",
-    "blob_dir",
-    "secondary_database_url",
-    "log_format",
-    "storage_mode",
-];
-
 impl Config {
     /// Loads `./agora.toml` (if present, or the file named by
     /// `AGORA_CONFIG`) under the process environment.
