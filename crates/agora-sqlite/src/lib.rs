@@ -75,13 +75,24 @@ impl SqliteStore {
     /// [`StoreError::Schema`] when the file's schema is newer than this
     /// build; [`StoreError::Unavailable`] when the file cannot be opened.
     pub async fn open(config: SqliteConfig) -> Result<SqliteStore, StoreError> {
-        let cfg = config.clone();
-        tokio::task::spawn_blocking(move || Self::open_blocking(cfg))
+        tokio::task::spawn_blocking(move || Self::open_blocking(config, true))
             .await
             .map_err(|e| StoreError::Unavailable(format!("sqlite open task failed: {e}")))?
     }
 
-    fn open_blocking(config: SqliteConfig) -> Result<SqliteStore, StoreError> {
+    /// Like [`SqliteStore::open`] but applies no migration: a database that
+    /// is not exactly at this build's schema version (including a new, empty
+    /// file) is refused with [`StoreError::Schema`].
+    ///
+    /// # Errors
+    /// As [`SqliteStore::open`], plus `Schema` when migrations are pending.
+    pub async fn open_without_migrating(config: SqliteConfig) -> Result<SqliteStore, StoreError> {
+        tokio::task::spawn_blocking(move || Self::open_blocking(config, false))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("sqlite open task failed: {e}")))?
+    }
+
+    fn open_blocking(config: SqliteConfig, migrate: bool) -> Result<SqliteStore, StoreError> {
         if let Some(parent) = config.path.parent()
             && !parent.as_os_str().is_empty()
             && !parent.exists()
@@ -90,7 +101,11 @@ impl SqliteStore {
                 .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", parent.display())))?;
         }
         let mut conn = config::open_write_connection(&config)?;
-        schema::migrate(&mut conn)?;
+        if migrate {
+            schema::migrate(&mut conn)?;
+        } else {
+            schema::require_current(&conn)?;
+        }
         let readers = ReadPool::open(&config)?;
         let writer = Writer::start(conn)?;
         Ok(SqliteStore { inner: Arc::new(Inner { config, writer, readers }) })

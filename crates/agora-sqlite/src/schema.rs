@@ -78,6 +78,23 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<MigrationStatus, StoreErr
     status(conn).map_err(db_err)
 }
 
+/// Refuses a database that is not exactly at [`latest`].
+pub(crate) fn require_current(conn: &Connection) -> Result<MigrationStatus, StoreError> {
+    let st = status(conn).map_err(db_err)?;
+    if st.applied > st.known {
+        return Err(too_new(st.applied));
+    }
+    if st.applied < st.known {
+        return Err(StoreError::Schema(format!(
+            "database schema version {} is older than this build's {}: {} migration(s) pending; open with migrations enabled",
+            st.applied,
+            st.known,
+            st.pending()
+        )));
+    }
+    Ok(st)
+}
+
 /// Copies the database behind `src` to `dest` in one backup step (a
 /// consistent snapshot), via a temporary file renamed into place.
 pub(crate) fn backup(src: &Connection, dest: &Path) -> Result<(), StoreError> {

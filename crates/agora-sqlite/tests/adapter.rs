@@ -70,6 +70,19 @@ async fn migrations_apply_once_and_survive_reopen() {
 }
 
 #[tokio::test]
+async fn opening_without_migrating_needs_a_current_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agora.db");
+    match SqliteStore::open_without_migrating(SqliteConfig::new(&path)).await {
+        Err(StoreError::Schema(msg)) => assert!(msg.contains("pending"), "{msg}"),
+        other => panic!("an empty file must be refused, got {other:?}"),
+    }
+    open(&path).await.close().await;
+    let store = SqliteStore::open_without_migrating(SqliteConfig::new(&path)).await.unwrap();
+    assert!(store.migration_status().await.unwrap().is_current());
+}
+
+#[tokio::test]
 async fn a_newer_schema_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("agora.db");
@@ -81,6 +94,7 @@ async fn a_newer_schema_is_refused() {
         Err(StoreError::Schema(msg)) => assert!(msg.contains("999"), "{msg}"),
         other => panic!("expected a schema error, got {other:?}"),
     }
+    assert!(matches!(SqliteStore::open_without_migrating(SqliteConfig::new(&path)).await, Err(StoreError::Schema(_))));
 }
 
 #[tokio::test]
