@@ -73,10 +73,13 @@ pub async fn open_backend(url: &str, migrate: bool, pg_max_connections: u32) -> 
     }
     if url.starts_with("sqlite:") {
         let cfg = agora_sqlite::SqliteConfig::from_url(url).map_err(|e| anyhow::anyhow!("{e}"))?;
-        // SQLite applies pending migrations when it opens; with migrate off
-        // a pending migration is refused instead (checked below).
-        let store = agora_sqlite::SqliteStore::open(cfg).await.map_err(|e| anyhow::anyhow!("opening sqlite: {e}"))?;
-        let _ = migrate;
+        // With migrate off, a pending migration is refused instead of applied.
+        let store = if migrate {
+            agora_sqlite::SqliteStore::open(cfg).await
+        } else {
+            agora_sqlite::SqliteStore::open_without_migrating(cfg).await
+        }
+        .map_err(|e| anyhow::anyhow!("opening sqlite: {e}"))?;
         return Ok(Backend::Sqlite(store));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
