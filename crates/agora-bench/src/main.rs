@@ -83,6 +83,10 @@ pub struct PlaceArgs {
     /// Which side to run.
     #[arg(long, value_enum, default_value_t = Side::Both)]
     pub side: Side,
+    /// Alternate the sides this many times (agora, raw, agora, raw, ...),
+    /// `--seconds` split between the rounds, so both see the same machine.
+    #[arg(long, default_value_t = 2)]
+    pub rounds: usize,
 }
 
 /// Arguments of `read-product`.
@@ -129,50 +133,60 @@ impl PlaceReport {
 /// Runs `place-orders` and prints its report.
 pub async fn place_orders(args: &PlaceArgs) -> anyhow::Result<PlaceReport> {
     let clients = args.clients.max(1);
-    let plan = Plan::timed(args.seconds, args.max_orders);
+    let rounds = if args.max_orders.is_some() { 1 } else { args.rounds.max(1) };
+    let plan = Plan::timed(args.seconds / rounds as f64, args.max_orders);
     if let Some(base) = &args.http {
         let key = args.admin_key.clone().context("--http needs --admin-key or AGORA_ADMIN_KEY")?;
         let api = http::Api::new(base)?;
         api.wait_ready(Duration::from_secs(30)).await?;
         let fx = api.create_fixture(&key, args.skus, clients).await.context("creating fixtures over HTTP")?;
         println!("place-orders http={base} clients={clients} skus={} hot={}", args.skus, args.hot);
-        let out = api.run_orders(&fx, clients, args.hot, plan).await;
+        let out = api.run_orders(&fx, clients, args.hot, Plan::timed(args.seconds, args.max_orders)).await;
         println!("  http:  {}", out.line());
         return Ok(PlaceReport { label: "HTTP".into(), agora: Some(out), raw: None });
     }
     let target = Target::prepare(&args.db).await?;
-    let result = place_orders_on(&target, args, clients, plan).await;
+    let result = place_orders_on(&target, args, clients, plan, rounds).await;
     target.cleanup().await;
     result
 }
 
-async fn place_orders_on(target: &Target, args: &PlaceArgs, clients: usize, plan: Plan) -> anyhow::Result<PlaceReport> {
+async fn place_orders_on(
+    target: &Target,
+    args: &PlaceArgs,
+    clients: usize,
+    plan: Plan,
+    rounds: usize,
+) -> anyhow::Result<PlaceReport> {
     let label = target.label();
     println!("place-orders db={label} clients={clients} skus={} hot={} seconds={}", args.skus, args.hot, args.seconds);
     let pool = u32::try_from(clients.max(2)).unwrap_or(u32::MAX);
     let backend = agora_runtime::open_backend(target.url(), true, pool).await.context("opening the store")?;
     let agora = inproc::agora_over(backend.store());
     let fx = inproc::create_fixture(&agora, args.skus, clients).await.context("creating fixtures")?;
-    let mut report = PlaceReport { label, agora: None, raw: None };
-    if args.side != Side::Raw {
-        let out = inproc::run_agora(&agora, &fx, clients, args.hot, plan).await;
-        println!("  agora: {}", out.line());
-        report.agora = Some(out);
-    }
-    if args.side != Side::Agora {
-        let out = match target {
-            Target::Memory => None,
-            Target::Sqlite { path, synchronous, .. } => {
-                Some(raw::run_sqlite(path.clone(), synchronous, &fx, clients, args.hot, plan).await?)
-            }
-            Target::Postgres { url, .. } => Some(raw::run_pg(url, &fx, clients, args.hot, plan).await?),
-        };
-        if let Some(o) = &out {
-            println!("  raw:   {}", o.line());
-        } else {
-            println!("  raw:   n/a (no SQL behind the memory adapter)");
+    let (mut agora_rounds, mut raw_rounds) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        if args.side != Side::Raw {
+            agora_rounds.push(inproc::run_agora(&agora, &fx, clients, args.hot, plan).await);
         }
-        report.raw = out;
+        if args.side != Side::Agora {
+            match target {
+                Target::Memory => {}
+                Target::Sqlite { path, synchronous, .. } => {
+                    raw_rounds.push(raw::run_sqlite(path.clone(), synchronous, &fx, clients, args.hot, plan).await?)
+                }
+                Target::Postgres { url, .. } => raw_rounds.push(raw::run_pg(url, &fx, clients, args.hot, plan).await?),
+            }
+        }
+    }
+    let report = PlaceReport { label, agora: Outcome::combine(&agora_rounds), raw: Outcome::combine(&raw_rounds) };
+    if let Some(o) = &report.agora {
+        println!("  agora: {}", o.line());
+    }
+    match (&report.raw, target) {
+        (Some(o), _) => println!("  raw:   {}", o.line()),
+        (None, Target::Memory) => println!("  raw:   n/a (no SQL behind the memory adapter)"),
+        (None, _) => {}
     }
     if let Some(r) = report.ratio() {
         println!("  ratio agora/raw: {r:.2}");

@@ -118,6 +118,8 @@ pub struct Outcome {
     pub p99_ms: f64,
     /// The first failure seen.
     pub first_error: Option<String>,
+    /// Counted seconds.
+    pub seconds: f64,
 }
 
 impl Outcome {
@@ -142,7 +144,34 @@ impl Outcome {
             f64::from(lat[i]) / 1000.0
         };
         let secs = window.elapsed_for_rate().as_secs_f64().max(1e-9);
-        Outcome { per_second: ok as f64 / secs, ok, errors, p50_ms: pct(0.5), p99_ms: pct(0.99), first_error }
+        Outcome {
+            per_second: ok as f64 / secs,
+            ok,
+            errors,
+            p50_ms: pct(0.5),
+            p99_ms: pct(0.99),
+            first_error,
+            seconds: secs,
+        }
+    }
+
+    /// Several rounds of the same side as one: total successes over total
+    /// counted time; the median of the rounds' medians and the worst p99.
+    pub fn combine(rounds: &[Outcome]) -> Option<Outcome> {
+        let first = rounds.first()?;
+        let ok: u64 = rounds.iter().map(|o| o.ok).sum();
+        let seconds: f64 = rounds.iter().map(|o| o.seconds).sum();
+        let mut p50s: Vec<f64> = rounds.iter().map(|o| o.p50_ms).collect();
+        p50s.sort_by(f64::total_cmp);
+        Some(Outcome {
+            per_second: ok as f64 / seconds.max(1e-9),
+            ok,
+            errors: rounds.iter().map(|o| o.errors).sum(),
+            p50_ms: p50s[p50s.len() / 2],
+            p99_ms: rounds.iter().map(|o| o.p99_ms).fold(0.0, f64::max),
+            first_error: rounds.iter().find_map(|o| o.first_error.clone()).or_else(|| first.first_error.clone()),
+            seconds,
+        })
     }
 
     /// One line for the console.
@@ -201,6 +230,24 @@ mod tests {
         let o = Outcome::merge(&w, vec![t]);
         assert!((o.per_second - 1.0 / 0.03).abs() < 1.0, "{}", o.per_second);
         assert_eq!(o.first_error.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn rounds_combine_into_one_rate() {
+        let o = |ok: u64, seconds: f64, p99: f64| Outcome {
+            per_second: ok as f64 / seconds,
+            ok,
+            errors: 0,
+            p50_ms: 1.0,
+            p99_ms: p99,
+            first_error: None,
+            seconds,
+        };
+        let c = Outcome::combine(&[o(100, 1.0, 2.0), o(300, 2.0, 5.0)]).unwrap();
+        assert_eq!(c.ok, 400);
+        assert!((c.per_second - 400.0 / 3.0).abs() < 1e-9);
+        assert_eq!(c.p99_ms, 5.0);
+        assert!(Outcome::combine(&[]).is_none());
     }
 
     #[test]

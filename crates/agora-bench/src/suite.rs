@@ -75,6 +75,7 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
         hot,
         max_orders: None,
         side: Side::Both,
+        rounds: 2,
     };
     let pg = args.pg.clone();
     let cases: Vec<(String, PlaceArgs)> = vec![
@@ -273,6 +274,7 @@ async fn http_row(args: &SuiteArgs) -> anyhow::Result<Outcome> {
         hot: false,
         max_orders: None,
         side: Side::Both,
+        rounds: 1,
     };
     let r = crate::place_orders(&a).await;
     if r.is_err() {
