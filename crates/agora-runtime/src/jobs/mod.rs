@@ -354,6 +354,7 @@ impl Scheduler {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(worker = %self.name, error = %e, "cannot list stores; per-store jobs wait for the next tick");
+                metrics::counter!("agora_job_errors_total", "job" => "list_stores").increment(1);
                 summary.errors += 1;
                 Vec::new()
             }

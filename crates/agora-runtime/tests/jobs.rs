@@ -1,0 +1,355 @@
+//! The scheduler: fairness between stores, several workers on one database,
+//! stale export claims, shutdown. What each job does to the data is covered
+//! by the testkit conformance scenarios on every adapter; these tests cover
+//! how the jobs are scheduled. PostgreSQL tests need `AGORA_TEST_POSTGRES_URL`
+//! (default `postgres://root@127.0.0.1:5432/postgres`) and fail without it.
+
+mod support;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use agora_core::*;
+use agora_runtime::jobs::{Job, JobStats, Scheduler};
+use support::*;
+
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name("memory").await })*
+        }
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name("sqlite").await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name("postgres").await })*
+        }
+    };
+}
+
+on_every_backend!(
+    a_backlog_does_not_starve_other_stores,
+    every_job_runs_and_leaves_the_data_exact,
+    stale_running_exports_are_requeued_and_written,
+    shutdown_finishes_the_batch_in_hand
+);
+
+fn settled_per_store(snap: &Snapshot) -> HashMap<StoreId, usize> {
+    let mut m = HashMap::new();
+    for t in snap.tasks.iter().filter(|t| t.status == TaskStatus::Settled) {
+        *m.entry(t.store_id).or_default() += 1;
+    }
+    m
+}
+
+fn total(stats: &[std::collections::BTreeMap<Job, JobStats>], job: Job) -> JobStats {
+    let mut t = JobStats::default();
+    for s in stats {
+        if let Some(s) = s.get(&job) {
+            t.passes += s.passes;
+            t.batches += s.batches;
+            t.scanned += s.scanned;
+            t.changed += s.changed;
+            t.conflicts += s.conflicts;
+            t.errors += s.errors;
+            t.claims_skipped += s.claims_skipped;
+        }
+    }
+    t
+}
+
+/// Each store's feed is numbered 1..=n without gaps, every event numbered.
+fn assert_feeds_gapless(snap: &Snapshot) {
+    let mut seqs: HashMap<StoreId, Vec<i64>> = HashMap::new();
+    for e in &snap.events {
+        seqs.entry(e.store_id).or_default().push(e.seq.expect("every event sequenced"));
+    }
+    for (store, mut s) in seqs {
+        s.sort_unstable();
+        let expected: Vec<i64> = (1..=s.len() as i64).collect();
+        assert_eq!(s, expected, "feed of {store} has gaps or duplicates");
+    }
+}
+
+async fn a_backlog_does_not_starve_other_stores(backend: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _guard) = database(backend, dir.path()).await;
+    let rt = runtime(config(dir.path(), &url)).await;
+    let store = rt.store.as_ref();
+    let past = now() - time::Duration::hours(1);
+    let big = seed_store(store, "big").await;
+    let small1 = seed_store(store, "small1").await;
+    let small2 = seed_store(store, "small2").await;
+    seed_due_tasks(store, big, 300, |_| past).await;
+    seed_due_tasks(store, small1, 4, |_| past).await;
+    seed_due_tasks(store, small2, 5, |_| past).await;
+
+    let scheduler = Scheduler::new(&rt).with_jobs(&[Job::Payouts]).with_batch_size(30);
+    let first = scheduler.tick().await;
+    assert_eq!(first.report.changed, 30, "one pass moves one batch");
+    assert!(first.more_work, "a backlog asks for the next tick at once");
+    let per_store = settled_per_store(&rt.store.snapshot().await.unwrap());
+    assert_eq!(per_store.get(&small1), Some(&4), "small stores are served in the first pass: {per_store:?}");
+    assert_eq!(per_store.get(&small2), Some(&5), "small stores are served in the first pass: {per_store:?}");
+    assert_eq!(per_store.get(&big), Some(&21), "the backlog gets what is left of the batch");
+
+    // Small stores that get new work keep being served while the backlog drains.
+    seed_due_tasks(store, small1, 3, |_| past).await;
+    scheduler.tick().await;
+    let per_store = settled_per_store(&rt.store.snapshot().await.unwrap());
+    assert_eq!(per_store.get(&small1), Some(&7), "{per_store:?}");
+    assert_eq!(per_store.get(&big), Some(&48), "{per_store:?}");
+
+    let rest = scheduler.run_until_idle().await;
+    assert_eq!(rest.errors, 0);
+    let snap = rt.store.snapshot().await.unwrap();
+    assert_payouts_exact(&snap, 312);
+    let stats = scheduler.stats()[&Job::Payouts];
+    assert_eq!((stats.changed, stats.conflicts, stats.errors), (312, 0, 0), "{stats:?}");
+    assert!(stats.saturated >= 9, "{stats:?}");
+}
+
+#[tokio::test]
+async fn a_batch_smaller_than_the_store_count_rotates_over_the_stores() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(config(dir.path(), "memory:")).await;
+    let store = rt.store.as_ref();
+    let past = now() - time::Duration::hours(1);
+    let mut stores = Vec::new();
+    for i in 0..6 {
+        let s = seed_store(store, &format!("s{i}")).await;
+        seed_due_tasks(store, s, 5, |_| past).await;
+        stores.push(s);
+    }
+    let scheduler = Scheduler::new(&rt).with_jobs(&[Job::Payouts]).with_batch_size(2);
+    for _ in 0..3 {
+        assert_eq!(scheduler.tick().await.report.changed, 2);
+    }
+    let per_store = settled_per_store(&rt.store.snapshot().await.unwrap());
+    for s in &stores {
+        assert_eq!(per_store.get(s), Some(&1), "every store served once in three passes of two: {per_store:?}");
+    }
+}
+
+async fn every_job_runs_and_leaves_the_data_exact(backend: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _guard) = database(backend, dir.path()).await;
+    let rt = runtime(config(dir.path(), &url)).await;
+    let store = rt.store.as_ref();
+    let past = now() - time::Duration::hours(1);
+    let a = seed_store(store, "a").await;
+    let b = seed_store(store, "b").await;
+    let expired = seed_expired_orders(store, a, 120).await;
+    seed_due_tasks(store, a, 70, |_| past).await;
+    seed_due_tasks(store, b, 70, |i| if i < 50 { past } else { now() + time::Duration::days(1) }).await;
+    // Drift the reconcile job must correct and audit: 2 units reserved by nothing.
+    let mut cs = Changeset::new();
+    cs.write(Write::AdjustStock {
+        variant_id: expired.variant_id,
+        warehouse_id: expired.warehouse_id,
+        on_hand_delta: 0,
+        reserved_delta: 2,
+        at: now(),
+    });
+    store.apply(cs).await.unwrap();
+
+    let scheduler = Scheduler::new(&rt);
+    assert_eq!(scheduler.jobs(), Job::ALL, "all jobs by default");
+    let summary = scheduler.run_until_idle().await;
+    assert_eq!(summary.errors, 0, "{:?}", scheduler.stats());
+
+    let snap = rt.store.snapshot().await.unwrap();
+    assert_payouts_exact(&snap, 120);
+    let closed = snap.orders.iter().filter(|o| o.status == OrderStatus::Closed).count();
+    assert_eq!(closed, 120);
+    assert!(
+        snap.orders
+            .iter()
+            .filter(|o| o.status == OrderStatus::Closed)
+            .all(|o| o.close_reason == Some(CloseReason::Timeout))
+    );
+    assert!(snap.reservations.iter().all(|r| r.status == ReservationStatus::Released));
+    let row = snap.inventory.iter().find(|r| r.variant_id == expired.variant_id).unwrap();
+    assert_eq!((row.on_hand, row.reserved), (expired.on_hand, 0), "stock released exactly once");
+    let audits: Vec<&AuditLog> = snap.audit_logs.iter().filter(|l| l.key.starts_with("inventory_reserved:")).collect();
+    // The reconcile pass ran before or after the expiry: either way one audited correction of the 2 units.
+    assert_eq!(audits.len(), 1, "{audits:?}");
+    assert_feeds_gapless(&snap);
+    let stats = scheduler.stats();
+    assert_eq!(stats[&Job::ExpireOrders].changed, 120);
+    assert_eq!(stats[&Job::Payouts].changed, 120);
+    assert_eq!(stats[&Job::Reconcile].changed, 1);
+    assert!(stats.values().all(|s| s.errors == 0 && s.conflicts == 0), "{stats:?}");
+
+    // Nothing is due any more: another catch-up changes nothing.
+    let again = scheduler.run_until_idle().await;
+    assert_eq!((again.report.changed, again.errors), (0, 0));
+    assert_eq!(rt.store.snapshot().await.unwrap(), snap);
+}
+
+async fn stale_running_exports_are_requeued_and_written(backend: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _guard) = database(backend, dir.path()).await;
+    let rt = runtime(config(dir.path(), &url)).await;
+    let store = rt.store.as_ref();
+    let s = seed_store(store, "exp").await;
+    seed_due_tasks(store, s, 30, |_| now() + time::Duration::days(1)).await;
+    let admin = Actor::SuperAdmin { masked: "agora_ad...".into() };
+    let queued = rt
+        .agora
+        .request_export(&admin, s, views::NewExport { kind: "orders".into(), format: "csv".into() })
+        .await
+        .unwrap();
+    // A claim whose worker died an hour ago, and a fresh one of a live worker.
+    let at = now();
+    let mk = |started: time::OffsetDateTime| ExportJob {
+        id: ExportId(uuid::Uuid::now_v7()),
+        store_id: s,
+        kind: ExportKind::Orders,
+        format: ExportFormat::Jsonl,
+        status: ExportStatus::Running,
+        rows: 0,
+        bytes: 0,
+        blob_key: None,
+        error: None,
+        requested_by: "agora_ad...".into(),
+        created_at: started,
+        started_at: Some(started),
+        finished_at: None,
+        expires_at: None,
+    };
+    let (dead, live) = (mk(at - time::Duration::hours(1)), mk(at));
+    let mut cs = Changeset::new();
+    cs.insert(Record::Export(dead.clone())).insert(Record::Export(live.clone()));
+    store.apply(cs).await.unwrap();
+
+    let scheduler = Scheduler::new(&rt).with_jobs(&[Job::Exports]).with_export_stale_after(Duration::from_secs(600));
+    let summary = scheduler.run_until_idle().await;
+    assert_eq!(summary.errors, 0, "{:?}", scheduler.stats());
+    for id in [queued.id, dead.id.0] {
+        let job = store.get_export(ExportId(id)).await.unwrap().unwrap();
+        assert_eq!(job.status, ExportStatus::Ready, "{job:?}");
+        assert_eq!(job.rows, 30);
+        let key = job.blob_key.unwrap();
+        let file = dir.path().join("exports").join(&key);
+        let bytes = std::fs::read(&file).unwrap_or_else(|e| panic!("export file {}: {e}", file.display()));
+        assert_eq!(bytes.len() as i64, job.bytes);
+    }
+    let live_now = store.get_export(live.id).await.unwrap().unwrap();
+    assert_eq!(live_now.status, ExportStatus::Running, "a fresh claim is left to its worker");
+}
+
+async fn shutdown_finishes_the_batch_in_hand(backend: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _guard) = database(backend, dir.path()).await;
+    let rt = runtime(config(dir.path(), &url)).await;
+    let store = rt.store.as_ref();
+    let past = now() - time::Duration::hours(1);
+    for i in 0..3 {
+        let s = seed_store(store, &format!("s{i}")).await;
+        seed_due_tasks(store, s, 400, |_| past).await;
+    }
+    let scheduler = Scheduler::new(&rt).with_jobs(&[Job::Payouts, Job::SequenceEvents]).with_batch_size(20);
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let handle = tokio::spawn(scheduler.clone().run(rx));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while scheduler.stats().get(&Job::Payouts).is_none_or(|s| s.changed == 0) {
+        assert!(Instant::now() < deadline, "the scheduler never ran");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tx.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(30), handle).await.expect("stops promptly").unwrap();
+    let stats = scheduler.stats()[&Job::Payouts];
+    let snap = rt.store.snapshot().await.unwrap();
+    // Whatever was done is whole: every settled task has its one payout row.
+    assert_payouts_exact(&snap, stats.changed as usize);
+    assert!(stats.changed < 1200, "stopped before the backlog was done ({stats:?})");
+
+    // Dropping the sender also stops a scheduler.
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let handle = tokio::spawn(Scheduler::new(&rt).with_jobs(&[Job::Retention]).run(rx));
+    drop(tx);
+    tokio::time::timeout(Duration::from_secs(10), handle).await.expect("stops when the sender is gone").unwrap();
+}
+
+/// Three workers (three runtimes, three pools, three lock managers) on one
+/// PostgreSQL database while 1,000 tasks come due: exactly 1,000 payout
+/// rows, each task settled once, and the leases kept them from ever
+/// working on the same store at the same time (no lost guard at all).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_workers_on_one_postgres_database_pay_each_task_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _guard) = database("postgres", dir.path()).await;
+    three_workers(dir.path(), &url, true).await;
+}
+
+/// The same on one SQLite file with in-process lock managers that cannot see
+/// each other: no claims at all, so workers do race; the guards alone keep
+/// every task to one payout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_workers_on_one_sqlite_file_without_shared_locks_still_pay_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _guard) = database("sqlite", dir.path()).await;
+    three_workers(dir.path(), &url, false).await;
+}
+
+async fn three_workers(dir: &std::path::Path, url: &str, shared_locks: bool) {
+    let mut runtimes = Vec::new();
+    for _ in 0..3 {
+        runtimes.push(runtime(config(dir, url)).await);
+    }
+    let store: Arc<dyn Store> = runtimes[0].store.clone();
+    let mut shops = Vec::new();
+    for i in 0..4 {
+        shops.push(seed_store(store.as_ref(), &format!("shop{i}")).await);
+    }
+    let schedulers: Vec<Scheduler> = runtimes
+        .iter()
+        .enumerate()
+        .map(|(i, rt)| Scheduler::new(rt).with_name(format!("w{i}")).with_batch_size(40))
+        .collect();
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let handles: Vec<_> = schedulers.iter().map(|s| tokio::spawn(s.clone().run(rx.clone()))).collect();
+
+    // 1,000 tasks come due over about two seconds while the workers run.
+    let start = now();
+    for (n, shop) in shops.iter().enumerate() {
+        seed_due_tasks(store.as_ref(), *shop, 250, |i| {
+            start + time::Duration::milliseconds(((i + n * 250) % 20) as i64 * 100 - 500)
+        })
+        .await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let settled = total(&schedulers.iter().map(Scheduler::stats).collect::<Vec<_>>(), Job::Payouts).changed;
+        if settled >= 1000 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "only {settled} of 1000 tasks settled in time");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tx.send(true).unwrap();
+    for h in handles {
+        tokio::time::timeout(Duration::from_secs(60), h).await.expect("workers stop").unwrap();
+    }
+    // Number the last events, then check everything.
+    let tail = Scheduler::new(&runtimes[0]).with_jobs(&[Job::SequenceEvents, Job::Payouts]).run_until_idle().await;
+    assert_eq!(tail.errors, 0);
+    let snap = store.snapshot().await.unwrap();
+    assert_payouts_exact(&snap, 1000);
+    assert_eq!(snap.tasks.len(), 1000);
+    assert_feeds_gapless(&snap);
+
+    let stats: Vec<_> = schedulers.iter().map(Scheduler::stats).collect();
+    let payouts = total(&stats, Job::Payouts);
+    eprintln!("payout stats per worker: {:?}", stats.iter().map(|s| s.get(&Job::Payouts)).collect::<Vec<_>>());
+    assert_eq!(payouts.changed, 1000, "{payouts:?}");
+    assert_eq!(payouts.errors, 0, "{payouts:?}");
+    if shared_locks {
+        assert_eq!(payouts.conflicts, 0, "leases kept workers off each other's batches: {payouts:?}");
+    }
+}
