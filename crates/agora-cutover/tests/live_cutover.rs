@@ -7,7 +7,7 @@
 mod common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use agora_core::local::MemoryBlobs;
@@ -40,9 +40,11 @@ struct Shop {
     customers: Vec<(Actor, Uuid)>,
 }
 
-/// The running deployment: requests pick up the current service, a
-/// "restart" with a new configuration swaps it.
-type Deployment = Arc<RwLock<Agora>>;
+/// The running deployment: each request holds the current service for its
+/// duration; a "restart" with a new configuration waits for the requests in
+/// flight (the old instances stop) and then swaps it, so two configurations
+/// never serve at once.
+type Deployment = Arc<tokio::sync::RwLock<Agora>>;
 
 struct Traffic {
     acked: Arc<Mutex<Vec<OrderId>>>,
@@ -62,7 +64,7 @@ fn start_traffic(dep: Deployment, shop: Shop, workers: usize) -> Traffic {
             let mut i = 0usize;
             while !stop.load(Ordering::Relaxed) {
                 i += 1;
-                let agora = dep.read().unwrap().clone();
+                let agora = dep.read().await;
                 let (actor, address_id) = &shop.customers[(i + w) % shop.customers.len()];
                 let req = PlaceOrder {
                     store_id: shop.store_id.0,
@@ -88,6 +90,7 @@ fn start_traffic(dep: Deployment, shop: Shop, workers: usize) -> Traffic {
                     }
                     let _ = agora.list_my_orders(actor, &ListQuery::default()).await;
                 }
+                drop(agora);
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
         }));
@@ -105,8 +108,8 @@ async fn pay(agora: &Agora, actor: &Actor, order: Uuid) -> Result<(), AgoraError
     agora.receive_payment_webhook(&body, Some(&sig)).await.map(|_| ())
 }
 
-fn restart(dep: &Deployment, store: Arc<dyn Store>, keyring: &Keyring) {
-    *dep.write().unwrap() = agora_over(store, keyring);
+async fn restart(dep: &Deployment, store: Arc<dyn Store>, keyring: &Keyring) {
+    *dep.write().await = agora_over(store, keyring);
 }
 
 async fn run_for(ms: u64) {
@@ -141,14 +144,14 @@ async fn hop(
 ) -> ShadowReadStore {
     // Phase 1: dual_write, then backfill while orders keep arriving.
     let dual = DualWriteStore::new(old.clone(), new.clone());
-    restart(dep, Arc::new(dual.clone()), keyring);
+    restart(dep, Arc::new(dual.clone()), keyring).await;
     run_for(150).await;
     let copied = backfill(old.as_ref(), new.as_ref(), name).await;
     assert!(copied > 0, "{name}: the backfill copied the history");
     run_for(150).await;
     // Phase 2: shadow_read over the same dual writer.
     let shadow = ShadowReadStore::over(dual.clone()).with_limits(512, Duration::from_millis(20));
-    restart(dep, Arc::new(shadow.clone()), keyring);
+    restart(dep, Arc::new(shadow.clone()), keyring).await;
     run_for(400).await;
     shadow.drain().await;
     let st = shadow.stats();
@@ -164,7 +167,7 @@ async fn hop(
     // Phase 3: the switch: the new store becomes primary; the old one keeps
     // receiving writes so a rollback is just swapping back.
     let switched = ShadowReadStore::new(new.clone(), old.clone()).with_limits(512, Duration::from_millis(20));
-    restart(dep, Arc::new(switched.clone()), keyring);
+    restart(dep, Arc::new(switched.clone()), keyring).await;
     run_for(300).await;
     switched
 }
@@ -177,8 +180,8 @@ async fn memory_to_sqlite_to_postgres_under_live_traffic() {
     let postgres = common::fresh("postgres").await;
 
     // Single mode on memory: a store, stock and customers.
-    let dep: Deployment = Arc::new(RwLock::new(agora_over(memory.store.clone(), &keyring)));
-    let agora = dep.read().unwrap().clone();
+    let dep: Deployment = Arc::new(tokio::sync::RwLock::new(agora_over(memory.store.clone(), &keyring)));
+    let agora = dep.read().await.clone();
     let sa = agora.authenticate_admin(SUPER_KEY).await.unwrap();
     let store = agora
         .create_store(&sa, NewStore { name: "Live".into(), domain: "live.example.com".into(), access_token: None })
@@ -241,7 +244,7 @@ async fn memory_to_sqlite_to_postgres_under_live_traffic() {
 
     // memory -> SQLite, then SQLite -> PostgreSQL.
     let _on_sqlite = hop(&dep, &keyring, memory.store.clone(), sqlite.store.clone(), "memory->sqlite").await;
-    restart(&dep, sqlite.store.clone(), &keyring); // single mode on SQLite
+    restart(&dep, sqlite.store.clone(), &keyring).await; // single mode on SQLite
     run_for(200).await;
     let on_postgres = hop(&dep, &keyring, sqlite.store.clone(), postgres.store.clone(), "sqlite->postgres").await;
 
