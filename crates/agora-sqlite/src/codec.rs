@@ -606,7 +606,9 @@ mod tests {
         let mut scan = c.prepare("SELECT id FROM t WHERE x + 0 = 2").unwrap();
         assert_eq!(scan.query_map([], |r| r.get::<_, i64>(0)).unwrap().count(), 1);
         assert!(scan.get_status(FullscanStep) > 0);
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| assert_indexed(&c, &scan, "scan")));
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            assert_indexed(&c, &scan, "SELECT id FROM t WHERE x + 0 = 2")
+        }));
         assert_eq!(r.is_err(), cfg!(debug_assertions));
         assert!(table_scans(&c, "SELECT id FROM t WHERE x = ?1").unwrap().is_empty());
         assert!(table_scans(&c, "SELECT id FROM t ORDER BY x LIMIT 3").unwrap().is_empty());
