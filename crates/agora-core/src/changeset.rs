@@ -116,6 +116,7 @@ pub enum Guard {
         /// The key.
         key: String,
         /// Records with `expires_at <= now` count as free.
+        #[serde(with = "time::serde::rfc3339")]
         now: time::OffsetDateTime,
     },
     /// No payment event with this (provider, event_id).
@@ -295,6 +296,7 @@ pub enum Write {
         /// New on-hand units.
         on_hand: i64,
         /// The change's time.
+        #[serde(with = "time::serde::rfc3339")]
         at: time::OffsetDateTime,
     },
     /// Add to a stock row's figures (negative to subtract). The row must exist.
@@ -308,6 +310,7 @@ pub enum Write {
         /// Change of reserved.
         reserved_delta: i64,
         /// The change's time.
+        #[serde(with = "time::serde::rfc3339")]
         at: time::OffsetDateTime,
     },
     /// Give an event its place in the store's feed.

@@ -168,8 +168,10 @@ pub struct Shop {
     /// The shop's platform access token, sealed by the keyring; never plaintext.
     pub access_token: Option<SealedSecret>,
     /// Created.
+    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     /// Last changed.
+    #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
 }
 
@@ -202,6 +204,7 @@ pub struct StoreSettings {
     /// Bumped by every change; guards concurrent edits.
     pub version: i64,
     /// Last changed.
+    #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
 }
 
@@ -219,6 +222,7 @@ pub struct AppUser {
     /// Argon2id PHC string; the password itself is never stored.
     pub password_hash: String,
     /// Created.
+    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 
@@ -240,6 +244,7 @@ pub struct UserAddress {
     /// SHA-256 of the normalised address, for risk rules.
     pub address_hash: String,
     /// Created.
+    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 
@@ -253,8 +258,10 @@ pub struct Session {
     /// Hex SHA-256 of the bearer token.
     pub token_hash: String,
     /// Created.
+    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     /// The token stops working at this time.
+    #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
 }
 
@@ -270,6 +277,7 @@ pub struct AdminKey {
     /// A masked form safe to log and show, e.g. `agk_Ab3d…x9Yz`.
     pub masked: String,
     /// Created.
+    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 
@@ -289,8 +297,10 @@ pub struct Product {
     /// Bumped by every change; guards concurrent edits.
     pub version: i64,
     /// Created.
+    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     /// Last changed.
+    #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
 }
 
@@ -312,6 +322,7 @@ pub struct ProductVariant {
     /// Listed or draft.
     pub status: ProductStatus,
     /// Created.
+    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 
@@ -327,6 +338,7 @@ pub struct ProductImage {
     /// Sort position.
     pub position: i32,
     /// Created.
+    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 
@@ -340,6 +352,7 @@ pub struct Warehouse {
     /// Name.
     pub name: String,
     /// Created.
+    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 
@@ -359,6 +372,7 @@ pub struct Inventory {
     /// Units held by active reservations.
     pub reserved: i64,
     /// Last changed.
+    #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
 }
 
@@ -387,10 +401,13 @@ pub struct InventoryReservation {
     /// Active, committed or released.
     pub status: ReservationStatus,
     /// When the hold lapses (the order's reservation expiry).
+    #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
     /// Created.
+    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     /// Last changed.
+    #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
 }
 
@@ -420,20 +437,27 @@ pub struct CustomerOrder {
     /// The help task this order helps, if any.
     pub help_task_no: Option<String>,
     /// Created.
+    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     /// Paid.
+    #[serde(with = "time::serde::rfc3339::option")]
     pub paid_at: Option<OffsetDateTime>,
     /// Shipped.
+    #[serde(with = "time::serde::rfc3339::option")]
     pub shipped_at: Option<OffsetDateTime>,
     /// Received.
+    #[serde(with = "time::serde::rfc3339::option")]
     pub received_at: Option<OffsetDateTime>,
     /// Closed.
+    #[serde(with = "time::serde::rfc3339::option")]
     pub closed_at: Option<OffsetDateTime>,
     /// Why it closed.
     pub close_reason: Option<CloseReason>,
     /// When its stock holds lapse and the worker closes it unpaid.
+    #[serde(with = "time::serde::rfc3339")]
     pub reservation_expires_at: OffsetDateTime,
     /// Last changed.
+    #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
 }
 
@@ -476,8 +500,10 @@ pub struct Payment {
     /// Provider name, `test` for now.
     pub provider: String,
     /// Created.
+    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     /// Last changed.
+    #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
 }
 
@@ -503,6 +529,7 @@ pub struct PaymentEvent {
     /// The callback body as received.
     pub raw: serde_json::Value,
     /// Received.
+    #[serde(with = "time::serde::rfc3339")]
     pub received_at: OffsetDateTime,
 }
 
@@ -526,16 +553,22 @@ pub struct HelpTask {
     /// Valid helps so far.
     pub helps_valid: i64,
     /// Created.
+    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     /// OPEN tasks expire at this time.
+    #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
     /// When it qualified.
+    #[serde(with = "time::serde::rfc3339::option")]
     pub qualified_at: Option<OffsetDateTime>,
     /// When it is paid out.
+    #[serde(with = "time::serde::rfc3339::option")]
     pub payout_at: Option<OffsetDateTime>,
     /// When it settled or expired.
+    #[serde(with = "time::serde::rfc3339::option")]
     pub closed_at: Option<OffsetDateTime>,
     /// Last changed.
+    #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
 }
 
@@ -553,8 +586,10 @@ pub struct Help {
     /// State.
     pub status: HelpStatus,
     /// Created.
+    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     /// When the helper's order was received.
+    #[serde(with = "time::serde::rfc3339::option")]
     pub received_at: Option<OffsetDateTime>,
 }
 
@@ -582,8 +617,10 @@ pub struct PayoutLedger {
     /// Currency.
     pub currency: Currency,
     /// When the task qualified.
+    #[serde(with = "time::serde::rfc3339")]
     pub qualified_at: OffsetDateTime,
     /// When it was due.
+    #[serde(with = "time::serde::rfc3339")]
     pub payout_at: OffsetDateTime,
     /// State.
     pub payout_status: PayoutStatus,
@@ -596,8 +633,10 @@ pub struct PayoutLedger {
     /// Masked key of the operator who decided.
     pub operator: Option<String>,
     /// Created.
+    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     /// Last changed.
+    #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
 }
 
@@ -609,6 +648,7 @@ pub struct AuditLog {
     /// The store.
     pub store_id: StoreId,
     /// When.
+    #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
     /// Masked key of the actor.
     pub actor_masked: String,
@@ -638,8 +678,10 @@ pub struct IdempotencyRecord {
     /// The resource created, if any.
     pub resource_id: Option<uuid::Uuid>,
     /// Created.
+    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     /// Forgotten after this time.
+    #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
 }
 
@@ -662,6 +704,7 @@ pub struct ActivityEvent {
     /// Details.
     pub payload: serde_json::Value,
     /// When it happened.
+    #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
 }
 
@@ -689,12 +732,16 @@ pub struct ExportJob {
     /// Masked key of the requester.
     pub requested_by: String,
     /// Created.
+    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     /// Started.
+    #[serde(with = "time::serde::rfc3339::option")]
     pub started_at: Option<OffsetDateTime>,
     /// Finished.
+    #[serde(with = "time::serde::rfc3339::option")]
     pub finished_at: Option<OffsetDateTime>,
     /// The file is deleted after this time.
+    #[serde(with = "time::serde::rfc3339::option")]
     pub expires_at: Option<OffsetDateTime>,
 }
 
@@ -712,5 +759,6 @@ pub struct ExportAuditRecord {
     /// Masked actor, or `system`.
     pub actor_masked: String,
     /// When.
+    #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
 }
