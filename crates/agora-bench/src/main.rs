@@ -182,6 +182,15 @@ async fn place_orders_on(
     let report = PlaceReport { label, agora: Outcome::combine(&agora_rounds), raw: Outcome::combine(&raw_rounds) };
     if let Some(o) = &report.agora {
         println!("  agora: {}", o.line());
+        if let agora_runtime::Backend::Sqlite(st) = &backend {
+            let w = st.writer_stats();
+            println!(
+                "         sqlite writer: {} changesets in {} commits ({:.1} per commit, fixtures included)",
+                w.changesets,
+                w.commits,
+                w.changesets as f64 / w.commits.max(1) as f64
+            );
+        }
     }
     match (&report.raw, target) {
         (Some(o), _) => println!("  raw:   {}", o.line()),
