@@ -108,9 +108,6 @@ impl Agora {
         let scope = format!("orders:{user_id}");
         let fp = fingerprint(&req);
 
-        if let Some(done) = self.replay_if_known(&scope, key, &fp).await? {
-            return Ok(done);
-        }
         let cache = self.idempotency_cache.clone();
         if let Some(cache) = &cache {
             // The fast path only saves work; on a Redis error we fall through
@@ -206,27 +203,53 @@ impl Agora {
         fp: &str,
         req: &PlaceOrder,
     ) -> Result<Attempt, AgoraError> {
+        // Every read the decision needs, concurrently: on SQLite they run on
+        // several read connections, on PostgreSQL on several pooled
+        // connections, so one order waits for one read latency, not seven.
         let store_id = StoreId(req.store_id);
-        let store = self.store.get_store(store_id).await?.ok_or(AgoraError::NotFound("store"))?;
+        let variant_ids: Vec<VariantId> = req.items.iter().map(|l| VariantId(l.variant_id)).collect();
+        let repo = &self.store;
+        let task_read = async {
+            match &req.help_task_no {
+                None => Ok(None),
+                Some(no) => repo.get_task_by_no(no).await,
+            }
+        };
+        let (known, store, settings, address, variants, stock, task) = futures::join!(
+            repo.get_idempotency(scope, key),
+            repo.get_store(store_id),
+            repo.get_settings(store_id),
+            repo.get_address(AddressId(req.address_id)),
+            repo.get_variants(&variant_ids),
+            repo.list_inventory(&variant_ids),
+            task_read,
+        );
+        if let Some(rec) = known?
+            && rec.expires_at > self.now()
+        {
+            if rec.fingerprint != fp {
+                return Err(AgoraError::IdempotencyKeyReused);
+            }
+            return replayed(rec.response_status, rec.response_body).map(|p| Attempt::Done(Box::new(p)));
+        }
+        let store = store?.ok_or(AgoraError::NotFound("store"))?;
         if store.status != StoreStatus::Active {
             return Err(AgoraError::NotFound("store"));
         }
-        let settings = self.store.get_settings(store_id).await?.ok_or(AgoraError::NotFound("store"))?;
-        let address = self.store.get_address(AddressId(req.address_id)).await?;
-        let address = address.filter(|a| a.user_id == user_id).ok_or(AgoraError::NotFound("address"))?;
-
-        let variant_ids: Vec<VariantId> = req.items.iter().map(|l| VariantId(l.variant_id)).collect();
-        let variants: HashMap<VariantId, ProductVariant> =
-            self.store.get_variants(&variant_ids).await?.into_iter().map(|v| (v.id, v)).collect();
+        let settings = settings?.ok_or(AgoraError::NotFound("store"))?;
+        let address = address?.filter(|a| a.user_id == user_id).ok_or(AgoraError::NotFound("address"))?;
+        let variants: HashMap<VariantId, ProductVariant> = variants?.into_iter().map(|v| (v.id, v)).collect();
+        let stock = stock?;
         let mut product_ids: Vec<ProductId> = variants.values().map(|v| v.product_id).collect();
         product_ids.sort();
         product_ids.dedup();
-        let mut products = HashMap::new();
-        for pid in product_ids {
-            if let Some(p) = self.store.get_product(pid).await? {
-                products.insert(pid, p);
-            }
-        }
+        let products: HashMap<ProductId, Product> =
+            futures::future::try_join_all(product_ids.iter().map(|pid| repo.get_product(*pid)))
+                .await?
+                .into_iter()
+                .flatten()
+                .map(|p| (p.id, p))
+                .collect();
         let mut currency = None;
         for (i, line) in req.items.iter().enumerate() {
             let orderable = variants.get(&VariantId(line.variant_id)).filter(|v| {
@@ -249,10 +272,10 @@ impl Agora {
 
         // Help: the task must be OPEN, of this store, not the helper's own,
         // and the helper must not have helped it yet.
-        let task = match &req.help_task_no {
-            None => None,
-            Some(no) => {
-                let t = self.store.get_task_by_no(no).await?.ok_or(AgoraError::NotFound("task"))?;
+        let task = match (&req.help_task_no, task?) {
+            (None, _) => None,
+            (Some(_), None) => return Err(AgoraError::NotFound("task")),
+            (Some(_), Some(t)) => {
                 if t.store_id != store_id {
                     return Err(AgoraError::conflict("the task belongs to another store"));
                 }
@@ -262,7 +285,7 @@ impl Agora {
                 if t.user_id == user_id {
                     return Err(AgoraError::conflict("you cannot help your own task"));
                 }
-                let helps = self.store.list_helps(t.id).await?;
+                let helps = repo.list_helps(t.id).await?;
                 if helps.iter().any(|h| h.helper_user_id == user_id) {
                     return Err(AgoraError::conflict("you already help this task"));
                 }
@@ -272,7 +295,6 @@ impl Agora {
 
         // Allocate every line from the warehouses with the most available
         // first; a line may be split. Nothing is written unless all fit.
-        let stock = self.store.list_inventory(&variant_ids).await?;
         let mut by_variant: HashMap<VariantId, Vec<&Inventory>> = HashMap::new();
         for row in &stock {
             by_variant.entry(row.variant_id).or_default().push(row);
