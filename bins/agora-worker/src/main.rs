@@ -1,4 +1,4 @@
-//! `agora-worker`: runs agora's jobs (see docs/ops-worker.md) until SIGTERM
+//! `agora-worker`: runs agora's jobs (see docs/operations.md) until SIGTERM
 //! or SIGINT, then finishes the batch in hand and exits 0. Any number of
 //! workers may run against one database: leases keep them from doing the
 //! same batch twice and guards keep the data right if they do.
@@ -17,7 +17,7 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 /// Runs agora's background jobs. Configuration: AGORA_* environment
-/// variables over ./agora.toml (or AGORA_CONFIG); see docs/ops-worker.md.
+/// variables over ./agora.toml (or AGORA_CONFIG); see docs/operations.md.
 #[derive(Debug, Parser)]
 #[command(name = "agora-worker", version)]
 struct Args {

@@ -45,7 +45,7 @@ enum Command {
         demo: bool,
     },
     /// Write every row of the store to FILE in the canonical export format
-    /// (versioned JSON Lines, see docs/ops-cutover.md).
+    /// (versioned JSON Lines, see docs/operations.md).
     Export {
         /// The file to write (`-` for standard output).
         #[arg(long, value_name = "FILE")]

@@ -12,7 +12,7 @@
 //! - [`CachedStore`]: a read-through catalog cache in front of any store.
 //! - [`EventRelay`]: the activity feed into one capped stream per store.
 //!
-//! See `docs/ops-redis.md` for the key layout, memory bounds and behaviour
+//! See `docs/operations.md (Redis section)` for the key layout, memory bounds and behaviour
 //! when Redis is down.
 
 mod cache;
