@@ -7,8 +7,14 @@
 //! changeset only (`ROLLBACK TO` + `RELEASE`). One `COMMIT` then makes the
 //! whole group durable with one WAL fsync, and every caller gets its reply.
 //!
-//! Guards are plain `SELECT`s: the writer holds SQLite's write lock for the
-//! whole transaction, so nothing can change between a guard and the writes.
+//! A group of one changeset skips the savepoint: a failure rolls the whole
+//! transaction back. Transaction-control statements come from the statement
+//! cache rather than being re-parsed per changeset.
+//!
+//! Guards are plain `SELECT`s, or conditional writes when fused with the one
+//! write of their row (see [`apply_one`]): the writer holds SQLite's write
+//! lock for the whole transaction, so nothing can change between a guard and
+//! the writes.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
@@ -109,6 +115,26 @@ fn run(conn: Connection, rx: mpsc::Receiver<Request>, counters: &Counters) {
     drop(conn);
 }
 
+/// Runs a transaction-control statement from the connection's statement
+/// cache (no re-parse per changeset, unlike `execute_batch`).
+fn ctl(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
+}
+
+/// Runs one changeset, turning a panic into an error: a bug must not take
+/// the writer thread (and every later write) down.
+fn apply_guarded(conn: &Connection, cs: &Changeset) -> StoreResult<()> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| apply_one(conn, cs))).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("panic");
+        Err(StoreError::Unavailable(format!("sqlite writer failed on this changeset: {what}")))
+    })
+}
+
 /// Applies a group in one transaction and answers every request. The
 /// counters are bumped before the replies go out.
 fn apply_batch(conn: &Connection, batch: Vec<Request>, counters: &Counters) {
@@ -118,33 +144,46 @@ fn apply_batch(conn: &Connection, batch: Vec<Request>, counters: &Counters) {
             let _ = r.reply.send(Err(StoreError::Unavailable(msg.clone())));
         }
     };
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+    if let Err(e) = ctl(conn, "BEGIN IMMEDIATE") {
         return fail_all(batch, format!("sqlite: cannot begin write transaction: {e}"));
     }
     let mut results = Vec::with_capacity(batch.len());
-    for req in &batch {
-        if let Err(e) = conn.execute_batch("SAVEPOINT cs") {
-            let _ = conn.execute_batch("ROLLBACK");
-            return fail_all(batch, format!("sqlite: savepoint failed: {e}"));
-        }
-        // A bug must not take the writer thread (and every later write) down.
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| apply_one(conn, &req.changeset)))
-            .unwrap_or_else(|panic| {
-                let what = panic
-                    .downcast_ref::<String>()
-                    .map(String::as_str)
-                    .or_else(|| panic.downcast_ref::<&str>().copied())
-                    .unwrap_or("panic");
-                Err(StoreError::Unavailable(format!("sqlite writer failed on this changeset: {what}")))
-            });
-        let end = if outcome.is_ok() { "RELEASE cs" } else { "ROLLBACK TO cs; RELEASE cs" };
-        if let Err(e) = conn.execute_batch(end) {
-            let _ = conn.execute_batch("ROLLBACK");
-            return fail_all(batch, format!("sqlite: savepoint end failed: {e}"));
+    if let [req] = batch.as_slice() {
+        // Alone in its transaction: no savepoint, a failure rolls the whole
+        // transaction back, which undoes exactly this changeset.
+        let outcome = apply_guarded(conn, &req.changeset);
+        if outcome.is_err() {
+            if let Err(e) = ctl(conn, "ROLLBACK") {
+                // The connection's state is unknown; make sure nothing stays open.
+                let _ = conn.execute_batch("ROLLBACK");
+                return fail_all(batch, format!("sqlite: rollback failed: {e}"));
+            }
+            for req in batch {
+                let _ = req.reply.send(outcome.clone());
+            }
+            return;
         }
         results.push(outcome);
+    } else {
+        for req in &batch {
+            if let Err(e) = ctl(conn, "SAVEPOINT cs") {
+                let _ = conn.execute_batch("ROLLBACK");
+                return fail_all(batch, format!("sqlite: savepoint failed: {e}"));
+            }
+            let outcome = apply_guarded(conn, &req.changeset);
+            let end = if outcome.is_ok() {
+                ctl(conn, "RELEASE cs")
+            } else {
+                ctl(conn, "ROLLBACK TO cs").and_then(|()| ctl(conn, "RELEASE cs"))
+            };
+            if let Err(e) = end {
+                let _ = conn.execute_batch("ROLLBACK");
+                return fail_all(batch, format!("sqlite: savepoint end failed: {e}"));
+            }
+            results.push(outcome);
+        }
     }
-    if let Err(e) = conn.execute_batch("COMMIT") {
+    if let Err(e) = ctl(conn, "COMMIT") {
         let _ = conn.execute_batch("ROLLBACK");
         return fail_all(batch, format!("sqlite: commit failed, nothing written: {e}"));
     }
@@ -155,17 +194,126 @@ fn apply_batch(conn: &Connection, batch: Vec<Request>, counters: &Counters) {
 }
 
 /// Checks every guard, then makes every write. The caller wraps this in a
-/// savepoint and rolls it back on error.
+/// savepoint (or the whole transaction) and rolls it back on error.
+///
+/// A guard whose row only one write touches is fused with that write (see
+/// [`fusions`]): the write runs at the guard's turn as a conditional
+/// statement whose `changes()` says whether the guard held. Guards still run
+/// in index order and stop at the first failure, and the fused write touches
+/// a row no other guard or write of the changeset looks at, so the outcome
+/// is the same as checking first and writing afterwards.
 pub(crate) fn apply_one(conn: &Connection, cs: &Changeset) -> StoreResult<()> {
+    let fused = fusions(cs);
     for (index, guard) in cs.guards.iter().enumerate() {
-        if !check_guard(conn, guard).map_err(db_err)? {
+        let held = match fused.iter().find(|f| f.0 == index) {
+            Some(&(_, wi)) => fused_write(conn, guard, &cs.writes[wi]).map_err(db_err)?,
+            None => check_guard(conn, guard).map_err(db_err)?,
+        };
+        if !held {
             return Err(StoreError::GuardFailed(GuardFailure { index, guard: guard.clone() }));
         }
     }
-    for w in &cs.writes {
+    for (wi, w) in cs.writes.iter().enumerate() {
+        if fused.iter().any(|f| f.1 == wi) {
+            continue;
+        }
         write(conn, w).map_err(|e| map_write_err(e, cs))?;
     }
     Ok(())
+}
+
+/// The row a guard reads or a write touches, for the rows fusion cares about.
+#[derive(PartialEq, Eq)]
+enum RowKey<'a> {
+    Inventory(VariantId, WarehouseId),
+    Idempotency(&'a str, &'a str),
+}
+
+fn guard_row(g: &Guard) -> Option<RowKey<'_>> {
+    match g {
+        Guard::StockAvailable { variant_id, warehouse_id, .. }
+        | Guard::ReservedWithin { variant_id, warehouse_id, .. } => Some(RowKey::Inventory(*variant_id, *warehouse_id)),
+        Guard::IdempotencyKeyFree { scope, key, .. } => Some(RowKey::Idempotency(scope, key)),
+        _ => None,
+    }
+}
+
+fn write_row(w: &Write) -> Option<RowKey<'_>> {
+    match w {
+        Write::AdjustStock { variant_id, warehouse_id, .. } | Write::SetOnHand { variant_id, warehouse_id, .. } => {
+            Some(RowKey::Inventory(*variant_id, *warehouse_id))
+        }
+        Write::Insert(Record::Idempotency(r)) | Write::Update(Record::Idempotency(r)) => {
+            Some(RowKey::Idempotency(&r.scope, &r.key))
+        }
+        Write::DeleteIdempotency { scope, key } => Some(RowKey::Idempotency(scope, key)),
+        _ => None,
+    }
+}
+
+/// Pairs `(guard index, write index)` to run as one conditional statement:
+/// `StockAvailable` with the `AdjustStock` of its row, `IdempotencyKeyFree`
+/// with the `Insert` of its key, each only when no other guard or write of
+/// the changeset touches that row.
+fn fusions(cs: &Changeset) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    for (gi, g) in cs.guards.iter().enumerate() {
+        if !matches!(g, Guard::StockAvailable { .. } | Guard::IdempotencyKeyFree { .. }) {
+            continue;
+        }
+        let Some(row) = guard_row(g) else { continue };
+        if cs.guards.iter().filter(|o| guard_row(o).as_ref() == Some(&row)).count() != 1 {
+            continue;
+        }
+        let mut touching = cs.writes.iter().enumerate().filter(|(_, w)| write_row(w).as_ref() == Some(&row));
+        let (Some((wi, w)), None) = (touching.next(), touching.next()) else { continue };
+        let pairs = matches!(
+            (g, w),
+            (Guard::StockAvailable { .. }, Write::AdjustStock { .. })
+                | (Guard::IdempotencyKeyFree { .. }, Write::Insert(Record::Idempotency(_)))
+        );
+        if pairs {
+            out.push((gi, wi));
+        }
+    }
+    out
+}
+
+/// Runs a fused guard + write; whether the guard held (and so the write was made).
+fn fused_write(conn: &Connection, g: &Guard, w: &Write) -> rusqlite::Result<bool> {
+    let n = match (g, w) {
+        (
+            Guard::StockAvailable { qty, .. },
+            Write::AdjustStock { variant_id, warehouse_id, on_hand_delta, reserved_delta, at },
+        ) => conn
+            .prepare_cached(
+                "UPDATE inventory SET on_hand = on_hand + ?3, reserved = reserved + ?4, updated_at = ?5 \
+                 WHERE variant_id = ?1 AND warehouse_id = ?2 AND on_hand - reserved >= ?6",
+            )?
+            .execute(params![b(variant_id.0), b(warehouse_id.0), on_hand_delta, reserved_delta, ts(*at), qty])?,
+        (Guard::IdempotencyKeyFree { now, .. }, Write::Insert(Record::Idempotency(r))) => conn
+            .prepare_cached(
+                "INSERT INTO idempotency_key (scope, key, fingerprint, response_status, response_body, \
+                 resource_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+                 ON CONFLICT (scope, key) DO UPDATE SET fingerprint = excluded.fingerprint, \
+                 response_status = excluded.response_status, response_body = excluded.response_body, \
+                 resource_id = excluded.resource_id, created_at = excluded.created_at, \
+                 expires_at = excluded.expires_at WHERE idempotency_key.expires_at <= ?9",
+            )?
+            .execute(params![
+                r.scope,
+                r.key,
+                r.fingerprint,
+                r.response_status,
+                r.response_body,
+                r.resource_id.map(b),
+                ts(r.created_at),
+                ts(r.expires_at),
+                ts(*now)
+            ])?,
+        _ => unreachable!("fusions() pairs only these"),
+    };
+    Ok(n > 0)
 }
 
 fn exists(conn: &Connection, sql: &str, p: impl rusqlite::Params) -> rusqlite::Result<bool> {
