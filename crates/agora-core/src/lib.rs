@@ -20,6 +20,8 @@
 //! # let _ = user; Ok(()) }
 //! ```
 
+#![deny(missing_docs)]
+
 pub mod changeset;
 pub mod clock;
 pub mod error;
