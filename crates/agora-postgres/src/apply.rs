@@ -28,7 +28,7 @@ use uuid::Uuid;
 use crate::reads::cached_sql;
 use crate::rows::{self, PgQuery};
 use crate::schema::*;
-use crate::{PgStore, StoreResult, unavailable};
+use crate::{PgStore, StoreResult, is_connection_error, unavailable};
 
 /// Attempts of one changeset before a retryable failure is reported.
 const MAX_ATTEMPTS: u32 = 5;
@@ -64,23 +64,6 @@ fn guard_kind_of_constraint(constraint: &str) -> Option<&'static str> {
 
 fn guard_failed(cs: &Changeset, index: usize) -> StoreError {
     StoreError::GuardFailed(GuardFailure { index, guard: cs.guards[index].clone() })
-}
-
-fn is_connection_error(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::Protocol(_)
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => true,
-        sqlx::Error::Database(db) => {
-            let code = db.code();
-            let code = code.as_deref().unwrap_or("");
-            // 08: connection exception; 57P01..03: admin shutdown, crash shutdown, cannot connect now.
-            code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03")
-        }
-        _ => false,
-    }
 }
 
 /// Classifies an error of a statement sent before COMMIT.
@@ -134,6 +117,11 @@ struct Plan {
     fused: HashMap<usize, usize>,
     /// Writes already done by their fused guard.
     skip: HashSet<usize>,
+    /// Guard index -> write index of the insert that checks it: an
+    /// `IdempotencyKeyFree` guard whose record the changeset inserts is not
+    /// checked up front; the upsert's `WHERE expires_at <= now` and its row
+    /// count are the check.
+    deferred: HashMap<usize, usize>,
 }
 
 impl Plan {
@@ -175,7 +163,15 @@ impl Plan {
                 skip.insert(*j);
             }
         }
-        Plan { fused, skip }
+        let mut deferred = HashMap::new();
+        for (j, w) in cs.writes.iter().enumerate() {
+            if let Write::Insert(Record::Idempotency(rec)) = w
+                && let Some((i, _)) = idempotency_guard(cs, &rec.scope, &rec.key)
+            {
+                deferred.entry(i).or_insert(j);
+            }
+        }
+        Plan { fused, skip, deferred }
     }
 }
 
@@ -223,6 +219,26 @@ fn record_key(r: &Record) -> String {
             _ => String::new(),
         },
     }
+}
+
+/// The first deferred guard with an index below `before` that does not hold
+/// against committed state, as the failure to report.
+async fn first_failing_deferred(
+    conn: &mut PgConnection,
+    cs: &Changeset,
+    plan: &Plan,
+    before: usize,
+) -> Option<Failure> {
+    let mut pending: Vec<usize> = plan.deferred.keys().copied().filter(|&d| d < before).collect();
+    pending.sort_unstable();
+    for d in pending {
+        match check_guard(conn, cs, d, plan).await {
+            Ok(true) => {}
+            Ok(false) => return Some(Failure::Store(guard_failed(cs, d))),
+            Err(f) => return Some(f),
+        }
+    }
+    None
 }
 
 async fn check_guard(conn: &mut PgConnection, cs: &Changeset, index: usize, plan: &Plan) -> Result<bool, Failure> {
@@ -686,16 +702,27 @@ async fn write_all(conn: &mut PgConnection, cs: &Changeset, plan: &Plan) -> Resu
 }
 
 impl PgStore {
-    async fn apply_once(&self, cs: &Changeset, plan: &Plan) -> Result<(), Failure> {
-        let mut tx = self.pool().begin().await.map_err(|e| {
+    /// One attempt. `checked`: take a connection that answers a ping (after
+    /// an attempt lost its connection; the pool does not test them).
+    async fn apply_once(&self, cs: &Changeset, plan: &Plan, checked: bool) -> Result<(), Failure> {
+        let lost = |e: sqlx::Error| {
             if is_connection_error(&e) { Failure::Retry(e.to_string()) } else { Failure::Store(unavailable(e)) }
-        })?;
+        };
+        let mut conn =
+            if checked { self.checked_connection().await } else { self.pool().acquire().await }.map_err(lost)?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(lost)?;
         for index in 0..cs.guards.len() {
+            if plan.deferred.contains_key(&index) {
+                continue;
+            }
             match check_guard(&mut tx, cs, index, plan).await {
                 Ok(true) => {}
                 Ok(false) => {
+                    // A deferred guard before this one may fail too, and the
+                    // first failing guard is the one to report.
+                    let first = first_failing_deferred(&mut tx, cs, plan, index).await;
                     let _ = tx.rollback().await;
-                    return Err(Failure::Store(guard_failed(cs, index)));
+                    return Err(first.unwrap_or_else(|| Failure::Store(guard_failed(cs, index))));
                 }
                 Err(f) => {
                     let _ = tx.rollback().await;
@@ -705,6 +732,22 @@ impl PgStore {
         }
         if let Err(f) = write_all(&mut tx, cs, plan).await {
             let _ = tx.rollback().await;
+            if let Failure::Store(e) = &f
+                && !plan.deferred.is_empty()
+            {
+                // Guards come before writes: a deferred guard that fails
+                // against committed state is what to report instead.
+                let reported = match e {
+                    StoreError::GuardFailed(g) => g.index,
+                    _ => cs.guards.len(),
+                };
+                if plan.deferred.keys().any(|&d| d < reported) {
+                    let mut c = self.checked_connection().await.map_err(lost)?;
+                    if let Some(first) = first_failing_deferred(&mut c, cs, plan, reported).await {
+                        return Err(first);
+                    }
+                }
+            }
             return Err(f);
         }
         tx.commit().await.map_err(|e| classify_commit(e, cs))
@@ -768,7 +811,7 @@ impl Store for PgStore {
         let plan = Plan::new(&changeset);
         let mut attempt = 1;
         loop {
-            match self.apply_once(&changeset, &plan).await {
+            match self.apply_once(&changeset, &plan, attempt > 1).await {
                 Ok(()) => return Ok(()),
                 Err(Failure::Store(e)) => return Err(e),
                 Err(Failure::Retry(msg)) => {

@@ -23,7 +23,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use agora_core::StoreError;
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Connection, Postgres};
 
 mod apply;
 mod locks;
@@ -127,6 +129,24 @@ pub(crate) fn unavailable(e: sqlx::Error) -> StoreError {
     }
 }
 
+/// True when the error means the connection is gone (nothing more can run on it).
+pub(crate) fn is_connection_error(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code();
+            let code = code.as_deref().unwrap_or("");
+            // 08: connection exception; 57P01..03: admin shutdown, crash shutdown, cannot connect now.
+            code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03")
+        }
+        _ => false,
+    }
+}
+
 fn migrate_error(e: sqlx::migrate::MigrateError) -> StoreError {
     use sqlx::migrate::MigrateError as M;
     match e {
@@ -167,7 +187,10 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(config.max_connections.max(1))
             .acquire_timeout(config.acquire_timeout)
-            .test_before_acquire(true)
+            // No ping before every acquire (one round trip each): a statement
+            // that fails because its pooled connection was closed is retried
+            // (reads once on a checked connection, transactions whole).
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(|e| {
@@ -245,6 +268,25 @@ impl PgStore {
             .await
             .map_err(unavailable)?;
         Ok(u32::try_from(created).unwrap_or(0))
+    }
+
+    /// A pooled connection that answered a ping: used after a statement
+    /// failed on a closed connection (the pool does not test connections
+    /// before handing them out). Dead connections met on the way are dropped.
+    pub(crate) async fn checked_connection(&self) -> Result<PoolConnection<Postgres>, sqlx::Error> {
+        let mut last = None;
+        for _ in 0..=self.pool.options().get_max_connections() {
+            let mut conn = self.pool.acquire().await?;
+            match conn.ping().await {
+                Ok(()) => return Ok(conn),
+                Err(e) => {
+                    // Detached, the dead connection is dropped instead of returning to the pool.
+                    drop(conn.detach());
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.unwrap_or(sqlx::Error::PoolTimedOut))
     }
 
     /// The connection pool (for tools and tests; writes go through `apply`).

@@ -3,12 +3,15 @@
 
 use agora_core::*;
 use async_trait::async_trait;
-use sqlx::postgres::PgRow;
+use sqlx::Execute;
+use sqlx::SqlStr;
+use sqlx::postgres::{PgArguments, PgRow};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::rows::PgQuery;
 use crate::schema::*;
-use crate::{PgStore, StoreResult, rows, unavailable};
+use crate::{PgStore, StoreResult, is_connection_error, rows, unavailable};
 
 /// A `&'static str` built once from `format!` arguments that name only statics.
 macro_rules! cached_sql {
@@ -28,15 +31,40 @@ fn limit(n: u32) -> i64 {
 }
 
 impl PgStore {
-    async fn one<T>(&self, q: crate::rows::PgQuery<'_>, map: fn(&PgRow) -> StoreResult<T>) -> StoreResult<Option<T>> {
-        match q.fetch_optional(self.pool()).await.map_err(unavailable)? {
-            Some(r) => map(&r).map(Some),
-            None => Ok(None),
+    /// Runs a read on a pooled connection. The pool does not ping before
+    /// handing a connection out, so a read that fails because its connection
+    /// was closed (server restart, `pg_terminate_backend`) runs once more on
+    /// a checked connection: a read is idempotent.
+    async fn read_rows(&self, mut q: PgQuery<'_>, one: bool) -> StoreResult<Vec<PgRow>> {
+        let args: PgArguments = q
+            .take_arguments()
+            .map_err(|e| StoreError::Unavailable(format!("cannot encode arguments: {e}")))?
+            .unwrap_or_default();
+        let sql = q.sql();
+        async fn run<'c>(
+            conn: impl sqlx::PgExecutor<'c>,
+            sql: SqlStr,
+            args: PgArguments,
+            one: bool,
+        ) -> Result<Vec<PgRow>, sqlx::Error> {
+            let q = sqlx::query_with(sql, args);
+            if one { Ok(q.fetch_optional(conn).await?.into_iter().collect()) } else { q.fetch_all(conn).await }
+        }
+        match run(self.pool(), sql.clone(), args.clone(), one).await {
+            Err(e) if is_connection_error(&e) => {
+                let mut conn = self.checked_connection().await.map_err(unavailable)?;
+                run(&mut *conn, sql, args, one).await.map_err(unavailable)
+            }
+            other => other.map_err(unavailable),
         }
     }
 
-    async fn many<T>(&self, q: crate::rows::PgQuery<'_>, map: fn(&PgRow) -> StoreResult<T>) -> StoreResult<Vec<T>> {
-        q.fetch_all(self.pool()).await.map_err(unavailable)?.iter().map(map).collect()
+    async fn one<T>(&self, q: PgQuery<'_>, map: fn(&PgRow) -> StoreResult<T>) -> StoreResult<Option<T>> {
+        self.read_rows(q, true).await?.first().map(map).transpose()
+    }
+
+    async fn many<T>(&self, q: PgQuery<'_>, map: fn(&PgRow) -> StoreResult<T>) -> StoreResult<Vec<T>> {
+        self.read_rows(q, false).await?.iter().map(map).collect()
     }
 }
 
