@@ -421,3 +421,67 @@ async fn every_read_is_served_by_an_index() {
     store.list_exports_expired(t, 10).await.unwrap();
     store.list_export_audit(ExportId(any)).await.unwrap();
 }
+
+/// The writer fuses `StockAvailable` / `IdempotencyKeyFree` with their
+/// write; the first failing guard by index must still be the one reported,
+/// and nothing of a refused changeset may stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fused_guards_report_the_first_failure_and_leave_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("agora.db")).await;
+    let h = Harness::new(TestStore::new(Arc::new(store.clone()), ()));
+    let s = h.store_fixture("fused.example.com").await;
+    let (_, v) = h.product(&s, "FUSED-SKU", 1000, 5).await;
+    let (vid, wid) = (VariantId(v), WarehouseId(s.warehouse));
+    let reserved = || async { store.list_inventory(&[vid]).await.unwrap()[0].reserved };
+    let t = now();
+    let idem = |key: &str| IdempotencyRecord {
+        scope: "orders:fused".into(),
+        key: key.into(),
+        fingerprint: "f".into(),
+        response_status: 201,
+        response_body: "{}".into(),
+        resource_id: None,
+        created_at: t,
+        expires_at: t + time::Duration::hours(1),
+    };
+    let order_like = |key: &str, qty: i64| {
+        let mut cs = Changeset::new();
+        cs.guard(Guard::IdempotencyKeyFree { scope: "orders:fused".into(), key: key.into(), now: t });
+        cs.guard(Guard::StockAvailable { variant_id: vid, warehouse_id: wid, qty });
+        cs.write(Write::AdjustStock {
+            variant_id: vid,
+            warehouse_id: wid,
+            on_hand_delta: 0,
+            reserved_delta: qty,
+            at: t,
+        });
+        cs.write(Write::Insert(Record::Idempotency(idem(key))));
+        cs
+    };
+    let failed_index = |r: StoreResult<()>| match r {
+        Err(StoreError::GuardFailed(f)) => f.index,
+        other => panic!("expected a guard failure, got {other:?}"),
+    };
+
+    // Key free (its insert already ran), stock short: guard 1, the key stays free.
+    assert_eq!(failed_index(apply(&store, order_like("a", 6)).await), 1);
+    assert_eq!(store.get_idempotency("orders:fused", "a").await.unwrap(), None);
+    assert_eq!(reserved().await, 0);
+
+    apply(&store, order_like("a", 2)).await.unwrap();
+    assert_eq!(reserved().await, 2);
+    assert!(store.get_idempotency("orders:fused", "a").await.unwrap().is_some());
+
+    // Key taken and stock short: the key's guard (index 0) is the one reported.
+    assert_eq!(failed_index(apply(&store, order_like("a", 6)).await), 0);
+    // Key taken, stock fine: still index 0, and the stock stays untouched.
+    assert_eq!(failed_index(apply(&store, order_like("a", 1)).await), 0);
+    assert_eq!(reserved().await, 2);
+    // An expired key is replaced.
+    let mut cs = order_like("a", 1);
+    cs.guards[0] =
+        Guard::IdempotencyKeyFree { scope: "orders:fused".into(), key: "a".into(), now: t + time::Duration::hours(2) };
+    apply(&store, cs).await.unwrap();
+    assert_eq!(reserved().await, 3);
+}
