@@ -45,6 +45,7 @@ pub(crate) fn assert_indexed(c: &rusqlite::Connection, st: &rusqlite::Statement<
 }
 
 /// The plan steps of `sql` that scan a table with no index at all.
+#[cfg_attr(not(debug_assertions), allow(dead_code))] // only the debug-build scan check and tests use it
 pub(crate) fn table_scans(c: &rusqlite::Connection, sql: &str) -> rusqlite::Result<Vec<String>> {
     let mut st = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
     // Parameters stay unbound (NULL): the plan does not depend on them.
