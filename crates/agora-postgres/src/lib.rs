@@ -16,7 +16,7 @@
 //! - Money is NUMERIC(12,2) in the database and i64 minor units in core,
 //!   converted exactly in SQL.
 //!
-//! See `docs/ops-postgres.md` for operations (roles, RLS, partitions, backups).
+//! See `docs/operations.md (PostgreSQL section)` for operations (roles, RLS, partitions, backups).
 
 use std::fmt;
 use std::str::FromStr;
