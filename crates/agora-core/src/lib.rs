@@ -43,7 +43,9 @@ pub use ids::*;
 pub use model::*;
 pub use money::{Currency, MAX_MINOR, Money};
 pub use ports::*;
-pub use usecases::{Actor, Agora, AgoraBuilder, AgoraConfig, ListQuery, SweepReport, decode_cursor, encode_cursor};
+pub use usecases::{
+    Actor, Agora, AgoraBuilder, AgoraConfig, GuardObserver, ListQuery, SweepReport, decode_cursor, encode_cursor,
+};
 
 /// Prefix of customer session tokens.
 pub const SESSION_TOKEN_PREFIX: &str = "ags_";

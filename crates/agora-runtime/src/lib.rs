@@ -207,6 +207,9 @@ impl Runtime {
             .keyring(secrets.keyring.clone())
             .passwords(Arc::new(BlockingPasswords::new(cost)))
             .blobs(blobs)
+            .guard_observer(Arc::new(|guard| {
+                metrics::counter!("agora_guard_conflicts_total", "kind" => guard.kind()).increment(1);
+            }))
             .config(AgoraConfig {
                 super_admin_key_hash: Some(secrets.admin_key_hash.clone()),
                 webhook_secret: secrets.webhook_secret.clone(),

@@ -129,7 +129,7 @@ impl Agora {
             "product.created",
             serde_json::json!({"title": product.title}),
         ));
-        match self.store.apply(cs).await {
+        match self.apply_changeset(cs).await {
             Ok(()) => {}
             Err(e) => {
                 if let Some(Guard::SkuFree { sku, .. }) = failed_guard(&e) {
@@ -218,7 +218,7 @@ impl Agora {
                     "product.updated",
                     serde_json::json!({"title": next.title, "status": next.status}),
                 ));
-            match self.store.apply(cs).await {
+            match self.apply_changeset(cs).await {
                 Ok(()) => break,
                 Err(e) if failed_guard(&e).is_some() => continue,
                 Err(e) => return Err(e.into()),
@@ -258,7 +258,7 @@ impl Agora {
             "warehouse.created",
             serde_json::json!({"name": w.name}),
         ));
-        self.store.apply(cs).await?;
+        self.apply_changeset(cs).await?;
         Ok(WarehouseView { id: w.id.0, store_id: store_id.0, name: w.name })
     }
 
@@ -299,7 +299,7 @@ impl Agora {
                 "inventory.set",
                 serde_json::json!({"warehouse_id": warehouse_id, "on_hand": req.on_hand}),
             ));
-        match self.store.apply(cs).await {
+        match self.apply_changeset(cs).await {
             Ok(()) => {}
             Err(e) if failed_guard(&e).is_some() => {
                 return Err(AgoraError::conflict("on_hand would be below the units reserved by open orders"));

@@ -51,7 +51,7 @@ impl Agora {
                 cs.write(Write::SequenceEvent { event_id: e.id, store_id, seq });
             }
             cs.write(Write::SetEventSeq { store_id, last_seq: seq });
-            match self.store.apply(cs).await {
+            match self.apply_changeset(cs).await {
                 Ok(()) => total += n,
                 Err(e) if failed_guard(&e).is_some() => return Ok(total),
                 Err(e) => return Err(e.into()),

@@ -93,7 +93,7 @@ impl Agora {
             ExportAction::Requested,
             &actor.masked(),
         ));
-        self.store.apply(cs).await?;
+        self.apply_changeset(cs).await?;
         Ok(export_view(&job))
     }
 
@@ -129,7 +129,7 @@ impl Agora {
         let bytes = self.blobs.get(&key).await?.ok_or(AgoraError::NotFound("export file"))?;
         let mut cs = Changeset::new();
         cs.insert(self.export_audit(&job, ExportAction::Downloaded, &actor.masked()));
-        self.store.apply(cs).await?;
+        self.apply_changeset(cs).await?;
         let (content_type, ext) = match job.format {
             ExportFormat::Csv => ("text/csv", "csv"),
             ExportFormat::Jsonl => ("application/x-ndjson", "jsonl"),
@@ -160,7 +160,7 @@ impl Agora {
             let mut cs = Changeset::new();
             cs.guard(Guard::ExportStatusIs { export_id: job.id, status: ExportStatus::Queued })
                 .update(Record::Export(running.clone()));
-            match self.store.apply(cs).await {
+            match self.apply_changeset(cs).await {
                 Ok(()) => {}
                 Err(e) if failed_guard(&e).is_some() => {
                     report.conflicts += 1;
@@ -188,7 +188,7 @@ impl Agora {
             let mut cs = Changeset::new();
             cs.guard(Guard::ExportStatusIs { export_id: job.id, status: ExportStatus::Running })
                 .update(Record::Export(finished));
-            match self.store.apply(cs).await {
+            match self.apply_changeset(cs).await {
                 Ok(()) => report.changed += 1,
                 Err(e) if failed_guard(&e).is_some() => report.conflicts += 1,
                 Err(e) => return Err(e.into()),
@@ -276,7 +276,7 @@ impl Agora {
             cs.guard(Guard::ExportStatusIs { export_id: job.id, status: ExportStatus::Ready })
                 .update(Record::Export(expired))
                 .insert(self.export_audit(&job, ExportAction::Expired, "system:retention"));
-            match self.store.apply(cs).await {
+            match self.apply_changeset(cs).await {
                 Ok(()) => report.changed += 1,
                 Err(e) if failed_guard(&e).is_some() => report.conflicts += 1,
                 Err(e) => return Err(e.into()),

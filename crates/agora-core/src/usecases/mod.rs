@@ -123,8 +123,13 @@ pub struct Agora {
     locks: Arc<dyn LockManager>,
     blobs: Arc<dyn BlobStore>,
     idempotency_cache: Option<Arc<dyn IdempotencyCache>>,
+    guard_observer: Option<GuardObserver>,
     config: AgoraConfig,
 }
+
+/// Called with every guard that failed inside an apply (a lost race or a
+/// refused write), e.g. to count conflicts by kind in metrics.
+pub type GuardObserver = Arc<dyn Fn(&Guard) + Send + Sync>;
 
 impl std::fmt::Debug for Agora {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -143,6 +148,7 @@ pub struct AgoraBuilder {
     locks: Option<Arc<dyn LockManager>>,
     blobs: Option<Arc<dyn BlobStore>>,
     idempotency_cache: Option<Arc<dyn IdempotencyCache>>,
+    guard_observer: Option<GuardObserver>,
     config: AgoraConfig,
 }
 
@@ -187,6 +193,11 @@ impl AgoraBuilder {
         self.idempotency_cache = Some(cache);
         self
     }
+    /// Observes every failed guard (for metrics by guard kind).
+    pub fn guard_observer(mut self, observer: GuardObserver) -> Self {
+        self.guard_observer = Some(observer);
+        self
+    }
     /// Sets the tunables.
     pub fn config(mut self, config: AgoraConfig) -> Self {
         self.config = config;
@@ -207,6 +218,7 @@ impl AgoraBuilder {
             entropy,
             keyring,
             idempotency_cache: self.idempotency_cache,
+            guard_observer: self.guard_observer,
             config: self.config,
         }
     }
@@ -225,6 +237,7 @@ impl Agora {
             locks: None,
             blobs: None,
             idempotency_cache: None,
+            guard_observer: None,
             config: AgoraConfig::default(),
         }
     }
@@ -252,6 +265,16 @@ impl Agora {
     /// The tunables.
     pub fn config(&self) -> &AgoraConfig {
         &self.config
+    }
+
+    /// The one place use cases write: applies a changeset and reports a
+    /// failed guard to the observer.
+    pub(crate) async fn apply_changeset(&self, cs: crate::changeset::Changeset) -> Result<(), StoreError> {
+        let result = self.store.apply(cs).await;
+        if let (Err(StoreError::GuardFailed(f)), Some(observe)) = (&result, &self.guard_observer) {
+            observe(&f.guard);
+        }
+        result
     }
 
     pub(crate) fn now(&self) -> OffsetDateTime {

@@ -418,7 +418,7 @@ impl Agora {
             "order.created",
             serde_json::json!({"order_number": order.order_number, "amount_minor": order.amount_minor, "user_id": user_id}),
         ));
-        match self.store.apply(cs).await {
+        match self.apply_changeset(cs).await {
             Ok(()) => Ok(Attempt::Done(Box::new(PlacedOrder { order: view, status: 201, body, replayed: false }))),
             Err(e) => match failed_guard(&e) {
                 Some(Guard::IdempotencyKeyFree { .. }) => {
@@ -572,7 +572,7 @@ impl Agora {
 
     /// Applies a transition's changeset; a lost race becomes a retryable `conflict`.
     pub(crate) async fn apply_transition(&self, cs: Changeset) -> Result<(), AgoraError> {
-        match self.store.apply(cs).await {
+        match self.apply_changeset(cs).await {
             Ok(()) => Ok(()),
             Err(e @ (StoreError::GuardFailed(_) | StoreError::Duplicate(_))) => {
                 Err(AgoraError::Conflict { message: format!("concurrent change: {e}"), retry_after: Some(1) })

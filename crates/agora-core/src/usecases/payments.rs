@@ -68,7 +68,7 @@ impl Agora {
                 "payment.created",
                 serde_json::json!({"order_id": order_id, "amount_minor": p.amount_minor}),
             ));
-        match self.store.apply(cs).await {
+        match self.apply_changeset(cs).await {
             Ok(()) => Ok(payment_view(&p)),
             Err(e) if failed_guard(&e).is_some() => {
                 let now_status =
@@ -133,7 +133,7 @@ impl Agora {
                 return Ok(WebhookAck { received: true, duplicate: true });
             }
             let cs = self.webhook_changeset(&event, raw.clone()).await?;
-            match self.store.apply(cs).await {
+            match self.apply_changeset(cs).await {
                 Ok(()) => return Ok(WebhookAck { received: true, duplicate: false }),
                 Err(e) => match failed_guard(&e) {
                     Some(Guard::PaymentEventFree { .. }) => return Ok(WebhookAck { received: true, duplicate: true }),

@@ -86,7 +86,7 @@ impl Agora {
                 "store.created",
                 serde_json::json!({"name": store.name}),
             ));
-        match self.store.apply(cs).await {
+        match self.apply_changeset(cs).await {
             Ok(()) => Ok(store_view(&store)),
             Err(e) if failed_guard(&e).is_some() => Err(AgoraError::conflict("domain is already taken")),
             Err(e) => Err(e.into()),
@@ -121,7 +121,7 @@ impl Agora {
                     updated.updated_at = self.now();
                     let mut cs = Changeset::new();
                     cs.update(Record::Store(updated));
-                    self.store.apply(cs).await?;
+                    self.apply_changeset(cs).await?;
                     rotated += 1;
                 }
             }
@@ -157,7 +157,7 @@ impl Agora {
             "admin_key.created",
             serde_json::json!({"masked": row.masked}),
         ));
-        self.store.apply(cs).await?;
+        self.apply_changeset(cs).await?;
         Ok(AdminKeyCreated { id: row.id.0, key, masked: row.masked })
     }
 
@@ -243,7 +243,7 @@ impl Agora {
             let changed: serde_json::Map<String, serde_json::Value> =
                 changes.iter().map(|(k, _, to)| ((*k).to_owned(), serde_json::json!(to))).collect();
             cs.insert(self.event(store_id, "store_settings", store_id.0, "settings.changed", changed.into()));
-            match self.store.apply(cs).await {
+            match self.apply_changeset(cs).await {
                 Ok(()) => return Ok(settings_view(&next)),
                 Err(e) if failed_guard(&e).is_some() => continue,
                 Err(e) => return Err(e.into()),

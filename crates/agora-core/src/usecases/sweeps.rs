@@ -191,7 +191,7 @@ impl Agora {
             cs.write(Write::DeleteIdempotency { scope: r.scope, key: r.key });
         }
         report.changed = cs.writes.len() as u64;
-        self.store.apply(cs).await?;
+        self.apply_changeset(cs).await?;
         Ok(report)
     }
 
@@ -210,7 +210,7 @@ impl Agora {
             cs.write(Write::DeleteSession(s.id));
         }
         report.changed = cs.writes.len() as u64;
-        self.store.apply(cs).await?;
+        self.apply_changeset(cs).await?;
         Ok(report)
     }
 
@@ -260,7 +260,7 @@ impl Agora {
                 report.conflicts += 1;
                 continue;
             }
-            self.store.apply(cs).await?;
+            self.apply_changeset(cs).await?;
             report.changed += 1;
         }
         Ok(report)

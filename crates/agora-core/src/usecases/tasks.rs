@@ -110,7 +110,7 @@ impl Agora {
                     "task.created",
                     serde_json::json!({"task_no": task.task_no}),
                 ));
-            match self.store.apply(cs).await {
+            match self.apply_changeset(cs).await {
                 Ok(()) => return Ok(task_view(&task, None)),
                 Err(e) => match failed_guard(&e) {
                     Some(Guard::NoTaskForOrder { .. }) => {
@@ -222,7 +222,7 @@ impl Agora {
                     if approve { "payout.paid" } else { "payout.rejected" },
                     serde_json::json!({"task_no": p.task_no, "note": next.note}),
                 ));
-            match self.store.apply(cs).await {
+            match self.apply_changeset(cs).await {
                 Ok(()) => return Ok(payout_view(&next)),
                 Err(e) if failed_guard(&e).is_some() => continue,
                 Err(e) => return Err(e.into()),

@@ -53,7 +53,7 @@ impl Agora {
         };
         let mut cs = Changeset::new();
         cs.guard(Guard::EmailFree { email }).insert(Record::User(user.clone()));
-        match self.store.apply(cs).await {
+        match self.apply_changeset(cs).await {
             Ok(()) => Ok(UserView { id: user.id.0, name: user.name, email: user.email, created_at: user.created_at }),
             Err(e) if failed_guard(&e).is_some() => Err(AgoraError::conflict("email is already registered")),
             Err(e) => Err(e.into()),
@@ -93,7 +93,7 @@ impl Agora {
         };
         let mut cs = Changeset::new();
         cs.insert(Record::Session(session.clone()));
-        self.store.apply(cs).await?;
+        self.apply_changeset(cs).await?;
         Ok(SessionCreated { token, user_id: user.id.0, expires_at: session.expires_at })
     }
 
@@ -105,7 +105,7 @@ impl Agora {
         let s = self.store.get_session_by_hash(&hash_token(token)).await?.ok_or(AgoraError::Unauthorized)?;
         let mut cs = Changeset::new();
         cs.write(crate::changeset::Write::DeleteSession(s.id));
-        self.store.apply(cs).await?;
+        self.apply_changeset(cs).await?;
         Ok(())
     }
 
@@ -144,7 +144,7 @@ impl Agora {
         };
         let mut cs = Changeset::new();
         cs.insert(Record::Address(a.clone()));
-        self.store.apply(cs).await?;
+        self.apply_changeset(cs).await?;
         Ok(AddressView {
             id: a.id.0,
             line1: a.line1,
