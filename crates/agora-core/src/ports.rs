@@ -256,6 +256,111 @@ pub trait Store:
 
     /// A short name of the backend: `memory`, `sqlite`, `postgres`.
     fn backend(&self) -> &'static str;
+
+    /// Every read placing one order needs, in one call: the idempotency
+    /// record, the store, its settings, the address, the variants, their
+    /// products, their stock rows and, when asked, the help task by number.
+    ///
+    /// # Contract
+    /// Each field of the answer MUST equal what the single read named on it
+    /// returns (see [`OrderContext`]): absent rows are `None` or simply
+    /// missing from the lists, never an error; an address or task is
+    /// returned whoever owns it (the caller checks ownership). The reads may
+    /// see different moments (the default runs them concurrently) or one
+    /// consistent snapshot (SQLite answers from one read transaction); the
+    /// caller never relies on more than each row being committed, because
+    /// the changeset's guards recheck everything a decision depends on.
+    ///
+    /// The default implementation issues the existing reads concurrently
+    /// (`get_idempotency`, `get_store`, `get_settings`, `get_address`,
+    /// `get_variants`, `list_inventory`, and `get_task_by_no` when
+    /// `task_no` is set), then `get_product` for each distinct product of
+    /// the variants found. So a wrapper that intercepts those reads (a
+    /// cache, a shadow reader) stays correct without overriding this; an
+    /// adapter overrides it only to answer in fewer round trips.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when any of the reads failed (then
+    /// nothing is returned).
+    async fn order_context(&self, q: &OrderContextQuery<'_>) -> StoreResult<OrderContext> {
+        let task = async {
+            match q.task_no {
+                None => Ok(None),
+                Some(no) => self.get_task_by_no(no).await,
+            }
+        };
+        let (idempotency, store, settings, address, variants, inventory, task) = futures::join!(
+            self.get_idempotency(q.idempotency_scope, q.idempotency_key),
+            self.get_store(q.store_id),
+            self.get_settings(q.store_id),
+            self.get_address(q.address_id),
+            self.get_variants(q.variant_ids),
+            self.list_inventory(q.variant_ids),
+            task,
+        );
+        let variants = variants?;
+        let mut product_ids: Vec<ProductId> = variants.iter().map(|v| v.product_id).collect();
+        product_ids.sort();
+        product_ids.dedup();
+        let products = futures::future::try_join_all(product_ids.iter().map(|id| self.get_product(*id)))
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
+        Ok(OrderContext {
+            idempotency: idempotency?,
+            store: store?,
+            settings: settings?,
+            address: address?,
+            variants,
+            products,
+            inventory: inventory?,
+            task: task?,
+        })
+    }
+}
+
+/// What [`Store::order_context`] is asked for: the keys of the rows placing
+/// one order reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OrderContextQuery<'a> {
+    /// Scope of the idempotency record (`orders:{user id}`).
+    pub idempotency_scope: &'a str,
+    /// The request's `Idempotency-Key`.
+    pub idempotency_key: &'a str,
+    /// The store ordered from (its row and its settings).
+    pub store_id: StoreId,
+    /// The delivery address.
+    pub address_id: AddressId,
+    /// The ordered variants, each once.
+    pub variant_ids: &'a [VariantId],
+    /// The number of the help task the order helps, if any.
+    pub task_no: Option<&'a str>,
+}
+
+/// The answer of [`Store::order_context`]; each field is what the named
+/// single read returns for the query's keys.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OrderContext {
+    /// `get_idempotency(scope, key)`: the record, expired or not.
+    pub idempotency: Option<IdempotencyRecord>,
+    /// `get_store(store_id)`, whatever its status.
+    pub store: Option<Shop>,
+    /// `get_settings(store_id)`.
+    pub settings: Option<StoreSettings>,
+    /// `get_address(address_id)`, whoever owns it.
+    pub address: Option<UserAddress>,
+    /// `get_variants(variant_ids)`: the variants that exist (of any store
+    /// and status), in no particular order.
+    pub variants: Vec<ProductVariant>,
+    /// `get_product` of each distinct `product_id` of `variants`, each once,
+    /// in no particular order.
+    pub products: Vec<Product>,
+    /// `list_inventory(variant_ids)`: every stock row of those variants, in
+    /// every warehouse, ordered by (variant, warehouse).
+    pub inventory: Vec<Inventory>,
+    /// `get_task_by_no(task_no)` when `task_no` is set, else `None`.
+    pub task: Option<HelpTask>,
 }
 
 /// Every row of every table, each sorted by primary key; two stores hold the

@@ -57,6 +57,7 @@ macro_rules! conformance_tests {
             order_splits_across_warehouses,
             order_validation,
             order_with_foreign_address_is_not_found,
+            order_context_matches_single_reads,
             idempotency_keys_expire_after_24h,
             orders_are_private_to_owner_and_store,
             cancel_releases_stock,

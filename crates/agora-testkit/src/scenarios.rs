@@ -517,6 +517,117 @@ pub async fn order_with_foreign_address_is_not_found(ts: TestStore) {
     assert_eq!(code(h.order(&bob, &nowhere, &[(v, 1)]).await), "not_found");
 }
 
+/// `Store::order_context` against the single reads it stands for.
+async fn context_matches_reads(store: &Arc<dyn Store>, q: &OrderContextQuery<'_>) -> OrderContext {
+    let ctx = store.order_context(q).await.expect("order_context");
+    let idem = store.get_idempotency(q.idempotency_scope, q.idempotency_key).await.unwrap();
+    assert_eq!(ctx.idempotency, idem, "idempotency record");
+    assert_eq!(ctx.store, store.get_store(q.store_id).await.unwrap(), "store");
+    assert_eq!(ctx.settings, store.get_settings(q.store_id).await.unwrap(), "settings");
+    assert_eq!(ctx.address, store.get_address(q.address_id).await.unwrap(), "address");
+    let mut variants = store.get_variants(q.variant_ids).await.unwrap();
+    variants.sort_by_key(|v| v.id);
+    let mut got_variants = ctx.variants.clone();
+    got_variants.sort_by_key(|v| v.id);
+    assert_eq!(got_variants, variants, "variants");
+    let mut product_ids: Vec<ProductId> = variants.iter().map(|v| v.product_id).collect();
+    product_ids.sort();
+    product_ids.dedup();
+    let mut products = Vec::new();
+    for id in product_ids {
+        products.extend(store.get_product(id).await.unwrap());
+    }
+    let mut got_products = ctx.products.clone();
+    got_products.sort_by_key(|p| p.id);
+    assert_eq!(got_products, products, "products, each once");
+    assert_eq!(ctx.inventory, store.list_inventory(q.variant_ids).await.unwrap(), "inventory, in order");
+    let task = match q.task_no {
+        Some(no) => store.get_task_by_no(no).await.unwrap(),
+        None => None,
+    };
+    assert_eq!(ctx.task, task, "task");
+    ctx
+}
+
+pub async fn order_context_matches_single_reads(ts: TestStore) {
+    let (h, s) = setup(ts).await;
+    let (p1, v1) = h.product(&s, "CTX-1", 100, 5).await;
+    let w2 = h.agora.create_warehouse(&s.admin, s.id, NewWarehouse { name: "second".into() }).await.unwrap();
+    h.agora
+        .set_inventory(&s.admin, s.id, SetInventory { variant_id: v1, warehouse_id: w2.id, on_hand: 4 })
+        .await
+        .unwrap();
+    let (_, v2) = h.product(&s, "CTX-2", 250, 3).await;
+    let other = h.store_fixture("other.example.com").await;
+    let (_, foreign) = h.product(&other, "CTX-F", 90, 1).await;
+    let unknown = Uuid::now_v7();
+    let ann = h.customer("ann").await;
+    let bob = h.customer_at("bob", "2 Side St", None).await;
+    let paid = paid_order(&h, &ann, &s, v1).await;
+    let task = h.agora.create_task(&ann.actor, NewTask { order_id: paid.id }).await.unwrap();
+    let scope = format!("orders:{}", UserId(bob.user.id));
+    h.order_with_key(&bob, &s, &[(v2, 1)], "old-key", None).await.unwrap();
+    h.clock.advance(Duration::hours(25));
+    h.order_with_key(&bob, &s, &[(v1, 2)], "live-key", None).await.unwrap();
+    let now = h.clock.now();
+    let store = h.store.clone();
+
+    // Everything present: several warehouses, a second product, a foreign
+    // and an unknown variant (absent), a live record, the task.
+    let variant_ids = [VariantId(v1), VariantId(v2), VariantId(foreign), VariantId(unknown)];
+    let q = OrderContextQuery {
+        idempotency_scope: &scope,
+        idempotency_key: "live-key",
+        store_id: s.id,
+        address_id: AddressId(bob.address_id),
+        variant_ids: &variant_ids,
+        task_no: Some(&task.task_no),
+    };
+    let ctx = context_matches_reads(&store, &q).await;
+    assert!(ctx.idempotency.as_ref().is_some_and(|r| r.expires_at > now), "a live record");
+    assert!(ctx.store.is_some() && ctx.settings.is_some());
+    assert_eq!(ctx.address.as_ref().map(|a| a.user_id), Some(UserId(bob.user.id)));
+    assert_eq!(ctx.variants.len(), 3, "the unknown variant is absent");
+    assert_eq!(ctx.products.len(), 3);
+    assert!(ctx.products.iter().any(|p| p.id == ProductId(p1.id)));
+    let v1_rows = ctx.inventory.iter().filter(|r| r.variant_id == VariantId(v1)).count();
+    assert_eq!(v1_rows, 2, "one stock row per warehouse");
+    assert_eq!(ctx.inventory.len(), 4);
+    assert_eq!(ctx.task.as_ref().map(|t| t.task_no.as_str()), Some(task.task_no.as_str()));
+
+    // Someone else's address (returned: the caller checks the owner), an
+    // expired record (returned), a task number that does not exist.
+    let q = OrderContextQuery {
+        idempotency_key: "old-key",
+        address_id: AddressId(ann.address_id),
+        variant_ids: &variant_ids[1..2],
+        task_no: Some("T-NOPE"),
+        ..q
+    };
+    let ctx = context_matches_reads(&store, &q).await;
+    assert!(ctx.idempotency.as_ref().is_some_and(|r| r.expires_at <= now), "an expired record");
+    assert_eq!(ctx.address.as_ref().map(|a| a.user_id), Some(UserId(ann.user.id)));
+    assert_eq!(ctx.variants.len(), 1);
+    assert_eq!(ctx.products.len(), 1);
+    assert!(ctx.task.is_none());
+
+    // Nothing there: unknown store, address, key and variant; no task asked.
+    let nothing = [VariantId(unknown)];
+    let q = OrderContextQuery {
+        idempotency_scope: "orders:nobody",
+        idempotency_key: "no-key",
+        store_id: StoreId(Uuid::now_v7()),
+        address_id: AddressId(Uuid::now_v7()),
+        variant_ids: &nothing,
+        task_no: None,
+    };
+    let ctx = context_matches_reads(&store, &q).await;
+    assert_eq!(ctx, OrderContext::default());
+    // Empty variant list.
+    let q = OrderContextQuery { variant_ids: &[], ..q };
+    assert_eq!(context_matches_reads(&store, &q).await, OrderContext::default());
+}
+
 pub async fn idempotency_keys_expire_after_24h(ts: TestStore) {
     let (h, s) = setup(ts).await;
     let (_, v) = h.product(&s, "E-1", 100, 5).await;

@@ -10,7 +10,7 @@ use crate::error::{AgoraError, StoreError};
 use crate::ids::*;
 use crate::model::*;
 use crate::money::Money;
-use crate::ports::{InFlight, Page};
+use crate::ports::{InFlight, OrderContextQuery, Page};
 use crate::state::{help_transition, order_transition, reservation_transition, task_transition};
 use crate::validate::Validator;
 use crate::views::*;
@@ -203,28 +203,23 @@ impl Agora {
         fp: &str,
         req: &PlaceOrder,
     ) -> Result<Attempt, AgoraError> {
-        // Every read the decision needs, concurrently: on SQLite they run on
-        // several read connections, on PostgreSQL on several pooled
-        // connections, so one order waits for one read latency, not seven.
+        // Every read the decision needs, in one port call: adapters answer
+        // it in one hop or round trip where they can (SQLite: one read
+        // transaction on one connection), the default reads concurrently.
         let store_id = StoreId(req.store_id);
         let variant_ids: Vec<VariantId> = req.items.iter().map(|l| VariantId(l.variant_id)).collect();
         let repo = &self.store;
-        let task_read = async {
-            match &req.help_task_no {
-                None => Ok(None),
-                Some(no) => repo.get_task_by_no(no).await,
-            }
-        };
-        let (known, store, settings, address, variants, stock, task) = futures::join!(
-            repo.get_idempotency(scope, key),
-            repo.get_store(store_id),
-            repo.get_settings(store_id),
-            repo.get_address(AddressId(req.address_id)),
-            repo.get_variants(&variant_ids),
-            repo.list_inventory(&variant_ids),
-            task_read,
-        );
-        if let Some(rec) = known?
+        let ctx = repo
+            .order_context(&OrderContextQuery {
+                idempotency_scope: scope,
+                idempotency_key: key,
+                store_id,
+                address_id: AddressId(req.address_id),
+                variant_ids: &variant_ids,
+                task_no: req.help_task_no.as_deref(),
+            })
+            .await?;
+        if let Some(rec) = ctx.idempotency
             && rec.expires_at > self.now()
         {
             if rec.fingerprint != fp {
@@ -232,24 +227,15 @@ impl Agora {
             }
             return replayed(rec.response_status, rec.response_body).map(|p| Attempt::Done(Box::new(p)));
         }
-        let store = store?.ok_or(AgoraError::NotFound("store"))?;
+        let store = ctx.store.ok_or(AgoraError::NotFound("store"))?;
         if store.status != StoreStatus::Active {
             return Err(AgoraError::NotFound("store"));
         }
-        let settings = settings?.ok_or(AgoraError::NotFound("store"))?;
-        let address = address?.filter(|a| a.user_id == user_id).ok_or(AgoraError::NotFound("address"))?;
-        let variants: HashMap<VariantId, ProductVariant> = variants?.into_iter().map(|v| (v.id, v)).collect();
-        let stock = stock?;
-        let mut product_ids: Vec<ProductId> = variants.values().map(|v| v.product_id).collect();
-        product_ids.sort();
-        product_ids.dedup();
-        let products: HashMap<ProductId, Product> =
-            futures::future::try_join_all(product_ids.iter().map(|pid| repo.get_product(*pid)))
-                .await?
-                .into_iter()
-                .flatten()
-                .map(|p| (p.id, p))
-                .collect();
+        let settings = ctx.settings.ok_or(AgoraError::NotFound("store"))?;
+        let address = ctx.address.filter(|a| a.user_id == user_id).ok_or(AgoraError::NotFound("address"))?;
+        let variants: HashMap<VariantId, ProductVariant> = ctx.variants.into_iter().map(|v| (v.id, v)).collect();
+        let stock = ctx.inventory;
+        let products: HashMap<ProductId, Product> = ctx.products.into_iter().map(|p| (p.id, p)).collect();
         let mut currency = None;
         for (i, line) in req.items.iter().enumerate() {
             let orderable = variants.get(&VariantId(line.variant_id)).filter(|v| {
@@ -272,7 +258,7 @@ impl Agora {
 
         // Help: the task must be OPEN, of this store, not the helper's own,
         // and the helper must not have helped it yet.
-        let task = match (&req.help_task_no, task?) {
+        let task = match (&req.help_task_no, ctx.task) {
             (None, _) => None,
             (Some(_), None) => return Err(AgoraError::NotFound("task")),
             (Some(_), Some(t)) => {
