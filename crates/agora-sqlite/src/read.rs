@@ -665,8 +665,82 @@ pub(crate) fn snapshot(c: &Connection) -> rusqlite::Result<Snapshot> {
     Ok(snap)
 }
 
+/// The keys of [`OrderContextQuery`], owned so they can move to a blocking thread.
+struct OwnedOrderQuery {
+    scope: String,
+    key: String,
+    store_id: StoreId,
+    address_id: AddressId,
+    variant_ids: Vec<VariantId>,
+    task_no: Option<String>,
+}
+
+/// Every read of [`Store::order_context`] on one connection, inside one read
+/// transaction (one consistent snapshot), with the same cached statements as
+/// the single reads.
+fn order_context(c: &Connection, q: &OwnedOrderQuery) -> rusqlite::Result<OrderContext> {
+    c.prepare_cached("BEGIN DEFERRED")?.execute([])?;
+    let out = order_context_reads(c, q);
+    // A read transaction: COMMIT only ends it. Run it even after a failed
+    // read, so the pooled connection never keeps a snapshot open.
+    let end = c.prepare_cached("COMMIT").and_then(|mut st| st.execute([]));
+    let ctx = out?;
+    end?;
+    Ok(ctx)
+}
+
+fn order_context_reads(c: &Connection, q: &OwnedOrderQuery) -> rusqlite::Result<OrderContext> {
+    let idempotency = opt(
+        c,
+        sel!(IDEMPOTENCY, "FROM idempotency_key WHERE scope = ?1 AND key = ?2"),
+        params![q.scope, q.key],
+        map_idempotency,
+    )?;
+    let store = opt(c, sel!(STORE, "FROM store WHERE id = ?1"), [b(q.store_id.0)], map_store)?;
+    let settings = opt(c, sel!(SETTINGS, "FROM store_settings WHERE store_id = ?1"), [b(q.store_id.0)], map_settings)?;
+    let address = opt(c, sel!(ADDRESS, "FROM user_address WHERE id = ?1"), [b(q.address_id.0)], map_address)?;
+    let keys = ids(&q.variant_ids);
+    let mut variants = Vec::with_capacity(keys.len());
+    let mut inventory = Vec::with_capacity(keys.len());
+    for v in &keys {
+        variants.extend(opt(c, sel!(VARIANT, "FROM product_variant WHERE id = ?1"), [b(v.0)], map_variant)?);
+        inventory.extend(list(
+            c,
+            sel!(INVENTORY, "FROM inventory WHERE variant_id = ?1 ORDER BY warehouse_id"),
+            [b(v.0)],
+            map_inventory,
+        )?);
+    }
+    let mut product_ids: Vec<ProductId> = variants.iter().map(|v| v.product_id).collect();
+    product_ids.sort();
+    product_ids.dedup();
+    let mut products = Vec::with_capacity(product_ids.len());
+    for p in product_ids {
+        products.extend(opt(c, sel!(PRODUCT, "FROM product WHERE id = ?1"), [b(p.0)], map_product)?);
+    }
+    let task = match &q.task_no {
+        None => None,
+        Some(no) => opt(c, sel!(TASK, "FROM help_task WHERE task_no = ?1"), [no], map_task)?,
+    };
+    Ok(OrderContext { idempotency, store, settings, address, variants, products, inventory, task })
+}
+
 #[async_trait]
 impl Store for SqliteStore {
+    /// One blocking hop on one read connection instead of eight: every read
+    /// inside one read transaction, so the answer is one consistent snapshot.
+    async fn order_context(&self, q: &OrderContextQuery<'_>) -> StoreResult<OrderContext> {
+        let q = OwnedOrderQuery {
+            scope: q.idempotency_scope.to_owned(),
+            key: q.idempotency_key.to_owned(),
+            store_id: q.store_id,
+            address_id: q.address_id,
+            variant_ids: q.variant_ids.to_vec(),
+            task_no: q.task_no.map(str::to_owned),
+        };
+        self.read(move |c| order_context(c, &q)).await
+    }
+
     async fn apply(&self, changeset: Changeset) -> StoreResult<()> {
         self.inner.writer.apply(changeset).await
     }
