@@ -122,6 +122,11 @@ pub(crate) fn open_write_connection(cfg: &SqliteConfig) -> Result<Connection, St
         conn.pragma_update(None, "synchronous", cfg.synchronous.pragma())?;
         // After a checkpoint, truncate a WAL that grew past 64 MiB.
         conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+        // Keep the savepoint sub-journal of a careful group in memory: by
+        // default it spills to a temporary file past 64 KiB, which a group
+        // of a few orders reaches (a file created, written page by page and
+        // deleted per group). A group holds at most a few MiB of pages.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         Ok(mode)
     };
     let mode = setup().map_err(db_err)?;
