@@ -28,16 +28,13 @@
 //! lock for the whole transaction, so nothing can change between a guard and
 //! the writes.
 
-use std::cell::{RefCell, RefMut};
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 
 use agora_core::*;
 use parking_lot::Mutex;
-use rusqlite::{Connection, ErrorCode, OptionalExtension, Statement, params};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 use tokio::sync::oneshot;
 
 use crate::codec::*;
@@ -119,43 +116,7 @@ impl Writer {
     }
 }
 
-/// The write connection with its own statement cache, keyed by the address
-/// of the `&'static str` SQL text: a lookup hashes two words instead of the
-/// whole statement (rusqlite's `prepare_cached` hashes and compares the
-/// text, a measurable share of the writer thread's time per order). Every
-/// statement the writer runs is a literal, so the key is unique and stable.
-pub(crate) struct Db<'c> {
-    conn: &'c Connection,
-    stmts: RefCell<HashMap<(usize, usize), Statement<'c>>>,
-}
-
-impl<'c> Db<'c> {
-    pub(crate) fn new(conn: &'c Connection) -> Self {
-        Self { conn, stmts: RefCell::new(HashMap::new()) }
-    }
-
-    /// The prepared statement of `sql`, prepared on first use. Statements
-    /// are used one at a time (never two borrowed at once).
-    fn stmt(&self, sql: &'static str) -> rusqlite::Result<RefMut<'_, Statement<'c>>> {
-        let key = (sql.as_ptr() as usize, sql.len());
-        let mut stmts = self.stmts.borrow_mut();
-        if let Entry::Vacant(e) = stmts.entry(key) {
-            e.insert(self.conn.prepare(sql)?);
-        }
-        Ok(RefMut::map(stmts, |m| m.get_mut(&key).expect("inserted above")))
-    }
-}
-
-impl std::ops::Deref for Db<'_> {
-    type Target = Connection;
-
-    fn deref(&self) -> &Connection {
-        self.conn
-    }
-}
-
 fn run(conn: Connection, rx: mpsc::Receiver<Request>, counters: &Counters) {
-    let db = Db::new(&conn);
     let mut careful = 0;
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
@@ -165,23 +126,22 @@ fn run(conn: Connection, rx: mpsc::Receiver<Request>, counters: &Counters) {
                 Err(_) => break,
             }
         }
-        apply_batch(&db, batch, counters, &mut careful);
+        apply_batch(&conn, batch, counters, &mut careful);
     }
-    drop(db);
     // Dropping the connection checkpoints the WAL when it is the last one.
     drop(conn);
 }
 
 /// Runs a transaction-control statement from the connection's statement
 /// cache (no re-parse per changeset, unlike `execute_batch`).
-fn ctl(conn: &Db<'_>, sql: &'static str) -> rusqlite::Result<()> {
-    conn.stmt(sql)?.execute([])?;
+fn ctl(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([])?;
     Ok(())
 }
 
 /// Runs one changeset, turning a panic into an error: a bug must not take
 /// the writer thread (and every later write) down.
-fn apply_guarded(conn: &Db<'_>, cs: &Changeset) -> StoreResult<()> {
+fn apply_guarded(conn: &Connection, cs: &Changeset) -> StoreResult<()> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| apply_one(conn, cs))).unwrap_or_else(|panic| {
         let what = panic
             .downcast_ref::<String>()
@@ -204,7 +164,7 @@ enum Optimistic {
 }
 
 /// Applies a group of several changesets without savepoints, all or nothing.
-fn apply_optimistic(conn: &Db<'_>, batch: &[Request]) -> Optimistic {
+fn apply_optimistic(conn: &Connection, batch: &[Request]) -> Optimistic {
     if let Err(e) = ctl(conn, "BEGIN IMMEDIATE") {
         return Optimistic::Broken(format!("sqlite: cannot begin write transaction: {e}"));
     }
@@ -226,7 +186,7 @@ fn apply_optimistic(conn: &Db<'_>, batch: &[Request]) -> Optimistic {
 /// Applies a group in one transaction and answers every request. The
 /// counters are bumped before the replies go out. `careful` counts the
 /// groups left that skip the optimistic attempt.
-fn apply_batch(conn: &Db<'_>, batch: Vec<Request>, counters: &Counters, careful: &mut u32) {
+fn apply_batch(conn: &Connection, batch: Vec<Request>, counters: &Counters, careful: &mut u32) {
     counters.changesets.fetch_add(batch.len() as u64, Ordering::Relaxed);
     let fail_all = |batch: Vec<Request>, msg: String| {
         for r in batch {
@@ -308,7 +268,7 @@ fn apply_batch(conn: &Db<'_>, batch: Vec<Request>, counters: &Counters, careful:
 /// in index order and stop at the first failure, and the fused write touches
 /// a row no other guard or write of the changeset looks at, so the outcome
 /// is the same as checking first and writing afterwards.
-pub(crate) fn apply_one(conn: &Db<'_>, cs: &Changeset) -> StoreResult<()> {
+pub(crate) fn apply_one(conn: &Connection, cs: &Changeset) -> StoreResult<()> {
     let fused = fusions(cs);
     for (index, guard) in cs.guards.iter().enumerate() {
         let held = match fused.iter().find(|f| f.0 == index) {
@@ -386,19 +346,19 @@ fn fusions(cs: &Changeset) -> Vec<(usize, usize)> {
 }
 
 /// Runs a fused guard + write; whether the guard held (and so the write was made).
-fn fused_write(conn: &Db<'_>, g: &Guard, w: &Write) -> rusqlite::Result<bool> {
+fn fused_write(conn: &Connection, g: &Guard, w: &Write) -> rusqlite::Result<bool> {
     let n = match (g, w) {
         (
             Guard::StockAvailable { qty, .. },
             Write::AdjustStock { variant_id, warehouse_id, on_hand_delta, reserved_delta, at },
         ) => conn
-            .stmt(
+            .prepare_cached(
                 "UPDATE inventory SET on_hand = on_hand + ?3, reserved = reserved + ?4, updated_at = ?5 \
                  WHERE variant_id = ?1 AND warehouse_id = ?2 AND on_hand - reserved >= ?6",
             )?
             .execute(params![b(variant_id.0), b(warehouse_id.0), on_hand_delta, reserved_delta, ts(*at), qty])?,
         (Guard::IdempotencyKeyFree { now, .. }, Write::Insert(Record::Idempotency(r))) => conn
-            .stmt(
+            .prepare_cached(
                 "INSERT INTO idempotency_key (scope, key, fingerprint, response_status, response_body, \
                  resource_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
                  ON CONFLICT (scope, key) DO UPDATE SET fingerprint = excluded.fingerprint, \
@@ -422,30 +382,30 @@ fn fused_write(conn: &Db<'_>, g: &Guard, w: &Write) -> rusqlite::Result<bool> {
     Ok(n > 0)
 }
 
-fn exists(conn: &Db<'_>, sql: &'static str, p: impl rusqlite::Params) -> rusqlite::Result<bool> {
-    let mut st = conn.stmt(sql)?;
+fn exists(conn: &Connection, sql: &str, p: impl rusqlite::Params) -> rusqlite::Result<bool> {
+    let mut st = conn.prepare_cached(sql)?;
     let out = st.exists(p)?;
     assert_indexed(conn, &st, sql);
     Ok(out)
 }
 
 fn one<T: rusqlite::types::FromSql>(
-    conn: &Db<'_>,
-    sql: &'static str,
+    conn: &Connection,
+    sql: &str,
     p: impl rusqlite::Params,
 ) -> rusqlite::Result<Option<T>> {
-    let mut st = conn.stmt(sql)?;
+    let mut st = conn.prepare_cached(sql)?;
     let out = st.query_row(p, |r| r.get(0)).optional()?;
     assert_indexed(conn, &st, sql);
     Ok(out)
 }
 
-fn status_is(conn: &Db<'_>, sql: &'static str, id: uuid::Uuid, want: &str) -> rusqlite::Result<bool> {
+fn status_is(conn: &Connection, sql: &str, id: uuid::Uuid, want: &str) -> rusqlite::Result<bool> {
     Ok(one::<String>(conn, sql, [b(id)])?.as_deref() == Some(want))
 }
 
 /// Whether a guard holds in the current transaction.
-fn check_guard(conn: &Db<'_>, g: &Guard) -> rusqlite::Result<bool> {
+fn check_guard(conn: &Connection, g: &Guard) -> rusqlite::Result<bool> {
     Ok(match g {
         Guard::EmailFree { email } => !exists(conn, "SELECT 1 FROM app_user WHERE email = ?1", [email])?,
         Guard::DomainFree { domain } => !exists(conn, "SELECT 1 FROM store WHERE domain = ?1", [domain])?,
@@ -540,16 +500,16 @@ impl From<rusqlite::Error> for WriteErr {
 }
 
 /// Runs an UPDATE that must touch one row.
-fn must_update(conn: &Db<'_>, sql: &'static str, p: impl rusqlite::Params, what: &str) -> Result<(), WriteErr> {
-    if conn.stmt(sql)?.execute(p)? == 0 { Err(WriteErr::Missing(what.to_owned())) } else { Ok(()) }
+fn must_update(conn: &Connection, sql: &str, p: impl rusqlite::Params, what: &str) -> Result<(), WriteErr> {
+    if conn.prepare_cached(sql)?.execute(p)? == 0 { Err(WriteErr::Missing(what.to_owned())) } else { Ok(()) }
 }
 
-fn exec(conn: &Db<'_>, sql: &'static str, p: impl rusqlite::Params) -> Result<(), WriteErr> {
-    conn.stmt(sql)?.execute(p)?;
+fn exec(conn: &Connection, sql: &str, p: impl rusqlite::Params) -> Result<(), WriteErr> {
+    conn.prepare_cached(sql)?.execute(p)?;
     Ok(())
 }
 
-fn write(conn: &Db<'_>, w: &Write) -> Result<(), WriteErr> {
+fn write(conn: &Connection, w: &Write) -> Result<(), WriteErr> {
     match w {
         Write::Insert(r) => insert(conn, r),
         Write::Update(r) => update(conn, r),
@@ -604,7 +564,7 @@ macro_rules! store_params {
     };
 }
 
-fn insert(conn: &Db<'_>, rec: &Record) -> Result<(), WriteErr> {
+fn insert(conn: &Connection, rec: &Record) -> Result<(), WriteErr> {
     match rec {
         Record::Store(r) => exec(
             conn,
@@ -918,7 +878,7 @@ fn insert(conn: &Db<'_>, rec: &Record) -> Result<(), WriteErr> {
     }
 }
 
-fn update(conn: &Db<'_>, rec: &Record) -> Result<(), WriteErr> {
+fn update(conn: &Connection, rec: &Record) -> Result<(), WriteErr> {
     let missing = |table: &str, id: &dyn std::fmt::Display| format!("{table} {id}");
     match rec {
         Record::Store(r) => must_update(
@@ -1337,7 +1297,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut conn = open_write_connection(&SqliteConfig::new(dir.path().join("w.db"))).unwrap();
         crate::schema::migrate(&mut conn).unwrap();
-        let db = Db::new(&conn);
         let counters = Counters::default();
         let mut careful = 0;
 
@@ -1353,7 +1312,7 @@ mod tests {
             batch.push(req);
             replies.push(rx);
         }
-        apply_batch(&db, batch, &counters, &mut careful);
+        apply_batch(&conn, batch, &counters, &mut careful);
         let outcomes: Vec<_> = replies.into_iter().map(|mut rx| rx.try_recv().unwrap()).collect();
         assert!(outcomes[0].is_ok() && outcomes[2].is_ok(), "{outcomes:?}");
         assert!(matches!(outcomes[1], Err(StoreError::GuardFailed(GuardFailure { index: 0, .. }))));
@@ -1364,7 +1323,7 @@ mod tests {
         // The next group goes the careful way at once and counts down.
         let (r1, mut rx1) = request(insert_user("c@x"));
         let (r2, mut rx2) = request(insert_user("d@x"));
-        apply_batch(&db, vec![r1, r2], &counters, &mut careful);
+        apply_batch(&conn, vec![r1, r2], &counters, &mut careful);
         assert!(rx1.try_recv().unwrap().is_ok() && rx2.try_recv().unwrap().is_ok());
         assert_eq!(careful, CAREFUL_BATCHES - 1);
 
@@ -1372,7 +1331,7 @@ mod tests {
         careful = 0;
         let (r1, mut rx1) = request(insert_user("e@x"));
         let (r2, mut rx2) = request(insert_user("f@x"));
-        apply_batch(&db, vec![r1, r2], &counters, &mut careful);
+        apply_batch(&conn, vec![r1, r2], &counters, &mut careful);
         assert!(rx1.try_recv().unwrap().is_ok() && rx2.try_recv().unwrap().is_ok());
         assert_eq!(careful, 0);
         assert_eq!(emails(&conn), ["a@x", "b@x", "c@x", "d@x", "e@x", "f@x"]);
