@@ -191,6 +191,15 @@ async fn place_orders_on(
                 w.changesets as f64 / w.commits.max(1) as f64
             );
         }
+        if let agora_runtime::Backend::Postgres(pg) = &backend {
+            let g = pg.group_stats();
+            println!(
+                "         postgres committer: {} changesets in {} commits ({:.1} per commit, fixtures included)",
+                g.changesets,
+                g.commits,
+                g.changesets as f64 / g.commits.max(1) as f64
+            );
+        }
     }
     match (&report.raw, target) {
         (Some(o), _) => println!("  raw:   {}", o.line()),

@@ -1,4 +1,8 @@
-//! The write door: one changeset = one transaction, plus `snapshot` and `health`.
+//! The write door, plus `snapshot` and `health`. A changeset is applied in
+//! a transaction of its own, or (group commit, see `group`) under its own
+//! savepoint inside the committer's transaction shared with the changesets
+//! that arrived with it; either way it is all-or-nothing and its guards see
+//! everything applied before it.
 //!
 //! Guards are checked in index order inside the transaction, each under a
 //! row lock (`FOR NO KEY UPDATE`, which does not conflict with the key-share
@@ -11,12 +15,15 @@
 //! Hot path: a `StockAvailable` guard whose row is touched by exactly one
 //! write, the matching `AdjustStock { on_hand_delta: 0, reserved_delta: qty }`,
 //! is evaluated and applied as one conditional UPDATE; consecutive inserts
-//! of order lines or reservations go in one `INSERT ... SELECT FROM UNNEST`.
+//! of order lines or reservations go in one `INSERT ... SELECT FROM UNNEST`;
+//! a changeset whose every guard is fused or deferred to its own writes is
+//! sent as one statement (see `fused`).
 //!
 //! Serialization failures and deadlocks (40001, 40P01), and connections lost
-//! before COMMIT was sent, roll the whole transaction back and retry it.
+//! before COMMIT was sent, roll the changeset back and retry it.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use agora_core::*;
@@ -34,7 +41,8 @@ use crate::{PgStore, StoreResult, is_connection_error, unavailable};
 const MAX_ATTEMPTS: u32 = 5;
 
 /// Why one attempt failed.
-enum Failure {
+#[derive(Clone)]
+pub(crate) enum Failure {
     /// Final: report it.
     Store(StoreError),
     /// Nothing was committed; the whole transaction may run again.
@@ -62,12 +70,12 @@ fn guard_kind_of_constraint(constraint: &str) -> Option<&'static str> {
     })
 }
 
-fn guard_failed(cs: &Changeset, index: usize) -> StoreError {
+pub(crate) fn guard_failed(cs: &Changeset, index: usize) -> StoreError {
     StoreError::GuardFailed(GuardFailure { index, guard: cs.guards[index].clone() })
 }
 
 /// Classifies an error of a statement sent before COMMIT.
-fn classify(e: sqlx::Error, cs: &Changeset) -> Failure {
+pub(crate) fn classify(e: sqlx::Error, cs: &Changeset) -> Failure {
     if is_connection_error(&e) {
         return Failure::Retry(e.to_string());
     }
@@ -101,7 +109,7 @@ fn classify(e: sqlx::Error, cs: &Changeset) -> Failure {
 }
 
 /// Classifies an error of COMMIT: a lost connection leaves the outcome unknown.
-fn classify_commit(e: sqlx::Error, cs: &Changeset) -> Failure {
+pub(crate) fn classify_commit(e: sqlx::Error, cs: &Changeset) -> Failure {
     if matches!(e, sqlx::Error::Database(_)) && !is_connection_error(&e) {
         // e.g. a deferred foreign key checked at COMMIT, or a serialization failure.
         return classify(e, cs);
@@ -112,20 +120,20 @@ fn classify_commit(e: sqlx::Error, cs: &Changeset) -> Failure {
 }
 
 /// What can be fused or batched, worked out once per changeset.
-struct Plan {
+pub(crate) struct Plan {
     /// Guard index -> write index of the fused `AdjustStock`.
-    fused: HashMap<usize, usize>,
+    pub(crate) fused: HashMap<usize, usize>,
     /// Writes already done by their fused guard.
-    skip: HashSet<usize>,
+    pub(crate) skip: HashSet<usize>,
     /// Guard index -> write index of the insert that checks it: an
     /// `IdempotencyKeyFree` guard whose record the changeset inserts is not
     /// checked up front; the upsert's `WHERE expires_at <= now` and its row
     /// count are the check.
-    deferred: HashMap<usize, usize>,
+    pub(crate) deferred: HashMap<usize, usize>,
 }
 
 impl Plan {
-    fn new(cs: &Changeset) -> Self {
+    pub(crate) fn new(cs: &Changeset) -> Self {
         let mut fused = HashMap::new();
         let mut skip = HashSet::new();
         // How often each stock row is guarded and written.
@@ -427,7 +435,7 @@ async fn status_is(
 }
 
 /// The `now` of the changeset's guard on this idempotency key, if any.
-fn idempotency_guard(cs: &Changeset, scope: &str, key: &str) -> Option<(usize, OffsetDateTime)> {
+pub(crate) fn idempotency_guard(cs: &Changeset, scope: &str, key: &str) -> Option<(usize, OffsetDateTime)> {
     cs.guards.iter().enumerate().find_map(|(i, g)| match g {
         Guard::IdempotencyKeyFree { scope: s, key: k, now } if s == scope && k == key => Some((i, *now)),
         _ => None,
@@ -701,56 +709,197 @@ async fn write_all(conn: &mut PgConnection, cs: &Changeset, plan: &Plan) -> Resu
     Ok(())
 }
 
-impl PgStore {
-    /// One attempt. `checked`: take a connection that answers a ping (after
-    /// an attempt lost its connection; the pool does not test them).
-    async fn apply_once(&self, cs: &Changeset, plan: &Plan, checked: bool) -> Result<(), Failure> {
-        let lost = |e: sqlx::Error| {
-            if is_connection_error(&e) { Failure::Retry(e.to_string()) } else { Failure::Store(unavailable(e)) }
+/// How one changeset failed inside a transaction that is still open.
+pub(crate) enum BodyError {
+    /// Report this once the changeset's work is rolled back.
+    Final(Failure),
+    /// A write failed: roll back, then report the first deferred guard below
+    /// `reported` that does not hold (guards come before writes), or else
+    /// `failure`.
+    WriteFailed { failure: Failure, reported: usize },
+}
+
+fn write_failed(cs: &Changeset, plan: &Plan, failure: Failure) -> BodyError {
+    if let Failure::Store(e) = &failure
+        && !plan.deferred.is_empty()
+    {
+        let reported = match e {
+            StoreError::GuardFailed(g) => g.index,
+            _ => cs.guards.len(),
         };
-        let mut conn =
-            if checked { self.checked_connection().await } else { self.pool().acquire().await }.map_err(lost)?;
-        let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(lost)?;
-        for index in 0..cs.guards.len() {
-            if plan.deferred.contains_key(&index) {
-                continue;
-            }
-            match check_guard(&mut tx, cs, index, plan).await {
-                Ok(true) => {}
-                Ok(false) => {
-                    // A deferred guard before this one may fail too, and the
-                    // first failing guard is the one to report.
-                    let first = first_failing_deferred(&mut tx, cs, plan, index).await;
-                    let _ = tx.rollback().await;
-                    return Err(first.unwrap_or_else(|| Failure::Store(guard_failed(cs, index))));
-                }
-                Err(f) => {
-                    let _ = tx.rollback().await;
-                    return Err(f);
-                }
-            }
+        if plan.deferred.keys().any(|&d| d < reported) {
+            return BodyError::WriteFailed { failure, reported };
         }
-        if let Err(f) = write_all(&mut tx, cs, plan).await {
-            let _ = tx.rollback().await;
-            if let Failure::Store(e) = &f
-                && !plan.deferred.is_empty()
-            {
-                // Guards come before writes: a deferred guard that fails
-                // against committed state is what to report instead.
-                let reported = match e {
-                    StoreError::GuardFailed(g) => g.index,
-                    _ => cs.guards.len(),
-                };
-                if plan.deferred.keys().any(|&d| d < reported) {
-                    let mut c = self.checked_connection().await.map_err(lost)?;
-                    if let Some(first) = first_failing_deferred(&mut c, cs, plan, reported).await {
-                        return Err(first);
+    }
+    BodyError::Final(failure)
+}
+
+/// Checks the guards and applies the writes of one changeset inside the
+/// caller's transaction. On error the caller rolls the changeset back
+/// (transaction or savepoint) and then calls [`resolve`].
+pub(crate) async fn apply_body(conn: &mut PgConnection, cs: &Changeset, plan: &Plan) -> Result<(), BodyError> {
+    if crate::fused::fusable(cs, plan) {
+        return match crate::fused::apply_fused(conn, cs, plan).await {
+            Ok(None) => Ok(()),
+            Ok(Some(index)) => Err(BodyError::Final(Failure::Store(guard_failed(cs, index)))),
+            Err(e) => Err(write_failed(cs, plan, classify(e, cs))),
+        };
+    }
+    for index in 0..cs.guards.len() {
+        if plan.deferred.contains_key(&index) {
+            continue;
+        }
+        match check_guard(conn, cs, index, plan).await {
+            Ok(true) => {}
+            Ok(false) => {
+                // A deferred guard before this one may fail too, and the
+                // first failing guard is the one to report.
+                let first = first_failing_deferred(conn, cs, plan, index).await;
+                return Err(BodyError::Final(first.unwrap_or_else(|| Failure::Store(guard_failed(cs, index)))));
+            }
+            Err(f) => return Err(BodyError::Final(f)),
+        }
+    }
+    write_all(conn, cs, plan).await.map_err(|f| write_failed(cs, plan, f))
+}
+
+/// What to report for a changeset whose work was rolled back; `conn` now
+/// shows the state the changeset was checked against (committed state, plus
+/// the earlier changesets of its group).
+pub(crate) async fn resolve(conn: &mut PgConnection, cs: &Changeset, plan: &Plan, e: BodyError) -> Failure {
+    match e {
+        BodyError::Final(f) => f,
+        BodyError::WriteFailed { failure, reported } => {
+            first_failing_deferred(conn, cs, plan, reported).await.unwrap_or(failure)
+        }
+    }
+}
+
+/// Applies changesets in one transaction on `conn`, each under its own
+/// savepoint (runs of order-shaped ones as one statement, see `batch`), and
+/// commits once: one WAL flush for the group. A changeset that fails is
+/// rolled back to its savepoint and reported; the others still commit.
+/// Returns one outcome per changeset and whether the connection must be
+/// thrown away.
+///
+/// `executed` is signalled (or dropped) once every statement but the COMMIT
+/// has run: the committer then starts the next group while this one commits.
+pub(crate) async fn apply_group(
+    conn: &mut PgConnection,
+    group: &[(&Changeset, &Plan)],
+    executed: Option<tokio::sync::oneshot::Sender<()>>,
+) -> (Vec<Result<(), Failure>>, bool) {
+    let all = |e: &sqlx::Error| group.iter().map(|_| Err(Failure::Retry(unavailable_text(e)))).collect::<Vec<_>>();
+    let mut tx = match sqlx::Connection::begin_with(&mut *conn, "BEGIN; SAVEPOINT cs").await {
+        Ok(tx) => tx,
+        Err(e) => return (all(&e), true),
+    };
+    let mut out = Vec::with_capacity(group.len());
+    // True while the savepoint `cs` has nothing after it to keep.
+    let mut fresh = true;
+    let mut k = 0;
+    while k < group.len() {
+        let run = crate::batch::run_len(&group[k..]);
+        let batched = if run >= 2 {
+            if !fresh && let Err(e) = next_savepoint(&mut tx).await {
+                return (all(&e), true);
+            }
+            fresh = false;
+            match crate::batch::apply_orders(&mut tx, &group[k..k + run]).await {
+                Ok(true) => true,
+                // Some guard or constraint did not hold: undo the statement
+                // and apply the run one by one, which reports each guard.
+                Ok(false) | Err(_) => {
+                    if let Err(e) = sqlx::raw_sql("ROLLBACK TO SAVEPOINT cs").execute(&mut *tx).await {
+                        return (all(&e), true);
                     }
+                    fresh = true;
+                    false
                 }
             }
-            return Err(f);
+        } else {
+            false
+        };
+        if batched {
+            out.extend((0..run).map(|_| Ok(())));
+            k += run;
+            continue;
         }
-        tx.commit().await.map_err(|e| classify_commit(e, cs))
+        for (cs, plan) in &group[k..k + run.max(1)] {
+            if !fresh && let Err(e) = next_savepoint(&mut tx).await {
+                // Nothing of the group is committed: every changeset runs again.
+                return (all(&e), true);
+            }
+            match apply_body(&mut tx, cs, plan).await {
+                Ok(()) => {
+                    out.push(Ok(()));
+                    fresh = false;
+                }
+                Err(body) => {
+                    if let Err(e) = sqlx::raw_sql("ROLLBACK TO SAVEPOINT cs").execute(&mut *tx).await {
+                        return (all(&e), true);
+                    }
+                    fresh = true;
+                    // A lost connection surfaces at the next statement or COMMIT.
+                    out.push(Err(resolve(&mut tx, cs, plan, body).await));
+                }
+            }
+        }
+        k += run.max(1);
+    }
+    if let Some(signal) = executed {
+        let _ = signal.send(());
+    }
+    match tx.commit().await {
+        Ok(()) => (out, false),
+        Err(e) if is_connection_error(&e) => {
+            // The outcome of the applied ones is unknown; the failed ones
+            // were judged against state that may never have committed.
+            let msg = format!("connection lost during COMMIT; the changeset may or may not have been applied: {e}");
+            let out = out
+                .into_iter()
+                .map(|r| match r {
+                    Ok(()) => Err(Failure::Store(StoreError::Unavailable(msg.clone()))),
+                    Err(_) => Err(Failure::Retry(msg.clone())),
+                })
+                .collect();
+            (out, true)
+        }
+        // A changeset alone: its own error (e.g. a deferred check at COMMIT).
+        Err(e) if group.len() == 1 => (vec![Err(classify_commit(e, group[0].0))], false),
+        // Nothing committed, and which changeset caused it is unknown: all again.
+        Err(e) => (all(&e), false),
+    }
+}
+
+/// Keeps what ran since the savepoint and sets a new one, in one round trip.
+async fn next_savepoint(tx: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::raw_sql("RELEASE SAVEPOINT cs; SAVEPOINT cs").execute(tx).await.map(|_| ())
+}
+
+fn unavailable_text(e: &sqlx::Error) -> String {
+    match e {
+        sqlx::Error::Database(db) => {
+            format!("database error {}: {}", db.code().as_deref().unwrap_or("?"), db.message())
+        }
+        other => other.to_string(),
+    }
+}
+
+impl PgStore {
+    /// One attempt on its own connection and transaction. `checked`: take a
+    /// connection that answers a ping (after an attempt lost its connection;
+    /// the pool does not test them).
+    async fn apply_once(&self, cs: &Changeset, plan: &Plan, checked: bool) -> Result<(), Failure> {
+        let mut conn =
+            if checked { self.checked_connection().await } else { self.pool().acquire().await }.map_err(|e| {
+                if is_connection_error(&e) { Failure::Retry(e.to_string()) } else { Failure::Store(unavailable(e)) }
+            })?;
+        let (mut out, broken) = apply_group(&mut conn, &[(cs, plan)], None).await;
+        if broken {
+            drop(conn.detach());
+        }
+        out.pop().unwrap_or_else(|| Err(Failure::Retry("no outcome".into())))
     }
 
     async fn snapshot_inner(&self) -> StoreResult<Snapshot> {
@@ -809,9 +958,19 @@ impl Store for PgStore {
             return Ok(());
         }
         let plan = Plan::new(&changeset);
+        let (cs, plan) = (Arc::new(changeset), Arc::new(plan));
         let mut attempt = 1;
         loop {
-            match self.apply_once(&changeset, &plan, attempt > 1).await {
+            let grouped = match &self.committer {
+                Some(committer) => committer.submit(cs.clone(), plan.clone()).await,
+                None => None,
+            };
+            // Without a committer (off, or its runtime is gone): apply here.
+            let outcome = match grouped {
+                Some(outcome) => outcome,
+                None => self.apply_once(&cs, &plan, attempt > 1).await,
+            };
+            match outcome {
                 Ok(()) => return Ok(()),
                 Err(Failure::Store(e)) => return Err(e),
                 Err(Failure::Retry(msg)) => {
@@ -827,6 +986,38 @@ impl Store for PgStore {
 
     async fn snapshot(&self) -> StoreResult<Snapshot> {
         self.snapshot_inner().await
+    }
+
+    /// All reads at once on pooled connections: the default's second round
+    /// (products after their variants) is folded into the first by reading
+    /// the products through the variants' ids.
+    async fn order_context(&self, q: &OrderContextQuery<'_>) -> StoreResult<OrderContext> {
+        let task = async {
+            match q.task_no {
+                None => Ok(None),
+                Some(no) => self.get_task_by_no(no).await,
+            }
+        };
+        let (idempotency, store, settings, address, variants, products, inventory, task) = tokio::join!(
+            self.get_idempotency(q.idempotency_scope, q.idempotency_key),
+            self.get_store(q.store_id),
+            self.get_settings(q.store_id),
+            self.get_address(q.address_id),
+            self.get_variants(q.variant_ids),
+            self.products_of_variants(q.variant_ids),
+            self.list_inventory(q.variant_ids),
+            task,
+        );
+        Ok(OrderContext {
+            idempotency: idempotency?,
+            store: store?,
+            settings: settings?,
+            address: address?,
+            variants: variants?,
+            products: products?,
+            inventory: inventory?,
+            task: task?,
+        })
     }
 
     async fn health(&self) -> StoreResult<()> {

@@ -20,6 +20,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use agora_core::StoreError;
@@ -28,18 +29,25 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Connection, Postgres};
 
 mod apply;
+mod batch;
+mod fused;
+mod group;
 mod locks;
 mod reads;
 mod rows;
 mod schema;
 pub mod testing;
 
+pub use group::GroupStats;
 pub use locks::PgLocks;
 
 pub(crate) type StoreResult<T> = Result<T, StoreError>;
 
 /// The embedded migrations of `migrations/postgres`.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
+
+/// Default [`PgConfig::max_group`].
+pub const DEFAULT_MAX_GROUP: usize = 64;
 
 /// How to reach the database.
 #[derive(Clone)]
@@ -50,12 +58,21 @@ pub struct PgConfig {
     pub max_connections: u32,
     /// How long a caller waits for a pooled connection before `Unavailable` (default 5 s).
     pub acquire_timeout: Duration,
+    /// Group commit: at most this many changesets share one transaction
+    /// (default 64; 1 turns group commit off: one transaction per changeset).
+    /// The committer keeps up to 4 connections of its own besides the pool.
+    pub max_group: usize,
 }
 
 impl PgConfig {
     /// A config with the default pool size and acquire timeout.
     pub fn new(url: impl Into<String>) -> Self {
-        Self { url: url.into(), max_connections: 16, acquire_timeout: Duration::from_secs(5) }
+        Self {
+            url: url.into(),
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(5),
+            max_group: DEFAULT_MAX_GROUP,
+        }
     }
 }
 
@@ -79,6 +96,7 @@ impl fmt::Debug for PgConfig {
             .field("url", &redact_url(&self.url))
             .field("max_connections", &self.max_connections)
             .field("acquire_timeout", &self.acquire_timeout)
+            .field("max_group", &self.max_group)
             .finish()
     }
 }
@@ -107,10 +125,12 @@ impl MigrationStatus {
     }
 }
 
-/// The PostgreSQL store. Cheap to clone (the pool is shared).
+/// The PostgreSQL store. Cheap to clone (the pool and the committer are shared).
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// Group commit (see `group`); `None` when off or outside a tokio runtime.
+    committer: Option<Arc<group::Committer>>,
 }
 
 impl fmt::Debug for PgStore {
@@ -196,12 +216,37 @@ impl PgStore {
             .map_err(|e| {
                 StoreError::Unavailable(format!("cannot connect to {}: {}", redact_url(&config.url), unavailable(e)))
             })?;
-        Ok(Self { pool })
+        Ok(Self::with_group_commit(pool, config.max_group))
     }
 
-    /// Wraps an existing pool (no migration).
+    /// Wraps an existing pool (no migration), with group commit of at most
+    /// [`DEFAULT_MAX_GROUP`] changesets.
     pub fn from_pool(pool: PgPool) -> Self {
-        Self { pool }
+        Self::with_group_commit(pool, DEFAULT_MAX_GROUP)
+    }
+
+    /// Wraps an existing pool; `max_group` as [`PgConfig::max_group`]. Group
+    /// commit needs a tokio runtime: outside one, each changeset is its own
+    /// transaction.
+    pub fn with_group_commit(pool: PgPool, max_group: usize) -> Self {
+        let committer = if max_group > 1 {
+            // The committer's connections are its own: in the shared pool it
+            // would queue behind every read of every waiting request.
+            let own = PgPoolOptions::new()
+                .max_connections(group::IN_FLIGHT as u32)
+                .acquire_timeout(pool.options().get_acquire_timeout())
+                .test_before_acquire(false)
+                .connect_lazy_with((*pool.connect_options()).clone());
+            group::Committer::start(Self { pool: own, committer: None }, max_group).map(Arc::new)
+        } else {
+            None
+        };
+        Self { pool, committer }
+    }
+
+    /// How group commit has grouped changesets so far (zeros when it is off).
+    pub fn group_stats(&self) -> GroupStats {
+        self.committer.as_ref().map(|c| c.stats()).unwrap_or_default()
     }
 
     /// Applies every pending migration.

@@ -68,6 +68,18 @@ impl PgStore {
     }
 }
 
+impl PgStore {
+    /// The products of the given variants, by product id: what the default
+    /// `order_context` reads in a second round after the variants.
+    pub(crate) async fn products_of_variants(&self, variant_ids: &[VariantId]) -> StoreResult<Vec<Product>> {
+        let q = sqlx::query(cached_sql!(
+            "{} WHERE id IN (SELECT product_id FROM product_variant WHERE id = ANY($1)) ORDER BY id",
+            PRODUCT_SQL.select
+        ));
+        self.many(q.bind(ids(variant_ids, |v| v.0)), rows::product).await
+    }
+}
+
 fn ids<T: Copy>(v: &[T], f: fn(T) -> Uuid) -> Vec<Uuid> {
     v.iter().map(|x| f(*x)).collect()
 }

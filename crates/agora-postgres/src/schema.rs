@@ -140,8 +140,15 @@ impl Table {
 
     /// `INSERT INTO t (cols) VALUES ($1, ...)`.
     pub fn insert(&self) -> String {
+        self.insert_at(0)
+    }
+
+    /// `INSERT INTO t (cols) VALUES ($offset+1, ...)`: the insert as one
+    /// part of a larger statement whose earlier parts bind `offset` values.
+    pub fn insert_at(&self, offset: usize) -> String {
         let cols: Vec<&str> = self.cols.iter().map(|(c, _)| *c).collect();
-        let vals: Vec<String> = self.cols.iter().enumerate().map(|(i, (_, k))| value_expr(i + 1, *k)).collect();
+        let vals: Vec<String> =
+            self.cols.iter().enumerate().map(|(i, (_, k))| value_expr(offset + i + 1, *k)).collect();
         format!("INSERT INTO {} ({}) VALUES ({})", self.name, cols.join(", "), vals.join(", "))
     }
 

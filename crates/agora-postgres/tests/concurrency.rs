@@ -181,3 +181,69 @@ async fn advisory_lock_leases_exclude_expire_and_detect_loss() {
     }
     assert!(relock.is_some(), "the dead session's lock was freed");
 }
+
+/// Group commit under a hot SKU: orders arrive together, are written in
+/// shared transactions (one statement per run of orders, reservations of
+/// the SKU coalesced), and when the run no longer fits the stock, one by one
+/// — exactly the stock is sold, and a key sent twice at once makes one order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn group_commit_sells_exactly_the_stock_and_dedupes_twin_requests() {
+    let (mut config, guard) = throwaway_database().await;
+    config.max_connections = 32;
+    let pg = PgStore::connect(config).await.expect("connect");
+    let h = Arc::new(Harness::new(TestStore::new(Arc::new(pg.clone()), ())));
+    let s = h.store_fixture("group.example.com").await;
+    let (product, variant) = h.product(&s, "G-1", 100, 150).await;
+    let mut tasks = Vec::new();
+    for i in 0..24 {
+        let c = h.customer(&format!("grouper{i}")).await;
+        let (h, s) = (h.clone(), s.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut ids = HashSet::new();
+            let one = [(variant, 1)];
+            for round in 0.. {
+                let key = format!("k-{i}-{round}");
+                // Every other round the same request goes twice at once.
+                let (a, b) = if round % 2 == 0 {
+                    tokio::join!(h.order_with_key(&c, &s, &one, &key, None), h.order_with_key(&c, &s, &one, &key, None))
+                } else {
+                    (h.order_with_key(&c, &s, &one, &key, None).await, Err(AgoraError::OutOfStock(String::new())))
+                };
+                let mut placed = Vec::new();
+                for r in [a, b] {
+                    match r {
+                        Ok(p) => placed.push(p.order.id),
+                        Err(AgoraError::OutOfStock(_)) | Err(AgoraError::Conflict { .. }) => {}
+                        Err(e) => panic!("unexpected error: {e:?}"),
+                    }
+                }
+                placed.dedup();
+                assert!(placed.len() <= 1, "one key made two orders: {placed:?}");
+                match placed.pop() {
+                    Some(id) => {
+                        ids.insert(id);
+                    }
+                    None if h.available(product.id, variant).await == 0 => return ids,
+                    None => {}
+                }
+            }
+            ids
+        }));
+    }
+    let mut all = HashSet::new();
+    for t in tasks {
+        let ids = t.await.expect("task");
+        assert!(ids.is_disjoint(&all), "two customers got the same order");
+        all.extend(ids);
+    }
+    assert_eq!(all.len(), 150);
+    let stock: (i64, i64) =
+        sqlx::query_as("SELECT on_hand, reserved FROM inventory").fetch_one(pg.pool()).await.expect("inventory");
+    assert_eq!(stock, (150, 150));
+    let in_db: i64 = sqlx::query_scalar("SELECT count(*) FROM customer_order").fetch_one(pg.pool()).await.expect("n");
+    assert_eq!(in_db, 150);
+    let g = pg.group_stats();
+    assert!(g.commits < g.changesets, "changesets were never grouped: {g:?}");
+    pg.pool().close().await;
+    drop(guard);
+}

@@ -15,3 +15,17 @@ async fn fresh() -> agora_testkit::TestStore {
 
 agora_testkit::conformance_tests!(fresh);
 agora_testkit::model_tests!(fresh);
+
+/// The same scenarios with group commit off: one transaction per changeset.
+mod without_group_commit {
+    use super::*;
+
+    async fn fresh() -> agora_testkit::TestStore {
+        let (mut config, guard) = testing::throwaway_database().await;
+        config.max_group = 1;
+        let store = PgStore::connect(config).await.expect("connect and migrate the throwaway database");
+        agora_testkit::TestStore::new(Arc::new(store), guard)
+    }
+
+    agora_testkit::conformance_tests!(fresh);
+}
