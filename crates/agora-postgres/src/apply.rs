@@ -867,8 +867,22 @@ pub(crate) async fn apply_group(
         }
         // A changeset alone: its own error (e.g. a deferred check at COMMIT).
         Err(e) if group.len() == 1 => (vec![Err(classify_commit(e, group[0].0))], false),
-        // Nothing committed, and which changeset caused it is unknown: all again.
-        Err(e) => (all(&e), false),
+        // Nothing committed, and which changeset caused it is unknown (a
+        // foreign key is checked at COMMIT): each one again alone, so one
+        // bad changeset cannot fail the others on every retry.
+        Err(_) => {
+            let mut alone = Vec::with_capacity(group.len());
+            for item in group {
+                let (mut one, broken) = Box::pin(apply_group(conn, std::slice::from_ref(item), None)).await;
+                alone.push(one.pop().unwrap_or_else(|| Err(Failure::Retry("no outcome".into()))));
+                if broken {
+                    let rest = group.len() - alone.len();
+                    alone.extend((0..rest).map(|_| Err(Failure::Retry("connection lost".into()))));
+                    return (alone, true);
+                }
+            }
+            (alone, false)
+        }
     }
 }
 
@@ -988,36 +1002,10 @@ impl Store for PgStore {
         self.snapshot_inner().await
     }
 
-    /// All reads at once on pooled connections: the default's second round
-    /// (products after their variants) is folded into the first by reading
-    /// the products through the variants' ids.
+    /// All reads on one connection, one after the other (see
+    /// `PgStore::order_context_on_one_connection` for why not concurrently).
     async fn order_context(&self, q: &OrderContextQuery<'_>) -> StoreResult<OrderContext> {
-        let task = async {
-            match q.task_no {
-                None => Ok(None),
-                Some(no) => self.get_task_by_no(no).await,
-            }
-        };
-        let (idempotency, store, settings, address, variants, products, inventory, task) = tokio::join!(
-            self.get_idempotency(q.idempotency_scope, q.idempotency_key),
-            self.get_store(q.store_id),
-            self.get_settings(q.store_id),
-            self.get_address(q.address_id),
-            self.get_variants(q.variant_ids),
-            self.products_of_variants(q.variant_ids),
-            self.list_inventory(q.variant_ids),
-            task,
-        );
-        Ok(OrderContext {
-            idempotency: idempotency?,
-            store: store?,
-            settings: settings?,
-            address: address?,
-            variants: variants?,
-            products: products?,
-            inventory: inventory?,
-            task: task?,
-        })
+        self.order_context_on_one_connection(q).await
     }
 
     async fn health(&self) -> StoreResult<()> {

@@ -69,15 +69,86 @@ impl PgStore {
 }
 
 impl PgStore {
-    /// The products of the given variants, by product id: what the default
-    /// `order_context` reads in a second round after the variants.
-    pub(crate) async fn products_of_variants(&self, variant_ids: &[VariantId]) -> StoreResult<Vec<Product>> {
-        let q = sqlx::query(cached_sql!(
-            "{} WHERE id IN (SELECT product_id FROM product_variant WHERE id = ANY($1)) ORDER BY id",
-            PRODUCT_SQL.select
-        ));
-        self.many(q.bind(ids(variant_ids, |v| v.0)), rows::product).await
+    /// Every read of `order_context`, one after the other on one pooled
+    /// connection. Concurrent reads on several connections are one round
+    /// trip of latency instead of eight, but with many requests in flight
+    /// each order then holds eight connections and the pool, not the server,
+    /// becomes the limit; one connection for a few hundred microseconds
+    /// scales with the pool.
+    pub(crate) async fn order_context_on_one_connection(&self, q: &OrderContextQuery<'_>) -> StoreResult<OrderContext> {
+        let conn = self.pool().acquire().await.map_err(unavailable)?;
+        match order_context_on(conn, q).await {
+            Err(e) if is_connection_error(&e) => {
+                let conn = self.checked_connection().await.map_err(unavailable)?;
+                order_context_on(conn, q).await.map_err(unavailable)?
+            }
+            other => other.map_err(unavailable)?,
+        }
     }
+}
+
+/// The reads of `order_context` on `conn`; a row that does not decode is the
+/// inner error (the connection is fine).
+async fn order_context_on(
+    mut conn: sqlx::pool::PoolConnection<sqlx::Postgres>,
+    q: &OrderContextQuery<'_>,
+) -> Result<StoreResult<OrderContext>, sqlx::Error> {
+    let c = &mut *conn;
+    let variant_ids = ids(q.variant_ids, |v| v.0);
+    let idempotency = sqlx::query(cached_sql!("{} WHERE scope = $1 AND key = $2", IDEMPOTENCY_SQL.select))
+        .bind(q.idempotency_scope)
+        .bind(q.idempotency_key)
+        .fetch_optional(&mut *c)
+        .await?;
+    let store = sqlx::query(cached_sql!("{} WHERE id = $1", STORE_SQL.select))
+        .bind(q.store_id.0)
+        .fetch_optional(&mut *c)
+        .await?;
+    let settings = sqlx::query(cached_sql!("{} WHERE store_id = $1", SETTINGS_SQL.select))
+        .bind(q.store_id.0)
+        .fetch_optional(&mut *c)
+        .await?;
+    let address = sqlx::query(cached_sql!("{} WHERE id = $1", ADDRESS_SQL.select))
+        .bind(q.address_id.0)
+        .fetch_optional(&mut *c)
+        .await?;
+    let variants = sqlx::query(cached_sql!("{} WHERE id = ANY($1) ORDER BY id", VARIANT_SQL.select))
+        .bind(&variant_ids)
+        .fetch_all(&mut *c)
+        .await?;
+    let products = sqlx::query(cached_sql!(
+        "{} WHERE id IN (SELECT product_id FROM product_variant WHERE id = ANY($1)) ORDER BY id",
+        PRODUCT_SQL.select
+    ))
+    .bind(&variant_ids)
+    .fetch_all(&mut *c)
+    .await?;
+    let inventory = sqlx::query(cached_sql!(
+        "{} WHERE variant_id = ANY($1) ORDER BY variant_id, warehouse_id",
+        INVENTORY_SQL.select
+    ))
+    .bind(&variant_ids)
+    .fetch_all(&mut *c)
+    .await?;
+    let task = match q.task_no {
+        Some(no) => {
+            sqlx::query(cached_sql!("{} WHERE task_no = $1", TASK_SQL.select)).bind(no).fetch_optional(&mut *c).await?
+        }
+        None => None,
+    };
+    let decode = || -> StoreResult<OrderContext> {
+        Ok(OrderContext {
+            idempotency: idempotency.as_ref().map(rows::idempotency).transpose()?,
+            store: store.as_ref().map(rows::shop).transpose()?,
+            settings: settings.as_ref().map(rows::settings).transpose()?,
+            address: address.as_ref().map(rows::address).transpose()?,
+            variants: variants.iter().map(rows::variant).collect::<StoreResult<_>>()?,
+            products: products.iter().map(rows::product).collect::<StoreResult<_>>()?,
+            inventory: inventory.iter().map(rows::inventory).collect::<StoreResult<_>>()?,
+            task: task.as_ref().map(rows::task).transpose()?,
+        })
+    };
+    Ok(decode())
 }
 
 fn ids<T: Copy>(v: &[T], f: fn(T) -> Uuid) -> Vec<Uuid> {

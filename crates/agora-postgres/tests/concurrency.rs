@@ -247,3 +247,46 @@ async fn group_commit_sells_exactly_the_stock_and_dedupes_twin_requests() {
     pg.pool().close().await;
     drop(guard);
 }
+
+/// Foreign keys are checked at COMMIT, so under group commit a changeset
+/// that references a missing row fails its whole group's COMMIT; the others
+/// must still be applied (each is retried alone) and only it reported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_changeset_failing_at_commit_does_not_fail_the_rest_of_its_group() {
+    let (pg, _config, guard) = common::store().await;
+    let shop = common::shop("commit.example.com");
+    let mut cs = Changeset::new();
+    cs.insert(Record::Store(shop.clone()));
+    pg.apply(cs).await.expect("store");
+    let audit = |store_id: StoreId| {
+        let mut cs = Changeset::new();
+        cs.insert(Record::Audit(AuditLog {
+            id: AuditId(common::id()),
+            store_id,
+            at: common::t(1_700_000_000, 0),
+            actor_masked: "adm_****".into(),
+            ip: None,
+            key: "order_ttl_seconds".into(),
+            from: None,
+            to: Some("60".into()),
+        }));
+        cs
+    };
+    for _ in 0..5 {
+        let mut all: Vec<Changeset> = (0..30).map(|_| audit(shop.id)).collect();
+        all.insert(15, audit(StoreId(common::id())));
+        let outcomes = futures::future::join_all(all.into_iter().map(|cs| pg.apply(cs))).await;
+        for (i, r) in outcomes.iter().enumerate() {
+            if i == 15 {
+                assert!(matches!(r, Err(StoreError::Missing(_))), "the bad changeset: {r:?}");
+            } else {
+                assert!(r.is_ok(), "changeset {i} failed with its group: {r:?}");
+            }
+        }
+    }
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log").fetch_one(pg.pool()).await.expect("count");
+    assert_eq!(n, 150);
+    assert!(pg.group_stats().commits < pg.group_stats().changesets, "never grouped: {:?}", pg.group_stats());
+    drop(pg);
+    drop(guard);
+}
