@@ -71,27 +71,34 @@ impl Committer {
     /// Starts the committer on a thread of its own with a single-threaded
     /// runtime: on the application's runtime its every round trip would wait
     /// behind all runnable request tasks, and the committer is the one serial
-    /// step of the write path. `None` if the thread cannot start. The
-    /// committer's connections (`store`'s pool, created lazily) live on that
-    /// runtime; the thread ends when the last `PgStore` handle is dropped.
-    pub(crate) fn start(store: PgStore, max_group: usize) -> Option<Committer> {
+    /// step of the write path. `None` if the thread cannot start. `store`
+    /// builds the committer's own store (its pool) on that runtime, so its
+    /// connections and pool tasks live there; the thread ends when the last
+    /// `PgStore` handle is dropped.
+    pub(crate) fn start(store: impl FnOnce() -> PgStore + Send + 'static, max_group: usize) -> Option<Committer> {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
         let (queue, rx) = mpsc::channel(QUEUE);
         let counters = Arc::new(GroupCounters::default());
         let task_counters = counters.clone();
         std::thread::Builder::new()
             .name("agora-pg-committer".into())
-            .spawn(move || runtime.block_on(run(store, rx, max_group.max(1), task_counters)))
+            .spawn(move || runtime.block_on(async move { run(store(), rx, max_group.max(1), task_counters).await }))
             .ok()?;
         Some(Committer { queue, counters })
     }
 
-    /// Applies through the committer. `None` when the committer is gone:
-    /// the caller applies on its own.
+    /// Applies through the committer. `None` when the committer is gone
+    /// before taking the changeset: the caller applies it on its own.
     pub(crate) async fn submit(&self, cs: Arc<Changeset>, plan: Arc<Plan>) -> Option<Result<(), Failure>> {
         let (reply, answer) = oneshot::channel();
         self.queue.send(Request { cs, plan, reply }).await.ok()?;
-        answer.await.ok()
+        // Taken but never answered (the committer's task died): it may or
+        // may not have been committed, so it must not be applied again.
+        Some(answer.await.unwrap_or_else(|_| {
+            Err(Failure::Store(agora_core::StoreError::Unavailable(
+                "the committer stopped; the changeset may or may not have been applied".into(),
+            )))
+        }))
     }
 
     pub(crate) fn stats(&self) -> GroupStats {
@@ -153,6 +160,8 @@ async fn run(store: PgStore, mut rx: mpsc::Receiver<Request>, max_group: usize, 
         // other), while this one waits for its COMMIT.
         let _ = statements_done.await;
     }
+    // Every handle is gone; let the groups still committing finish.
+    let _ = in_flight.acquire_many(IN_FLIGHT as u32).await;
 }
 
 async fn connection(store: &PgStore, checked: bool) -> Result<PoolConnection<Postgres>, Failure> {

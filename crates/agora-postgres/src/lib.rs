@@ -129,7 +129,7 @@ impl MigrationStatus {
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
-    /// Group commit (see `group`); `None` when off or outside a tokio runtime.
+    /// Group commit (see `group`); `None` when off.
     committer: Option<Arc<group::Committer>>,
 }
 
@@ -225,19 +225,25 @@ impl PgStore {
         Self::with_group_commit(pool, DEFAULT_MAX_GROUP)
     }
 
-    /// Wraps an existing pool; `max_group` as [`PgConfig::max_group`]. Group
-    /// commit needs a tokio runtime: outside one, each changeset is its own
+    /// Wraps an existing pool; `max_group` as [`PgConfig::max_group`]. The
+    /// committer runs on a thread of its own with up to 4 connections of its
+    /// own; if that thread cannot start, each changeset is its own
     /// transaction.
     pub fn with_group_commit(pool: PgPool, max_group: usize) -> Self {
         let committer = if max_group > 1 {
             // The committer's connections are its own: in the shared pool it
             // would queue behind every read of every waiting request.
-            let own = PgPoolOptions::new()
-                .max_connections(group::IN_FLIGHT as u32)
-                .acquire_timeout(pool.options().get_acquire_timeout())
-                .test_before_acquire(false)
-                .connect_lazy_with((*pool.connect_options()).clone());
-            group::Committer::start(Self { pool: own, committer: None }, max_group).map(Arc::new)
+            let options = (*pool.connect_options()).clone();
+            let acquire_timeout = pool.options().get_acquire_timeout();
+            let own = move || Self {
+                pool: PgPoolOptions::new()
+                    .max_connections(group::IN_FLIGHT as u32)
+                    .acquire_timeout(acquire_timeout)
+                    .test_before_acquire(false)
+                    .connect_lazy_with(options),
+                committer: None,
+            };
+            group::Committer::start(own, max_group).map(Arc::new)
         } else {
             None
         };
