@@ -182,22 +182,21 @@ async fn place_orders_on(
     let report = PlaceReport { label, agora: Outcome::combine(&agora_rounds), raw: Outcome::combine(&raw_rounds) };
     if let Some(o) = &report.agora {
         println!("  agora: {}", o.line());
-        if let agora_runtime::Backend::Sqlite(st) = &backend {
-            let w = st.writer_stats();
+        let grouping = match &backend {
+            agora_runtime::Backend::Sqlite(st) => {
+                let w = st.writer_stats();
+                Some(("sqlite writer", w.changesets, w.commits))
+            }
+            agora_runtime::Backend::Postgres(pg) => {
+                let g = pg.group_stats();
+                Some(("postgres committer", g.changesets, g.commits))
+            }
+            _ => None,
+        };
+        if let Some((who, changesets, commits)) = grouping {
             println!(
-                "         sqlite writer: {} changesets in {} commits ({:.1} per commit, fixtures included)",
-                w.changesets,
-                w.commits,
-                w.changesets as f64 / w.commits.max(1) as f64
-            );
-        }
-        if let agora_runtime::Backend::Postgres(pg) = &backend {
-            let g = pg.group_stats();
-            println!(
-                "         postgres committer: {} changesets in {} commits ({:.1} per commit, fixtures included)",
-                g.changesets,
-                g.commits,
-                g.changesets as f64 / g.commits.max(1) as f64
+                "         {who}: {changesets} changesets in {commits} commits ({:.1} per commit, fixtures included)",
+                changesets as f64 / commits.max(1) as f64
             );
         }
     }

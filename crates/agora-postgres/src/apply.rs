@@ -32,6 +32,7 @@ use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::fused::IDEMPOTENCY_UPSERT;
 use crate::reads::cached_sql;
 use crate::rows::{self, PgQuery};
 use crate::schema::*;
@@ -501,10 +502,7 @@ async fn write_one(conn: &mut PgConnection, cs: &Changeset, w: &Write) -> Result
                 Some((index, now)) => {
                     let n = rows::bind_idempotency(
                         sqlx::query(cached_sql!(
-                            "{} ON CONFLICT (scope, key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, \
-                             response_status = EXCLUDED.response_status, response_body = EXCLUDED.response_body, \
-                             resource_id = EXCLUDED.resource_id, created_at = EXCLUDED.created_at, \
-                             expires_at = EXCLUDED.expires_at WHERE idempotency_key.expires_at <= $9",
+                            "{}{IDEMPOTENCY_UPSERT} WHERE idempotency_key.expires_at <= $9",
                             IDEMPOTENCY_SQL.insert
                         )),
                         rec,
@@ -520,13 +518,7 @@ async fn write_one(conn: &mut PgConnection, cs: &Changeset, w: &Write) -> Result
                     n
                 }
                 None => rows::bind_idempotency(
-                    sqlx::query(cached_sql!(
-                        "{} ON CONFLICT (scope, key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, \
-                         response_status = EXCLUDED.response_status, response_body = EXCLUDED.response_body, \
-                         resource_id = EXCLUDED.resource_id, created_at = EXCLUDED.created_at, \
-                         expires_at = EXCLUDED.expires_at",
-                        IDEMPOTENCY_SQL.insert
-                    )),
+                    sqlx::query(cached_sql!("{}{IDEMPOTENCY_UPSERT}", IDEMPOTENCY_SQL.insert)),
                     rec,
                 )
                 .execute(&mut *conn)

@@ -15,6 +15,7 @@
 //! applied one by one, which reports each one's own guard.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use agora_core::{
     ActivityEvent, Changeset, CustomerOrder, Guard, IdempotencyRecord, InventoryReservation, OrderItem, Record,
@@ -24,8 +25,11 @@ use sqlx::{PgConnection, Row};
 use time::OffsetDateTime;
 
 use crate::apply::Plan;
+use crate::fused::IDEMPOTENCY_UPSERT;
 
-const ORDERS_SQL: &str = "WITH s AS (\
+static ORDERS_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH s AS (\
     UPDATE inventory i SET reserved = i.reserved + t.qty, updated_at = t.at \
     FROM UNNEST($1::uuid[], $2::uuid[], $3::int8[], $4::timestamptz[]) AS t(v, w, qty, at) \
     WHERE i.variant_id = t.v AND i.warehouse_id = t.w AND i.on_hand - i.reserved >= t.qty RETURNING 1), \
@@ -54,14 +58,13 @@ const ORDERS_SQL: &str = "WITH s AS (\
     (scope, key, fingerprint, response_status, response_body, resource_id, created_at, expires_at) \
     SELECT * FROM UNNEST($41::text[], $42::text[], $43::text[], $44::int4[], $45::text[], $46::uuid[], \
     $47::timestamptz[], $48::timestamptz[]) \
-    ON CONFLICT (scope, key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, \
-    response_status = EXCLUDED.response_status, response_body = EXCLUDED.response_body, \
-    resource_id = EXCLUDED.resource_id, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at \
-    WHERE idempotency_key.expires_at <= EXCLUDED.created_at RETURNING 1), \
+    {IDEMPOTENCY_UPSERT} WHERE idempotency_key.expires_at <= EXCLUDED.created_at RETURNING 1), \
  e AS (INSERT INTO activity_event (id, store_id, seq, entity_type, entity_id, kind, payload, at) \
     SELECT * FROM UNNEST($49::uuid[], $50::uuid[], $51::int8[], $52::text[], $53::uuid[], $54::text[], \
     $55::jsonb[], $56::timestamptz[])) \
- SELECT (SELECT count(*) FROM s), (SELECT count(*) FROM k)";
+ SELECT (SELECT count(*) FROM s), (SELECT count(*) FROM k)"
+    )
+});
 
 /// True when a changeset is order-shaped: every guard is a stock guard fused
 /// with its reservation or the idempotency guard checked by its upsert (with
@@ -188,7 +191,7 @@ fn col<T, U>(rows: &[T], f: impl Fn(&T) -> U) -> Vec<U> {
 pub(crate) async fn apply_orders(conn: &mut PgConnection, run: &[(&Changeset, &Plan)]) -> Result<bool, sqlx::Error> {
     let c = collect(run);
     let (o, it, r, k, e) = (&c.orders, &c.items, &c.reservations, &c.keys, &c.events);
-    let row = sqlx::query(ORDERS_SQL)
+    let row = sqlx::query(ORDERS_SQL.as_str())
         .bind(col(&c.stock, |s| s.0.0.0))
         .bind(col(&c.stock, |s| s.0.1.0))
         .bind(col(&c.stock, |s| s.1))

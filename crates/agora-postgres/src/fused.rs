@@ -17,7 +17,7 @@
 //! tables in which order), so it is built once per shape and cached; sqlx
 //! then keeps one prepared statement per shape and connection.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, LazyLock, Mutex};
 
@@ -101,9 +101,9 @@ fn bind_record<'q>(q: PgQuery<'q>, r: &Record) -> PgQuery<'q> {
     }
 }
 
-/// The write indices whose idempotency insert checks a deferred guard.
-fn guarded_upserts(plan: &Plan) -> HashSet<usize> {
-    plan.deferred.values().copied().collect()
+/// True when write `j` is an idempotency insert that checks a deferred guard.
+fn is_guarded_upsert(plan: &Plan, j: usize) -> bool {
+    plan.deferred.values().any(|&d| d == j)
 }
 
 /// True when the changeset can be sent as one statement: every guard is
@@ -115,7 +115,6 @@ pub(crate) fn fusable(cs: &Changeset, plan: &Plan) -> bool {
     if !guards_ok {
         return false;
     }
-    let upserts = guarded_upserts(plan);
     let mut parts = plan.fused.len();
     for (j, w) in cs.writes.iter().enumerate() {
         if plan.skip.contains(&j) {
@@ -123,7 +122,7 @@ pub(crate) fn fusable(cs: &Changeset, plan: &Plan) -> bool {
         }
         match w {
             Write::Insert(Record::PaymentEvent(_)) => return false,
-            Write::Insert(Record::Idempotency(_)) if !upserts.contains(&j) => return false,
+            Write::Insert(Record::Idempotency(_)) if !is_guarded_upsert(plan, j) => return false,
             Write::Insert(_) => parts += 1,
             _ => return false,
         }
@@ -153,7 +152,6 @@ fn shape_key(cs: &Changeset, plan: &Plan) -> Vec<u16> {
 }
 
 fn build_sql(cs: &Changeset, plan: &Plan) -> String {
-    let upserts = guarded_upserts(plan);
     let mut sql = String::with_capacity(4096);
     let mut n = 0usize;
     let mut first = true;
@@ -184,7 +182,7 @@ fn build_sql(cs: &Changeset, plan: &Plan) -> String {
         let (table, _) = record_table(r);
         let mut body = table.insert_at(n);
         n += table.cols.len();
-        if upserts.contains(&j) {
+        if is_guarded_upsert(plan, j) {
             let _ = write!(body, "{IDEMPOTENCY_UPSERT} WHERE idempotency_key.expires_at <= ${} RETURNING 1", n + 1);
             n += 1;
         }
@@ -241,14 +239,13 @@ pub(crate) async fn apply_fused(
             q = q.bind(variant_id.0).bind(warehouse_id.0).bind(*qty).bind(*at);
         }
     }
-    let upserts = guarded_upserts(plan);
     for (j, w) in cs.writes.iter().enumerate() {
         if plan.skip.contains(&j) {
             continue;
         }
         let Write::Insert(r) = w else { continue };
         q = bind_record(q, r);
-        if upserts.contains(&j)
+        if is_guarded_upsert(plan, j)
             && let Record::Idempotency(rec) = r
         {
             let now = idempotency_guard(cs, &rec.scope, &rec.key).map(|(_, now)| now);
