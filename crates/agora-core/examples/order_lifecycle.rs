@@ -89,7 +89,7 @@ async fn main() -> Result<(), AgoraError> {
     };
     let placed = agora.place_order(&ann, Some("checkout-42"), request.clone()).await?;
     let replay = agora.place_order(&ann, Some("checkout-42"), request).await?;
-    assert!(replay.replayed && replay.body == placed.body);
+    assert!(replay.replayed && replay.recorded == placed.recorded);
     let order_id = OrderId(placed.order.id);
     println!(
         "placed {} for {} minor units ({})",

@@ -1,44 +1,158 @@
 //! The one write door. A use case reads, decides, and hands the adapter a
 //! [`Changeset`]: the writes plus the guards they depend on. The adapter
-//! applies it atomically (all writes or none) and reports which guard failed.
+//! applies it atomically (all writes or none) and reports which condition
+//! failed.
+//!
+//! Guards are generic over the catalogue ([`Guard::RowIs`], [`Guard::Free`]),
+//! so a new table needs no new guard and no adapter code. Writes say what
+//! they mean: besides inserting, updating and deleting rows, stock
+//! reservations ([`Write::Stock`]), the idempotent response
+//! ([`Write::PutIdempotency`]) and the event sequencer
+//! ([`Write::SequenceEvents`]) are writes of their own that carry their
+//! condition inside, so an adapter can batch or coalesce them (one
+//! conditional UPDATE per hot stock row for a whole group of orders)
+//! without guessing from a changeset's shape.
 
-use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 
+use crate::catalogue::{Catalogued, Record};
 use crate::ids::*;
-use crate::model::*;
+use crate::model::IdempotencyRecord;
+use crate::schema::{Entity, Key, Table, Value};
 
-/// A condition that must hold, inside the atomic apply, for the writes to
-/// happen. Adapters check each one against the committed state under their
-/// own concurrency control (a lock, a conditional UPDATE, a unique index).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A condition that must hold, inside the atomic apply, before any write.
+/// Adapters check each one against the committed state (plus the earlier
+/// writes of their group) under their own concurrency control.
+#[derive(Clone)]
 pub enum Guard {
-    /// No user has this (normalised) email.
-    EmailFree {
-        /// The email.
-        email: String,
+    /// The row of `table` with primary key `key` exists and each listed
+    /// column holds the given value (a status, a version, ...).
+    RowIs {
+        /// The table.
+        table: &'static Table,
+        /// The row's primary key.
+        key: Key,
+        /// (column position, expected value) pairs.
+        expect: Vec<(usize, Value<'static>)>,
     },
-    /// No store has this domain.
-    DomainFree {
-        /// The domain.
-        domain: String,
+    /// No row of `table` holds `values` in the columns of its unique
+    /// constraint named `unique` (an email, a domain, a SKU, one payout
+    /// per task, ...). The unique constraint backs it up: a concurrent
+    /// insert that wins the race fails the writer's insert, and the
+    /// adapter reports this guard.
+    Free {
+        /// The table.
+        table: &'static Table,
+        /// The unique constraint's name.
+        unique: &'static str,
+        /// The values, in the constraint's column order.
+        values: Vec<Value<'static>>,
     },
-    /// No variant of the store has this SKU.
-    SkuFree {
-        /// The store.
-        store_id: StoreId,
-        /// The SKU.
-        sku: String,
-    },
-    /// The inventory row exists and `on_hand - reserved >= qty`.
+}
+
+impl Guard {
+    /// The row of `T` with `key` exists with these column values.
+    ///
+    /// # Panics
+    /// When `T` has no such column (a bug caught by every conformance test).
+    pub fn row_is<T: Entity>(key: impl Into<Key>, expect: &[(&str, Value<'static>)]) -> Guard {
+        let table = T::table();
+        Guard::RowIs { table, key: key.into(), expect: expect.iter().map(|(c, v)| (table.col(c), v.clone())).collect() }
+    }
+
+    /// No row of `T` holds `values` in its unique constraint `unique`.
+    ///
+    /// # Panics
+    /// When `T` has no such constraint or the value count is wrong.
+    pub fn free<T: Entity>(unique: &'static str, values: Vec<Value<'static>>) -> Guard {
+        let table = T::table();
+        let u = table.unique_named(unique).unwrap_or_else(|| panic!("{} has no unique {unique}", table.name));
+        assert_eq!(u.columns.len(), values.len(), "unique {unique}: wrong number of values");
+        Guard::Free { table, unique, values }
+    }
+
+    /// The table the guard reads.
+    pub fn table(&self) -> &'static Table {
+        match self {
+            Guard::RowIs { table, .. } | Guard::Free { table, .. } => table,
+        }
+    }
+
+    /// A short stable name for metrics and logs: `table.column[.column]`
+    /// for a row check, the constraint's name for a free check.
+    pub fn kind(&self) -> String {
+        match self {
+            Guard::RowIs { table, expect, .. } => {
+                let cols: Vec<&str> = expect.iter().map(|(c, _)| table.columns[*c].name).collect();
+                format!("{}.{}", table.name, cols.join("."))
+            }
+            Guard::Free { unique, .. } => (*unique).to_owned(),
+        }
+    }
+
+    /// Whether this guard checks the unique constraint `name`.
+    pub fn is_free(&self, name: &str) -> bool {
+        matches!(self, Guard::Free { unique, .. } if *unique == name)
+    }
+
+    /// The expected value of `column` when this is a row check of `T`.
+    pub fn expects<T: Entity>(&self, column: &str) -> Option<&Value<'static>> {
+        match self {
+            Guard::RowIs { table, expect, .. } if table.name == T::table().name => {
+                let c = table.column(column)?;
+                expect.iter().find(|(i, _)| *i == c).map(|(_, v)| v)
+            }
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Debug for Guard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Guard::RowIs { table, key, expect } => {
+                let exp: Vec<String> =
+                    expect.iter().map(|(c, v)| format!("{} = {v:?}", table.columns[*c].name)).collect();
+                write!(f, "RowIs({} {key}: {})", table.name, exp.join(", "))
+            }
+            Guard::Free { table, unique, values } => write!(f, "Free({}.{unique}: {values:?})", table.name),
+        }
+    }
+}
+
+impl PartialEq for Guard {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Guard::RowIs { table: a, key: ka, expect: ea }, Guard::RowIs { table: b, key: kb, expect: eb }) => {
+                a.name == b.name && ka == kb && ea == eb
+            }
+            (
+                Guard::Free { table: a, unique: ua, values: va },
+                Guard::Free { table: b, unique: ub, values: vb },
+            ) => a.name == b.name && ua == ub && va == vb,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Guard {}
+
+/// What did not hold when a changeset was refused: one of its guards, or
+/// the condition a write carries inside.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Condition {
+    /// An explicit guard.
+    Guard(Guard),
+    /// [`StockChange::Reserve`]: the stock row exists and `on_hand - reserved >= qty`.
     StockAvailable {
         /// The variant.
         variant_id: VariantId,
         /// The warehouse.
         warehouse_id: WarehouseId,
-        /// Units needed.
+        /// Units asked for.
         qty: i64,
     },
-    /// The inventory row's `reserved` is at most `on_hand` (or the row is absent).
+    /// [`StockChange::SetOnHand`]: the row's `reserved` is at most the new on-hand figure.
     ReservedWithin {
         /// The variant.
         variant_id: VariantId,
@@ -47,366 +161,236 @@ pub enum Guard {
         /// The new on-hand figure.
         on_hand: i64,
     },
-    /// The order exists and has this status.
-    OrderStatusIs {
-        /// The order.
-        order_id: OrderId,
-        /// Expected status.
-        status: OrderStatus,
+    /// [`StockChange::SetReserved`]: the row's `reserved` is still what was read.
+    ReservedIs {
+        /// The variant.
+        variant_id: VariantId,
+        /// The warehouse.
+        warehouse_id: WarehouseId,
+        /// The expected figure.
+        reserved: i64,
     },
-    /// The payment exists and has this status.
-    PaymentStatusIs {
-        /// The payment.
-        payment_id: PaymentId,
-        /// Expected status.
-        status: PaymentStatus,
-    },
-    /// The reservation exists and has this status.
-    ReservationStatusIs {
-        /// The reservation.
-        reservation_id: ReservationId,
-        /// Expected status.
-        status: ReservationStatus,
-    },
-    /// The task exists with this status and count of valid helps.
-    TaskStateIs {
-        /// The task.
-        task_id: TaskId,
-        /// Expected status.
-        status: TaskStatus,
-        /// Expected valid helps.
-        helps_valid: i64,
-    },
-    /// The order has no help task yet.
-    NoTaskForOrder {
-        /// The owner's order.
-        order_id: OrderId,
-    },
-    /// The helper has not helped this task yet.
-    NoHelpByHelper {
-        /// The task.
-        task_id: TaskId,
-        /// The helper.
-        helper_user_id: UserId,
-    },
-    /// The help exists and has this status.
-    HelpStatusIs {
-        /// The help.
-        help_id: HelpId,
-        /// Expected status.
-        status: HelpStatus,
-    },
-    /// No payout row exists for the task.
-    NoPayoutForTask {
-        /// The task.
-        task_id: TaskId,
-    },
-    /// The payout row exists and has this status.
-    PayoutStatusIs {
-        /// The payout.
-        payout_id: PayoutId,
-        /// Expected status.
-        status: PayoutStatus,
-    },
-    /// No idempotency record for (scope, key), or only one that expired at
-    /// or before `now` (an insert of the same key then replaces it).
+    /// [`Write::PutIdempotency`]: no record for (scope, key), or only one
+    /// that expired at or before `now`.
     IdempotencyKeyFree {
         /// The scope.
         scope: String,
         /// The key.
         key: String,
         /// Records with `expires_at <= now` count as free.
-        #[serde(with = "time::serde::rfc3339")]
-        now: time::OffsetDateTime,
+        now: OffsetDateTime,
     },
-    /// No payment event with this (provider, event_id).
-    PaymentEventFree {
-        /// The provider.
-        provider: String,
-        /// The provider's event id.
-        event_id: String,
-    },
-    /// The settings row exists and has this version.
-    SettingsVersionIs {
-        /// The store.
-        store_id: StoreId,
-        /// Expected version.
-        version: i64,
-    },
-    /// The product exists and has this version.
-    ProductVersionIs {
-        /// The product.
-        product_id: ProductId,
-        /// Expected version.
-        version: i64,
-    },
-    /// The export job exists and has this status.
-    ExportStatusIs {
-        /// The export.
-        export_id: ExportId,
-        /// Expected status.
-        status: ExportStatus,
-    },
-    /// The store's last assigned event seq is this (0 when none).
+    /// [`Write::SequenceEvents`]: the store's last seq is still `last_seq`.
     EventSeqIs {
         /// The store.
         store_id: StoreId,
-        /// Expected last seq.
+        /// Expected last seq (0 when none).
         last_seq: i64,
     },
 }
 
-impl Guard {
-    /// A short stable name of the guard's kind, for metrics and logs.
-    pub fn kind(&self) -> &'static str {
+impl Condition {
+    /// A short stable name of the condition's kind, for metrics and logs.
+    pub fn kind(&self) -> String {
         match self {
-            Guard::EmailFree { .. } => "email_free",
-            Guard::DomainFree { .. } => "domain_free",
-            Guard::SkuFree { .. } => "sku_free",
-            Guard::StockAvailable { .. } => "stock_available",
-            Guard::ReservedWithin { .. } => "reserved_within",
-            Guard::OrderStatusIs { .. } => "order_status",
-            Guard::PaymentStatusIs { .. } => "payment_status",
-            Guard::ReservationStatusIs { .. } => "reservation_status",
-            Guard::TaskStateIs { .. } => "task_state",
-            Guard::NoTaskForOrder { .. } => "no_task_for_order",
-            Guard::NoHelpByHelper { .. } => "no_help_by_helper",
-            Guard::HelpStatusIs { .. } => "help_status",
-            Guard::NoPayoutForTask { .. } => "no_payout_for_task",
-            Guard::PayoutStatusIs { .. } => "payout_status",
-            Guard::IdempotencyKeyFree { .. } => "idempotency_key_free",
-            Guard::PaymentEventFree { .. } => "payment_event_free",
-            Guard::SettingsVersionIs { .. } => "settings_version",
-            Guard::ProductVersionIs { .. } => "product_version",
-            Guard::ExportStatusIs { .. } => "export_status",
-            Guard::EventSeqIs { .. } => "event_seq",
+            Condition::Guard(g) => g.kind(),
+            Condition::StockAvailable { .. } => "stock_available".into(),
+            Condition::ReservedWithin { .. } => "reserved_within".into(),
+            Condition::ReservedIs { .. } => "reserved_is".into(),
+            Condition::IdempotencyKeyFree { .. } => "idempotency_key_free".into(),
+            Condition::EventSeqIs { .. } => "event_seq".into(),
+        }
+    }
+
+    /// The guard, when the condition is an explicit guard.
+    pub fn guard(&self) -> Option<&Guard> {
+        match self {
+            Condition::Guard(g) => Some(g),
+            _ => None,
         }
     }
 }
 
-/// Which guard failed: its position in [`Changeset::guards`] and a copy.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Which condition failed: its index in [`Changeset::conditions`] order
+/// (guards first, then the writes: write `j` is index `guards.len() + j`)
+/// and a copy.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GuardFailure {
-    /// Index into the changeset's guards.
+    /// Index: `i` for guard `i`, `guards.len() + j` for write `j`.
     pub index: usize,
-    /// The guard itself.
-    pub guard: Guard,
+    /// What did not hold.
+    pub condition: Condition,
 }
 
-/// One row to write. `Insert` adds a new row (its primary key must be new);
-/// `Update` replaces every column of an existing row by primary key.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Record {
-    /// A store.
-    Store(Shop),
-    /// A store's settings.
-    StoreSettings(StoreSettings),
-    /// A user.
-    User(AppUser),
-    /// An address.
-    Address(UserAddress),
-    /// A session.
-    Session(Session),
-    /// An admin key.
-    AdminKey(AdminKey),
-    /// A product.
-    Product(Product),
-    /// A variant.
-    Variant(ProductVariant),
-    /// An image.
-    Image(ProductImage),
-    /// A warehouse.
-    Warehouse(Warehouse),
-    /// A stock hold.
-    Reservation(InventoryReservation),
-    /// An order.
-    Order(CustomerOrder),
-    /// An order line.
-    OrderItem(OrderItem),
-    /// A payment.
-    Payment(Payment),
-    /// A provider event.
-    PaymentEvent(PaymentEvent),
-    /// A help task.
-    Task(HelpTask),
-    /// A help.
-    Help(Help),
-    /// A payout row.
-    Payout(PayoutLedger),
-    /// An audit row.
-    Audit(AuditLog),
-    /// An idempotency record.
-    Idempotency(IdempotencyRecord),
-    /// An activity event.
-    Event(ActivityEvent),
-    /// An export job.
-    Export(ExportJob),
-    /// An export audit record.
-    ExportAudit(ExportAuditRecord),
-}
-
-impl Record {
-    /// The entity kind written, for cache invalidation and metrics.
-    pub fn entity(&self) -> EntityRef {
-        match self {
-            Record::Store(r) => EntityRef::Store(r.id),
-            Record::StoreSettings(r) => EntityRef::StoreSettings(r.store_id),
-            Record::User(r) => EntityRef::User(r.id),
-            Record::Address(r) => EntityRef::Address(r.id),
-            Record::Session(r) => EntityRef::Session(r.id),
-            Record::AdminKey(r) => EntityRef::AdminKey(r.id),
-            Record::Product(r) => EntityRef::Product { product_id: r.id, store_id: r.store_id },
-            Record::Variant(r) => EntityRef::Product { product_id: r.product_id, store_id: r.store_id },
-            Record::Image(r) => EntityRef::ProductImage(r.product_id),
-            Record::Warehouse(r) => EntityRef::Warehouse(r.id),
-            Record::Reservation(r) => EntityRef::Reservation(r.id),
-            Record::Order(r) => EntityRef::Order(r.id),
-            Record::OrderItem(r) => EntityRef::Order(r.order_id),
-            Record::Payment(r) => EntityRef::Payment(r.id),
-            Record::PaymentEvent(r) => EntityRef::PaymentEvent(r.id),
-            Record::Task(r) => EntityRef::Task(r.id),
-            Record::Help(r) => EntityRef::Task(r.task_id),
-            Record::Payout(r) => EntityRef::Payout(r.id),
-            Record::Audit(r) => EntityRef::Audit(r.id),
-            Record::Idempotency(_) => EntityRef::Idempotency,
-            Record::Event(r) => EntityRef::Event(r.store_id),
-            Record::Export(r) => EntityRef::Export(r.id),
-            Record::ExportAudit(r) => EntityRef::Export(r.export_id),
-        }
-    }
+/// A change to one stock row (`inventory`, keyed by variant and warehouse).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StockChange {
+    /// Hold `n` units: `reserved += n` if `on_hand - reserved >= n`, else
+    /// (also when the row does not exist) the changeset fails with
+    /// [`Condition::StockAvailable`].
+    Reserve(i64),
+    /// Give back `n` held units: `reserved -= n`. Fewer than `n` held (or
+    /// no row) is [`crate::StoreError::Missing`].
+    Release(i64),
+    /// Sell `n` held units: `on_hand -= n` and `reserved -= n`. Fewer than
+    /// `n` on hand or held (or no row) is [`crate::StoreError::Missing`].
+    Consume(i64),
+    /// Set `on_hand`, creating the row (`reserved` 0) if absent; refused
+    /// with [`Condition::ReservedWithin`] when more is reserved.
+    SetOnHand {
+        /// The store (for a new row).
+        store_id: StoreId,
+        /// The new figure.
+        on_hand: i64,
+    },
+    /// Set `reserved` from `expected` to `reserved` (reconciliation);
+    /// refused with [`Condition::ReservedIs`] when it moved meanwhile.
+    SetReserved {
+        /// What was read.
+        expected: i64,
+        /// The corrected figure.
+        reserved: i64,
+    },
+    /// Add to both figures with no condition of its own (a replay on a
+    /// dual-write secondary). A result below zero or with more reserved
+    /// than on hand is [`crate::StoreError::Missing`].
+    Adjust {
+        /// Change of `on_hand`.
+        on_hand: i64,
+        /// Change of `reserved`.
+        reserved: i64,
+    },
 }
 
 /// One write of a changeset.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Write {
-    /// Insert a new row. A primary key that exists already is an error,
-    /// except for an idempotency record, which replaces an expired one (its
-    /// guard, [`Guard::IdempotencyKeyFree`], has checked it expired).
+    /// Insert a new row; an existing primary key or a broken unique
+    /// constraint is an error (a [`Guard::Free`] of the changeset covering
+    /// it is reported instead).
     Insert(Record),
-    /// Replace an existing row by primary key. A missing row is an error.
+    /// Replace every column of an existing row, by primary key. A missing
+    /// row is [`crate::StoreError::Missing`].
     Update(Record),
-    /// Set a stock row's on-hand figure, creating the row (reserved 0) if absent.
-    SetOnHand {
+    /// Delete a row by primary key (absent is fine).
+    Delete {
+        /// The table.
+        table: &'static Table,
+        /// The row's key.
+        key: Key,
+    },
+    /// Change a stock row; see [`StockChange`] for each change's condition.
+    Stock {
         /// The variant.
         variant_id: VariantId,
         /// The warehouse.
         warehouse_id: WarehouseId,
+        /// The change's time (the row's `updated_at`).
+        at: OffsetDateTime,
+        /// What to do.
+        change: StockChange,
+    },
+    /// Store an idempotent response: insert the record, or replace one
+    /// that expired at or before `now`; a live record fails the changeset
+    /// with [`Condition::IdempotencyKeyFree`].
+    PutIdempotency {
+        /// The record.
+        record: IdempotencyRecord,
+        /// Records with `expires_at <= now` count as free.
+        now: OffsetDateTime,
+    },
+    /// Give `events` the seqs `after + 1, after + 2, ...` in the store's
+    /// feed and record the new last seq; refused with
+    /// [`Condition::EventSeqIs`] when the store's last seq is not `after`.
+    /// An event that does not exist is [`crate::StoreError::Missing`].
+    SequenceEvents {
         /// The store.
         store_id: StoreId,
-        /// New on-hand units.
-        on_hand: i64,
-        /// The change's time.
-        #[serde(with = "time::serde::rfc3339")]
-        at: time::OffsetDateTime,
+        /// The last seq before these events.
+        after: i64,
+        /// The events, in feed order.
+        events: Vec<EventId>,
     },
-    /// Add to a stock row's figures (negative to subtract). The row must exist.
-    AdjustStock {
-        /// The variant.
-        variant_id: VariantId,
-        /// The warehouse.
-        warehouse_id: WarehouseId,
-        /// Change of on_hand.
-        on_hand_delta: i64,
-        /// Change of reserved.
-        reserved_delta: i64,
-        /// The change's time.
-        #[serde(with = "time::serde::rfc3339")]
-        at: time::OffsetDateTime,
-    },
-    /// Give an event its place in the store's feed.
-    SequenceEvent {
-        /// The event.
-        event_id: EventId,
-        /// The store.
-        store_id: StoreId,
-        /// Its seq.
-        seq: i64,
-    },
-    /// Record the store's last assigned event seq.
-    SetEventSeq {
-        /// The store.
-        store_id: StoreId,
-        /// The last seq.
-        last_seq: i64,
-    },
-    /// Delete a session.
-    DeleteSession(SessionId),
-    /// Delete an idempotency record.
-    DeleteIdempotency {
-        /// The scope.
-        scope: String,
-        /// The key.
-        key: String,
-    },
-}
-
-/// A reference to what a write touched, for precise cache invalidation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum EntityRef {
-    /// A store row.
-    Store(StoreId),
-    /// A store's settings.
-    StoreSettings(StoreId),
-    /// A user.
-    User(UserId),
-    /// An address.
-    Address(AddressId),
-    /// A session.
-    Session(SessionId),
-    /// An admin key.
-    AdminKey(AdminKeyId),
-    /// A product or one of its variants (and so its store's listing).
-    Product {
-        /// The product.
-        product_id: ProductId,
-        /// Its store.
-        store_id: StoreId,
-    },
-    /// A product's images.
-    ProductImage(ProductId),
-    /// A warehouse.
-    Warehouse(WarehouseId),
-    /// Stock of a variant (so the product's `available`).
-    Stock(VariantId),
-    /// A reservation.
-    Reservation(ReservationId),
-    /// An order or its lines.
-    Order(OrderId),
-    /// A payment.
-    Payment(PaymentId),
-    /// A payment event.
-    PaymentEvent(PaymentEventId),
-    /// A task or its helps.
-    Task(TaskId),
-    /// A payout.
-    Payout(PayoutId),
-    /// An audit row.
-    Audit(AuditId),
-    /// The idempotency table.
-    Idempotency,
-    /// A store's event feed.
-    Event(StoreId),
-    /// An export or its audit trail.
-    Export(ExportId),
 }
 
 impl Write {
-    /// What this write touches.
-    pub fn touches(&self) -> EntityRef {
+    /// The record an insert or update writes.
+    pub fn record(&self) -> Option<&Record> {
         match self {
-            Write::Insert(r) | Write::Update(r) => r.entity(),
-            Write::SetOnHand { variant_id, .. } | Write::AdjustStock { variant_id, .. } => {
-                EntityRef::Stock(*variant_id)
+            Write::Insert(r) | Write::Update(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The table and key of the row this write touches (for a sequencing
+    /// write, the store's `event_seq` row).
+    pub fn row(&self) -> (&'static Table, Key) {
+        match self {
+            Write::Insert(r) | Write::Update(r) => (r.table(), r.key()),
+            Write::Delete { table, key } => (table, key.clone()),
+            Write::Stock { variant_id, warehouse_id, .. } => (
+                <crate::model::Inventory as Entity>::table(),
+                Key(vec![Value::Uuid(variant_id.0), Value::Uuid(warehouse_id.0)]),
+            ),
+            Write::PutIdempotency { record, .. } => (IdempotencyRecord::table(), record.key()),
+            Write::SequenceEvents { store_id, .. } => (crate::model::EventSeq::table(), Key::from(*store_id)),
+        }
+    }
+
+    /// The condition this write carries inside, if any.
+    pub fn condition(&self) -> Option<Condition> {
+        match self {
+            Write::Stock { variant_id, warehouse_id, change, .. } => {
+                let (variant_id, warehouse_id) = (*variant_id, *warehouse_id);
+                match change {
+                    StockChange::Reserve(qty) => Some(Condition::StockAvailable { variant_id, warehouse_id, qty: *qty }),
+                    StockChange::SetOnHand { on_hand, .. } => {
+                        Some(Condition::ReservedWithin { variant_id, warehouse_id, on_hand: *on_hand })
+                    }
+                    StockChange::SetReserved { expected, .. } => {
+                        Some(Condition::ReservedIs { variant_id, warehouse_id, reserved: *expected })
+                    }
+                    _ => None,
+                }
             }
-            Write::SequenceEvent { store_id, .. } | Write::SetEventSeq { store_id, .. } => EntityRef::Event(*store_id),
-            Write::DeleteSession(id) => EntityRef::Session(*id),
-            Write::DeleteIdempotency { .. } => EntityRef::Idempotency,
+            Write::PutIdempotency { record, now } => Some(Condition::IdempotencyKeyFree {
+                scope: record.scope.clone(),
+                key: record.key.clone(),
+                now: *now,
+            }),
+            Write::SequenceEvents { store_id, after, .. } => {
+                Some(Condition::EventSeqIs { store_id: *store_id, last_seq: *after })
+            }
+            _ => None,
+        }
+    }
+
+    /// The write as a replay that follows a decision already made elsewhere
+    /// (a dual-write secondary): a stock change becomes the plain adjustment
+    /// it amounted to, so a secondary that lags (a copy still running)
+    /// arrives at the same figures. Idempotency records and sequencing keep
+    /// their condition: on a secondary that already has the row it fails,
+    /// and the next copy pass reconciles.
+    pub fn unconditional(&self) -> Write {
+        let adjust = |on_hand: i64, reserved: i64| StockChange::Adjust { on_hand, reserved };
+        match self {
+            Write::Stock { variant_id, warehouse_id, at, change } => {
+                let change = match change {
+                    StockChange::Reserve(n) => adjust(0, *n),
+                    StockChange::Release(n) => adjust(0, -n),
+                    StockChange::Consume(n) => adjust(-n, -n),
+                    StockChange::SetReserved { expected, reserved } => adjust(0, reserved - expected),
+                    other @ (StockChange::SetOnHand { .. } | StockChange::Adjust { .. }) => other.clone(),
+                };
+                Write::Stock { variant_id: *variant_id, warehouse_id: *warehouse_id, at: *at, change }
+            }
+            other => other.clone(),
         }
     }
 }
 
 /// Writes plus the guards they depend on, applied atomically or not at all.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Changeset {
     /// Conditions checked inside the atomic apply, before any write.
     pub guards: Vec<Guard>,
@@ -427,14 +411,32 @@ impl Changeset {
     }
 
     /// Adds an insert.
-    pub fn insert(&mut self, r: Record) -> &mut Self {
-        self.writes.push(Write::Insert(r));
+    pub fn insert(&mut self, r: impl Into<Record>) -> &mut Self {
+        self.writes.push(Write::Insert(r.into()));
         self
     }
 
     /// Adds an update.
-    pub fn update(&mut self, r: Record) -> &mut Self {
-        self.writes.push(Write::Update(r));
+    pub fn update(&mut self, r: impl Into<Record>) -> &mut Self {
+        self.writes.push(Write::Update(r.into()));
+        self
+    }
+
+    /// Adds a delete of `T`'s row with `key`.
+    pub fn delete<T: Catalogued>(&mut self, key: impl Into<Key>) -> &mut Self {
+        self.writes.push(Write::Delete { table: T::table(), key: key.into() });
+        self
+    }
+
+    /// Adds a stock change.
+    pub fn stock(
+        &mut self,
+        variant_id: VariantId,
+        warehouse_id: WarehouseId,
+        at: OffsetDateTime,
+        change: StockChange,
+    ) -> &mut Self {
+        self.writes.push(Write::Stock { variant_id, warehouse_id, at, change });
         self
     }
 
@@ -449,11 +451,31 @@ impl Changeset {
         self.writes.is_empty()
     }
 
-    /// Every entity the writes touch, deduplicated and sorted.
-    pub fn touched(&self) -> Vec<EntityRef> {
-        let mut v: Vec<EntityRef> = self.writes.iter().map(Write::touches).collect();
-        v.sort();
-        v.dedup();
-        v
+    /// The failure of the condition at `index` (see [`GuardFailure::index`]).
+    ///
+    /// # Panics
+    /// When `index` names a write without a condition.
+    pub fn failure(&self, index: usize) -> GuardFailure {
+        let condition = match self.guards.get(index) {
+            Some(g) => Condition::Guard(g.clone()),
+            None => self.writes[index - self.guards.len()].condition().expect("a write with a condition"),
+        };
+        GuardFailure { index, condition }
+    }
+
+    /// The failure of write `j`'s own condition.
+    pub fn write_failure(&self, j: usize) -> GuardFailure {
+        self.failure(self.guards.len() + j)
+    }
+
+    /// Every condition in the order adapters check them: the guards, then
+    /// the conditions of the writes, each with its index.
+    pub fn conditions(&self) -> impl Iterator<Item = (usize, Condition)> + '_ {
+        let g = self.guards.len();
+        self.guards
+            .iter()
+            .enumerate()
+            .map(|(i, x)| (i, Condition::Guard(x.clone())))
+            .chain(self.writes.iter().enumerate().filter_map(move |(j, w)| w.condition().map(|c| (g + j, c))))
     }
 }

@@ -1,8 +1,8 @@
 //! The one domain error enum, and the storage port's error.
 //!
 //! Each [`AgoraError`] variant maps to exactly one stable `code` of the HTTP
-//! contract (see [`AgoraError::code`]); the HTTP crate maps it to a status in
-//! one place.
+//! contract (see [`AgoraError::code`]); the HTTP crate maps codes to
+//! statuses in one place. Nothing here knows about HTTP.
 
 use serde::Serialize;
 
@@ -69,9 +69,6 @@ pub enum AgoraError {
         /// Seconds until the next attempt may succeed.
         retry_after: u64,
     },
-    /// The body is over the size limit (`payload_too_large`, 413).
-    #[error("payload too large")]
-    PayloadTooLarge,
     /// A dependency (the store) cannot serve now (`unavailable`, 503).
     #[error("unavailable: {0}")]
     Unavailable(String),
@@ -105,25 +102,8 @@ impl AgoraError {
             Self::InvalidTransition { .. } => "invalid_transition",
             Self::Conflict { .. } => "conflict",
             Self::RateLimited { .. } => "rate_limited",
-            Self::PayloadTooLarge => "payload_too_large",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
-        }
-    }
-
-    /// The HTTP status the contract gives this error.
-    pub fn http_status(&self) -> u16 {
-        match self {
-            Self::Unauthorized => 401,
-            Self::Forbidden => 403,
-            Self::NotFound(_) => 404,
-            Self::Validation(_) | Self::IdempotencyKeyReused => 422,
-            Self::MalformedJson(_) | Self::IdempotencyKeyMissing => 400,
-            Self::OutOfStock(_) | Self::InvalidTransition { .. } | Self::Conflict { .. } => 409,
-            Self::RateLimited { .. } => 429,
-            Self::PayloadTooLarge => 413,
-            Self::Unavailable(_) => 503,
-            Self::Internal(_) => 500,
         }
     }
 }
@@ -132,7 +112,8 @@ impl AgoraError {
 /// convert their own errors into these variants.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
-    /// A guard of the changeset did not hold; nothing was written.
+    /// A guard of the changeset, or the condition a write carries, did not
+    /// hold; nothing was written.
     #[error("guard failed: {0:?}")]
     GuardFailed(GuardFailure),
     /// A uniqueness rule not covered by a guard was broken; nothing was written.
@@ -153,7 +134,7 @@ pub enum StoreError {
 impl From<StoreError> for AgoraError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::GuardFailed(f) => AgoraError::conflict(format!("{:?}", f.guard)),
+            StoreError::GuardFailed(f) => AgoraError::conflict(format!("{:?}", f.condition)),
             StoreError::Duplicate(what) => AgoraError::conflict(what),
             StoreError::Missing(what) => AgoraError::Internal(format!("missing row: {what}")),
             StoreError::Unavailable(msg) | StoreError::Schema(msg) => AgoraError::Unavailable(msg),

@@ -1,8 +1,12 @@
 //! Typed identifiers. Every entity id is a UUID v7 (time-ordered), wrapped in
 //! its own type so an order id can never be passed where a user id is meant.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+use crate::schema::{ColumnShape, ColumnType, DecodeError, Field, Key, Value, Values};
 
 macro_rules! typed_id {
     ($(#[$doc:meta] $name:ident),* $(,)?) => {$(
@@ -29,6 +33,36 @@ macro_rules! typed_id {
 
         impl From<Uuid> for $name {
             fn from(id: Uuid) -> Self { Self(id) }
+        }
+
+        impl Field for $name {
+            fn shape() -> Vec<ColumnShape> { Uuid::shape() }
+            fn encode<'a>(&'a self, out: &mut Vec<Value<'a>>) { out.push(Value::Uuid(self.0)); }
+            fn decode(values: &mut Values) -> Result<Self, DecodeError> { Uuid::decode(values).map(Self) }
+        }
+
+        /// Stored as one list-of-uuid column.
+        impl Field for Vec<$name> {
+            fn shape() -> Vec<ColumnShape> {
+                vec![ColumnShape { ty: ColumnType::UuidArray, nullable: false }]
+            }
+            fn encode<'a>(&'a self, out: &mut Vec<Value<'a>>) {
+                out.push(Value::UuidArray(Cow::Owned(self.iter().map(|i| i.0).collect())));
+            }
+            fn decode(values: &mut Values) -> Result<Self, DecodeError> {
+                match values.take()? {
+                    Value::UuidArray(a) => Ok(a.iter().copied().map($name).collect()),
+                    other => Err(DecodeError::new(format!("expected a list of uuids, found {other:?}"))),
+                }
+            }
+        }
+
+        impl From<$name> for Value<'static> {
+            fn from(id: $name) -> Self { Value::Uuid(id.0) }
+        }
+
+        impl From<$name> for Key {
+            fn from(id: $name) -> Self { Key(vec![Value::Uuid(id.0)]) }
         }
     )*};
 }

@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 
 use crate::ids::*;
 use crate::money::Currency;
+use crate::schema::{ColumnShape, ColumnType, DecodeError, Entity, Field, Value, Values};
 
 /// Declares a string-backed status enum with `as_str`/`parse` for adapters.
 macro_rules! status_enum {
@@ -34,6 +35,14 @@ macro_rules! status_enum {
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.as_str())
+            }
+        }
+
+        $crate::text_field!($name, $name::parse);
+
+        impl From<$name> for Value<'static> {
+            fn from(v: $name) -> Self {
+                Value::Text(std::borrow::Cow::Borrowed(v.as_str()))
             }
         }
     };
@@ -153,7 +162,8 @@ status_enum! {
 
 /// A merchant on the market (the `store` table; named `Shop` in code so it
 /// never clashes with the [`crate::Store`] port).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Entity)]
+#[entity(table = "store", key(id), unique(name = "store_domain_key", columns(domain)))]
 pub struct Shop {
     /// Id.
     pub id: StoreId,
@@ -166,6 +176,7 @@ pub struct Shop {
     /// Trading or suspended.
     pub status: StoreStatus,
     /// The shop's platform access token, sealed by the keyring; never plaintext.
+    #[column(names(encryption_version, access_token_ciphertext))]
     pub access_token: Option<SealedSecret>,
     /// Created.
     #[serde(with = "time::serde::rfc3339")]
@@ -184,8 +195,29 @@ pub struct SealedSecret {
     pub ciphertext: Vec<u8>,
 }
 
+/// Two columns: the key version, then the ciphertext.
+impl Field for SealedSecret {
+    const WIDTH: usize = 2;
+    fn shape() -> Vec<ColumnShape> {
+        vec![
+            ColumnShape { ty: ColumnType::Int, nullable: false },
+            ColumnShape { ty: ColumnType::Bytes, nullable: false },
+        ]
+    }
+    fn encode<'a>(&'a self, out: &mut Vec<Value<'a>>) {
+        out.push(Value::Int(i64::from(self.key_version)));
+        out.push(Value::Bytes(std::borrow::Cow::Borrowed(&self.ciphertext)));
+    }
+    fn decode(values: &mut Values) -> Result<Self, DecodeError> {
+        let key_version = u32::decode(values)?;
+        let ciphertext = Vec::<u8>::decode(values)?;
+        Ok(Self { key_version, ciphertext })
+    }
+}
+
 /// A store's thresholds and toggles. Every change is audited.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Entity)]
+#[entity(table = "store_settings", key(store_id))]
 pub struct StoreSettings {
     /// The store.
     pub store_id: StoreId,
@@ -209,7 +241,8 @@ pub struct StoreSettings {
 }
 
 /// A customer account.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Entity)]
+#[entity(table = "app_user", key(id), unique(name = "app_user_email_key", columns(email)))]
 pub struct AppUser {
     /// Id.
     pub id: UserId,
@@ -227,7 +260,8 @@ pub struct AppUser {
 }
 
 /// A shipping address of a user.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Entity)]
+#[entity(table = "user_address", key(id))]
 pub struct UserAddress {
     /// Id.
     pub id: AddressId,
@@ -249,7 +283,8 @@ pub struct UserAddress {
 }
 
 /// A customer login session. Only the token's hash is stored.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Entity)]
+#[entity(table = "session", key(id), unique(name = "session_token_hash_key", columns(token_hash)), deletable)]
 pub struct Session {
     /// Id.
     pub id: SessionId,
@@ -266,7 +301,8 @@ pub struct Session {
 }
 
 /// A store admin key. Only its hash is stored; the key is shown once.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Entity)]
+#[entity(table = "admin_key", key(id), unique(name = "admin_key_hash_key", columns(key_hash)))]
 pub struct AdminKey {
     /// Id.
     pub id: AdminKeyId,
@@ -282,7 +318,8 @@ pub struct AdminKey {
 }
 
 /// A catalog entry.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Entity)]
+#[entity(table = "product", key(id))]
 pub struct Product {
     /// Id.
     pub id: ProductId,
@@ -305,7 +342,8 @@ pub struct Product {
 }
 
 /// A sellable variant of a product, with a SKU unique per store.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Entity)]
+#[entity(table = "product_variant", key(id), unique(name = "product_variant_store_sku_key", columns(store_id, sku)))]
 pub struct ProductVariant {
     /// Id.
     pub id: VariantId,
@@ -318,6 +356,7 @@ pub struct ProductVariant {
     /// Name.
     pub name: String,
     /// Unit price in the product's currency's minor units.
+    #[column(money, name = "price")]
     pub price_minor: i64,
     /// Listed or draft.
     pub status: ProductStatus,
@@ -327,7 +366,8 @@ pub struct ProductVariant {
 }
 
 /// An image of a product.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Entity)]
+#[entity(table = "product_image", key(id))]
 pub struct ProductImage {
     /// Id.
     pub id: ImageId,
@@ -343,7 +383,8 @@ pub struct ProductImage {
 }
 
 /// A stock location of a store.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Entity)]
+#[entity(table = "warehouse", key(id))]
 pub struct Warehouse {
     /// Id.
     pub id: WarehouseId,
@@ -359,7 +400,8 @@ pub struct Warehouse {
 /// Stock of one variant in one warehouse. `reserved` is the sum of the active
 /// reservations' quantities, kept in the row so the stock guard is one
 /// conditional update; available = on_hand - reserved.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Entity)]
+#[entity(table = "inventory", key(variant_id, warehouse_id))]
 pub struct Inventory {
     /// The variant.
     pub variant_id: VariantId,
@@ -384,7 +426,8 @@ impl Inventory {
 }
 
 /// A short-lived hold of stock for an unpaid order.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Entity)]
+#[entity(table = "inventory_reservation", key(id))]
 pub struct InventoryReservation {
     /// Id.
     pub id: ReservationId,
@@ -412,7 +455,8 @@ pub struct InventoryReservation {
 }
 
 /// An order header.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Entity)]
+#[entity(table = "customer_order", key(id), unique(name = "customer_order_number_key", columns(order_number)))]
 pub struct CustomerOrder {
     /// Id.
     pub id: OrderId,
@@ -429,8 +473,10 @@ pub struct CustomerOrder {
     /// Lifecycle state.
     pub status: OrderStatus,
     /// Sum of the lines.
+    #[column(money, name = "amount")]
     pub amount_minor: i64,
     /// What the customer pays.
+    #[column(money, name = "pay_amount")]
     pub pay_amount_minor: i64,
     /// Currency.
     pub currency: Currency,
@@ -462,7 +508,8 @@ pub struct CustomerOrder {
 }
 
 /// A line of an order.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Entity)]
+#[entity(table = "order_item", key(id), unique(name = "order_item_line_key", columns(order_id, line_no)), immutable)]
 pub struct OrderItem {
     /// Id.
     pub id: OrderItemId,
@@ -477,11 +524,13 @@ pub struct OrderItem {
     /// Units.
     pub qty: i64,
     /// Unit price at order time.
+    #[column(money, name = "unit_price")]
     pub unit_price_minor: i64,
 }
 
 /// A payment attempt for an order.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Entity)]
+#[entity(table = "payment", key(id))]
 pub struct Payment {
     /// Id.
     pub id: PaymentId,
@@ -492,6 +541,7 @@ pub struct Payment {
     /// The payer.
     pub user_id: UserId,
     /// Amount expected.
+    #[column(money, name = "amount")]
     pub amount_minor: i64,
     /// Currency.
     pub currency: Currency,
@@ -508,7 +558,8 @@ pub struct Payment {
 }
 
 /// A provider callback, kept raw, deduplicated by (provider, event_id).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Entity)]
+#[entity(table = "payment_event", key(id), unique(name = "payment_event_key_pkey", columns(provider, event_id)), immutable)]
 pub struct PaymentEvent {
     /// Id.
     pub id: PaymentEventId,
@@ -523,6 +574,7 @@ pub struct PaymentEvent {
     /// `payment.succeeded` or `payment.failed`.
     pub kind: String,
     /// The amount the provider reported.
+    #[column(money, name = "amount")]
     pub amount_minor: i64,
     /// What agora did with it, e.g. `applied`, `amount_mismatch`, `needs_refund`.
     pub outcome: String,
@@ -534,7 +586,13 @@ pub struct PaymentEvent {
 }
 
 /// A group-help task: the owner of a paid order asks N helpers to order too.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Entity)]
+#[entity(
+    table = "help_task",
+    key(id),
+    unique(name = "help_task_no_key", columns(task_no)),
+    unique(name = "help_task_order_key", columns(order_id))
+)]
 pub struct HelpTask {
     /// Id.
     pub id: TaskId,
@@ -573,7 +631,13 @@ pub struct HelpTask {
 }
 
 /// One helper's order toward a task.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Entity)]
+#[entity(
+    table = "help",
+    key(id),
+    unique(name = "help_task_helper_key", columns(task_id, helper_user_id)),
+    unique(name = "help_order_key", columns(order_id))
+)]
 pub struct Help {
     /// Id.
     pub id: HelpId,
@@ -594,7 +658,8 @@ pub struct Help {
 }
 
 /// The one payout of a settled task. One row per task, ever.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Entity)]
+#[entity(table = "payout_ledger", key(id), unique(name = "payout_ledger_task_key", columns(task_id)))]
 pub struct PayoutLedger {
     /// Id.
     pub id: PayoutId,
@@ -613,6 +678,7 @@ pub struct PayoutLedger {
     /// Their orders.
     pub helper_order_ids: Vec<OrderId>,
     /// Amount.
+    #[column(money, name = "amount")]
     pub amount_minor: i64,
     /// Currency.
     pub currency: Currency,
@@ -641,7 +707,8 @@ pub struct PayoutLedger {
 }
 
 /// An audited change of a setting or decision.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Entity)]
+#[entity(table = "audit_log", key(id), immutable)]
 pub struct AuditLog {
     /// Id.
     pub id: AuditId,
@@ -657,13 +724,16 @@ pub struct AuditLog {
     /// What changed, e.g. `order_ttl_seconds`.
     pub key: String,
     /// The old value.
+    #[column(name = "from_value")]
     pub from: Option<String>,
     /// The new value.
+    #[column(name = "to_value")]
     pub to: Option<String>,
 }
 
 /// A remembered response of an idempotent request.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Entity)]
+#[entity(table = "idempotency_key", key(scope, key), deletable)]
 pub struct IdempotencyRecord {
     /// The scope, e.g. `orders:<user id>`.
     pub scope: String,
@@ -687,7 +757,8 @@ pub struct IdempotencyRecord {
 
 /// An append-only fact about a store, written in the same changeset as the
 /// change it describes; numbered later by the sequencer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Entity)]
+#[entity(table = "activity_event", key(id))]
 pub struct ActivityEvent {
     /// Id.
     pub id: EventId,
@@ -708,8 +779,19 @@ pub struct ActivityEvent {
     pub at: OffsetDateTime,
 }
 
+/// The last seq the sequencer gave out in a store's feed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Entity)]
+#[entity(table = "event_seq", key(store_id))]
+pub struct EventSeq {
+    /// The store.
+    pub store_id: StoreId,
+    /// Its last assigned seq (events 1..=last_seq are sequenced).
+    pub last_seq: i64,
+}
+
 /// An asynchronous export of a store's data.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Entity)]
+#[entity(table = "export_job", key(id))]
 pub struct ExportJob {
     /// Id.
     pub id: ExportId,
@@ -746,7 +828,8 @@ pub struct ExportJob {
 }
 
 /// An audit trail entry of an export.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Entity)]
+#[entity(table = "export_audit_record", key(id), immutable)]
 pub struct ExportAuditRecord {
     /// Id.
     pub id: ExportAuditId,

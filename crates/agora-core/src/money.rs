@@ -164,3 +164,11 @@ mod tests {
         }
     }
 }
+
+crate::text_field!(Currency, |s: &str| Currency::parse(s).ok());
+
+impl From<Currency> for crate::schema::Value<'static> {
+    fn from(c: Currency) -> Self {
+        crate::schema::Value::Text(std::borrow::Cow::Owned(c.as_str().to_owned()))
+    }
+}

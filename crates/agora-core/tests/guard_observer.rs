@@ -8,7 +8,7 @@ use agora_core::{Agora, AgoraConfig};
 
 #[tokio::test]
 async fn failed_guards_are_reported_by_kind() {
-    let seen: Arc<Mutex<Vec<&'static str>>> = Arc::default();
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
     let sink = seen.clone();
     let agora = Agora::builder(Arc::new(agora_memory::MemoryStore::new()))
         .config(AgoraConfig {
@@ -22,5 +22,5 @@ async fn failed_guards_are_reported_by_kind() {
     agora.create_store(&admin, req.clone()).await.unwrap();
     assert!(seen.lock().unwrap().is_empty());
     assert_eq!(agora.create_store(&admin, req).await.unwrap_err().code(), "conflict");
-    assert_eq!(*seen.lock().unwrap(), ["domain_free"]);
+    assert_eq!(*seen.lock().unwrap(), ["store_domain_key"]);
 }

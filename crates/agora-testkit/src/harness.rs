@@ -74,6 +74,11 @@ pub struct Harness {
 }
 
 impl Harness {
+    /// Every table of the store under test, read now.
+    pub async fn snapshot(&self) -> Snapshot {
+        Snapshot::read(&*self.store).await.expect("snapshot")
+    }
+
     /// A harness over `ts`.
     pub fn new(ts: TestStore) -> Self {
         Self::with_entropy(ts, Arc::new(OsEntropy::default()))

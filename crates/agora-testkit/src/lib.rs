@@ -15,6 +15,7 @@
 
 pub mod harness;
 pub mod model;
+pub mod probe;
 pub mod race;
 pub mod scenarios;
 
@@ -95,6 +96,12 @@ macro_rules! conformance_tests {
             concurrent_settlement_pays_out_once,
             store_key_cannot_touch_another_store,
             list_limits_are_validated,
+            queries_follow_the_reference_evaluation,
+            scans_page_through_every_table_in_key_order,
+            intent_writes_report_their_own_condition,
+            idempotency_and_sequencing_writes_check_their_condition,
+            unique_constraints_and_the_guards_that_cover_them,
+            every_column_round_trips,
         );
     };
 }

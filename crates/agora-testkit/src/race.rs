@@ -38,7 +38,7 @@ pub async fn oversell_race(ts: TestStore, clients: usize, stock: i64) -> (i64, i
         total += t.await.expect("racer panicked");
     }
     let left = h.available(product.id, variant).await;
-    let snapshot = h.store.snapshot().await.expect("snapshot");
-    assert_eq!(snapshot.orders.len() as i64, total, "orders in the store differ from acknowledged orders");
+    let snapshot = h.snapshot().await;
+    assert_eq!(snapshot.rows::<CustomerOrder>().len() as i64, total, "orders in the store differ from acknowledged orders");
     (total, left)
 }

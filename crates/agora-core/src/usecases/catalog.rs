@@ -2,7 +2,11 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::changeset::{Changeset, Guard, Record, Write};
+use crate::catalogue::Record;
+use crate::changeset::{Changeset, Condition, Guard, StockChange};
+use crate::guards;
+use crate::reads::Reads;
+use crate::schema::Value;
 use crate::error::AgoraError;
 use crate::ids::*;
 use crate::model::*;
@@ -110,7 +114,7 @@ impl Agora {
         cs.insert(Record::Product(product.clone()));
         for nv in &req.variants {
             let sku = nv.sku.trim().to_owned();
-            cs.guard(Guard::SkuFree { store_id, sku: sku.clone() });
+            cs.guard(guards::sku_free(store_id, &sku));
             cs.insert(Record::Variant(ProductVariant {
                 id: VariantId(self.new_uuid()),
                 product_id: product.id,
@@ -132,7 +136,9 @@ impl Agora {
         match self.apply_changeset(cs).await {
             Ok(()) => {}
             Err(e) => {
-                if let Some(Guard::SkuFree { sku, .. }) = failed_guard(&e) {
+                if let Some(Condition::Guard(Guard::Free { unique: guards::SKU, values, .. })) = failed_guard(&e)
+                    && let Some(Value::Text(sku)) = values.get(1)
+                {
                     return Err(AgoraError::conflict(format!("SKU {sku} is already used in this store")));
                 }
                 return Err(e.into());
@@ -209,7 +215,7 @@ impl Agora {
             next.version += 1;
             next.updated_at = self.now();
             let mut cs = Changeset::new();
-            cs.guard(Guard::ProductVersionIs { product_id: id, version: current.version })
+            cs.guard(guards::product_version_is(id, current.version))
                 .update(Record::Product(next.clone()))
                 .insert(self.event(
                     next.store_id,
@@ -290,8 +296,7 @@ impl Agora {
         }
         let now = self.now();
         let mut cs = Changeset::new();
-        cs.guard(Guard::ReservedWithin { variant_id, warehouse_id, on_hand: req.on_hand })
-            .write(Write::SetOnHand { variant_id, warehouse_id, store_id, on_hand: req.on_hand, at: now })
+        cs.stock(variant_id, warehouse_id, now, StockChange::SetOnHand { store_id, on_hand: req.on_hand })
             .insert(self.event(
                 store_id,
                 "inventory",

@@ -6,7 +6,8 @@
 
 use std::time::Duration;
 
-use crate::changeset::{Changeset, Guard, Write};
+use crate::changeset::{Changeset, Write};
+use crate::reads::Reads;
 use crate::error::AgoraError;
 use crate::ids::*;
 use crate::views::*;
@@ -19,7 +20,7 @@ const SEQUENCE_BATCH: u32 = 1000;
 impl Agora {
     /// Numbers a store's committed, unsequenced events after its last seq.
     /// Safe to run anywhere at any time: a lock keeps two sequencers from
-    /// doing the same work, and the `EventSeqIs` guard keeps a lost race
+    /// doing the same work, and the sequencing write's `EventSeqIs` condition keeps a lost race
     /// from writing anything. Returns how many events were numbered.
     ///
     /// # Errors
@@ -44,13 +45,7 @@ impl Agora {
             }
             let n = events.len() as u64;
             let mut cs = Changeset::new();
-            cs.guard(Guard::EventSeqIs { store_id, last_seq: last });
-            let mut seq = last;
-            for e in &events {
-                seq += 1;
-                cs.write(Write::SequenceEvent { event_id: e.id, store_id, seq });
-            }
-            cs.write(Write::SetEventSeq { store_id, last_seq: seq });
+            cs.write(Write::SequenceEvents { store_id, after: last, events: events.iter().map(|e| e.id).collect() });
             match self.apply_changeset(cs).await {
                 Ok(()) => total += n,
                 Err(e) if failed_guard(&e).is_some() => return Ok(total),

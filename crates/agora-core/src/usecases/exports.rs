@@ -2,7 +2,10 @@
 //! blob store, downloaded, and expired by retention. Request, download and
 //! expiry each write an export audit record.
 
-use crate::changeset::{Changeset, Guard, Record};
+use crate::catalogue::Record;
+use crate::changeset::Changeset;
+use crate::guards;
+use crate::reads::Reads;
 use crate::error::AgoraError;
 use crate::ids::*;
 use crate::model::*;
@@ -158,7 +161,7 @@ impl Agora {
                 ..job.clone()
             };
             let mut cs = Changeset::new();
-            cs.guard(Guard::ExportStatusIs { export_id: job.id, status: ExportStatus::Queued })
+            cs.guard(guards::export_status_is(job.id, ExportStatus::Queued))
                 .update(Record::Export(running.clone()));
             match self.apply_changeset(cs).await {
                 Ok(()) => {}
@@ -186,7 +189,7 @@ impl Agora {
                 },
             };
             let mut cs = Changeset::new();
-            cs.guard(Guard::ExportStatusIs { export_id: job.id, status: ExportStatus::Running })
+            cs.guard(guards::export_status_is(job.id, ExportStatus::Running))
                 .update(Record::Export(finished));
             match self.apply_changeset(cs).await {
                 Ok(()) => report.changed += 1,
@@ -273,7 +276,7 @@ impl Agora {
             }
             let expired = ExportJob { status: export_transition(job.status, ExportStatus::Expired)?, ..job.clone() };
             let mut cs = Changeset::new();
-            cs.guard(Guard::ExportStatusIs { export_id: job.id, status: ExportStatus::Ready })
+            cs.guard(guards::export_status_is(job.id, ExportStatus::Ready))
                 .update(Record::Export(expired))
                 .insert(self.export_audit(&job, ExportAction::Expired, "system:retention"));
             match self.apply_changeset(cs).await {

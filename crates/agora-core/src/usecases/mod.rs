@@ -23,12 +23,14 @@ pub use exports::ExportFile;
 pub use orders::{MAX_LINES, MAX_QTY, PlacedOrder};
 pub use sweeps::SweepReport;
 
-use crate::changeset::{Guard, Record};
+use crate::catalogue::Record;
+use crate::changeset::Condition;
 use crate::clock::{Clock, Entropy, OsEntropy, SystemClock};
 use crate::error::{AgoraError, StoreError};
 use crate::ids::*;
 use crate::model::*;
 use crate::ports::*;
+use crate::reads::Reads;
 use crate::secrets::{Argon2Cost, Argon2Passwords, Keyring, hash_token};
 
 /// Who is calling.
@@ -129,7 +131,7 @@ pub struct Agora {
 
 /// Called with every guard that failed inside an apply (a lost race or a
 /// refused write), e.g. to count conflicts by kind in metrics.
-pub type GuardObserver = Arc<dyn Fn(&Guard) + Send + Sync>;
+pub type GuardObserver = Arc<dyn Fn(&Condition) + Send + Sync>;
 
 impl std::fmt::Debug for Agora {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -272,7 +274,7 @@ impl Agora {
     pub(crate) async fn apply_changeset(&self, cs: crate::changeset::Changeset) -> Result<(), StoreError> {
         let result = self.store.apply(cs).await;
         if let (Err(StoreError::GuardFailed(f)), Some(observe)) = (&result, &self.guard_observer) {
-            observe(&f.guard);
+            observe(&f.condition);
         }
         result
     }
@@ -435,9 +437,9 @@ pub(crate) fn is_retryable(e: &StoreError) -> bool {
     matches!(e, StoreError::GuardFailed(_) | StoreError::Duplicate(_))
 }
 
-pub(crate) fn failed_guard(e: &StoreError) -> Option<&Guard> {
+pub(crate) fn failed_guard(e: &StoreError) -> Option<&Condition> {
     match e {
-        StoreError::GuardFailed(f) => Some(&f.guard),
+        StoreError::GuardFailed(f) => Some(&f.condition),
         _ => None,
     }
 }

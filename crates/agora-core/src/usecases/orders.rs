@@ -5,7 +5,10 @@ use std::collections::{HashMap, HashSet};
 use sha2::{Digest, Sha256};
 use time::Duration;
 
-use crate::changeset::{Changeset, Guard, Record, Write};
+use crate::catalogue::Record;
+use crate::changeset::{Changeset, Condition, StockChange, Write};
+use crate::guards;
+use crate::reads::Reads;
 use crate::error::{AgoraError, StoreError};
 use crate::ids::*;
 use crate::model::*;
@@ -19,21 +22,24 @@ use super::{
     Actor, Agora, ListQuery, failed_guard, is_retryable, next_cursor, require_admin, require_customer, too_contended,
 };
 
+/// The status recorded with an order's idempotency key: created.
+const RECORDED_CREATED: u16 = 201;
+
 /// Lines per order.
 pub const MAX_LINES: usize = 50;
 /// Units per line.
 pub const MAX_QTY: i64 = 1000;
 
-/// The answer of [`Agora::place_order`]: the order and the exact response
-/// (status and body) that a replay of the same key returns.
+/// The answer of [`Agora::place_order`]: the order, and the order exactly
+/// as it was recorded with the idempotency key when first placed (JSON),
+/// which every replay returns byte for byte.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PlacedOrder {
     /// The order as created.
     pub order: OrderView,
-    /// HTTP status of the response (201).
-    pub status: u16,
-    /// The response body, byte for byte what every replay returns.
-    pub body: String,
+    /// The order's JSON as recorded with the idempotency key; a transport
+    /// answers it verbatim so replays are byte-identical.
+    pub recorded: String,
     /// True when this is a replay of an earlier request.
     pub replayed: bool,
 }
@@ -113,11 +119,11 @@ impl Agora {
             // The fast path only saves work; on a Redis error we fall through
             // to the primary store, which stays authoritative.
             match cache.begin(&scope, key, self.config.idempotency_lease).await {
-                Ok(InFlight::Completed { fingerprint, status, body }) => {
+                Ok(InFlight::Completed { fingerprint, body, .. }) => {
                     if fingerprint != fp {
                         return Err(AgoraError::IdempotencyKeyReused);
                     }
-                    return replayed(status, body);
+                    return replayed(body);
                 }
                 Ok(InFlight::Busy) => {
                     return Err(AgoraError::Conflict {
@@ -136,8 +142,8 @@ impl Agora {
                         scope: scope.clone(),
                         key: key.to_owned(),
                         fingerprint: fp.clone(),
-                        response_status: placed.status,
-                        response_body: placed.body.clone(),
+                        response_status: RECORDED_CREATED,
+                        response_body: placed.recorded.clone(),
                         resource_id: Some(placed.order.id),
                         created_at: self.now(),
                         expires_at: self.now() + self.config.idempotency_ttl,
@@ -159,7 +165,7 @@ impl Agora {
                 if rec.fingerprint != fp {
                     return Err(AgoraError::IdempotencyKeyReused);
                 }
-                replayed(rec.response_status, rec.response_body).map(Some)
+                replayed(rec.response_body).map(Some)
             }
             _ => Ok(None),
         }
@@ -225,7 +231,7 @@ impl Agora {
             if rec.fingerprint != fp {
                 return Err(AgoraError::IdempotencyKeyReused);
             }
-            return replayed(rec.response_status, rec.response_body).map(|p| Attempt::Done(Box::new(p)));
+            return replayed(rec.response_body).map(|p| Attempt::Done(Box::new(p)));
         }
         let store = ctx.store.ok_or(AgoraError::NotFound("store"))?;
         if store.status != StoreStatus::Active {
@@ -289,7 +295,6 @@ impl Agora {
         let order_id = OrderId(self.new_uuid());
         let expires = now + Duration::seconds(settings.order_ttl_seconds);
         let mut cs = Changeset::new();
-        cs.guard(Guard::IdempotencyKeyFree { scope: scope.to_owned(), key: key.to_owned(), now });
         let mut total = Money::zero(currency);
         let mut items = Vec::with_capacity(req.items.len());
         let mut stock_writes = Vec::new();
@@ -308,13 +313,11 @@ impl Agora {
                     continue;
                 }
                 need -= take;
-                cs.guard(Guard::StockAvailable { variant_id: vid, warehouse_id: row.warehouse_id, qty: take });
-                stock_writes.push(Write::AdjustStock {
+                stock_writes.push(Write::Stock {
                     variant_id: vid,
                     warehouse_id: row.warehouse_id,
-                    on_hand_delta: 0,
-                    reserved_delta: take,
                     at: now,
+                    change: StockChange::Reserve(take),
                 });
                 stock_writes.push(Write::Insert(Record::Reservation(InventoryReservation {
                     id: ReservationId(self.new_uuid()),
@@ -366,17 +369,32 @@ impl Agora {
             updated_at: now,
         };
         let view = order_view(&order, &items);
-        let body = serde_json::to_string(&view).map_err(|e| AgoraError::Internal(e.to_string()))?;
+        let recorded = serde_json::to_string(&view).map_err(|e| AgoraError::Internal(e.to_string()))?;
+        // The idempotency record first: when it and anything else fail, the
+        // first failure reported is "the key is taken", answered as a replay.
+        cs.write(Write::PutIdempotency {
+            record: IdempotencyRecord {
+                scope: scope.to_owned(),
+                key: key.to_owned(),
+                fingerprint: fp.to_owned(),
+                response_status: RECORDED_CREATED,
+                response_body: recorded.clone(),
+                resource_id: Some(order_id.0),
+                created_at: now,
+                expires_at: now + self.config.idempotency_ttl,
+            },
+            now,
+        });
+        for w in stock_writes {
+            cs.write(w);
+        }
         cs.insert(Record::Order(order.clone()));
         for item in items {
             cs.insert(Record::OrderItem(item));
         }
-        for w in stock_writes {
-            cs.write(w);
-        }
         if let Some(t) = &task {
-            cs.guard(Guard::NoHelpByHelper { task_id: t.id, helper_user_id: user_id });
-            cs.guard(Guard::TaskStateIs { task_id: t.id, status: TaskStatus::Open, helps_valid: t.helps_valid });
+            cs.guard(guards::no_help_by_helper(t.id, user_id));
+            cs.guard(guards::task_state_is(t.id, TaskStatus::Open, t.helps_valid));
             cs.insert(Record::Help(Help {
                 id: HelpId(self.new_uuid()),
                 task_id: t.id,
@@ -387,16 +405,6 @@ impl Agora {
                 received_at: None,
             }));
         }
-        cs.insert(Record::Idempotency(IdempotencyRecord {
-            scope: scope.to_owned(),
-            key: key.to_owned(),
-            fingerprint: fp.to_owned(),
-            response_status: 201,
-            response_body: body.clone(),
-            resource_id: Some(order_id.0),
-            created_at: now,
-            expires_at: now + self.config.idempotency_ttl,
-        }));
         cs.insert(self.event(
             store_id,
             "order",
@@ -405,16 +413,23 @@ impl Agora {
             serde_json::json!({"order_number": order.order_number, "amount_minor": order.amount_minor, "user_id": user_id}),
         ));
         match self.apply_changeset(cs).await {
-            Ok(()) => Ok(Attempt::Done(Box::new(PlacedOrder { order: view, status: 201, body, replayed: false }))),
+            Ok(()) => Ok(Attempt::Done(Box::new(PlacedOrder { order: view, recorded, replayed: false }))),
             Err(e) => match failed_guard(&e) {
-                Some(Guard::IdempotencyKeyFree { .. }) => {
+                Some(Condition::IdempotencyKeyFree { .. }) => {
                     // A concurrent request with the same key won: answer as its replay.
                     match self.replay_if_known(scope, key, fp).await? {
                         Some(done) => Ok(Attempt::Done(Box::new(done))),
                         None => Ok(Attempt::Retry),
                     }
                 }
-                Some(Guard::NoHelpByHelper { .. }) => Err(AgoraError::conflict("you already help this task")),
+                Some(c) if guards::is_free(c, guards::HELP_PER_HELPER) => {
+                    // The help guards come before the key's condition: a twin
+                    // of this request that won counts as a replay here too.
+                    match self.replay_if_known(scope, key, fp).await? {
+                        Some(done) => Ok(Attempt::Done(Box::new(done))),
+                        None => Err(AgoraError::conflict("you already help this task")),
+                    }
+                }
                 _ if is_retryable(&e) => Ok(Attempt::Retry),
                 _ => Err(e.into()),
             },
@@ -504,7 +519,7 @@ impl Agora {
         order_transition(o.status, OrderStatus::Closed)?;
         let now = self.now();
         let mut cs = Changeset::new();
-        cs.guard(Guard::OrderStatusIs { order_id: o.id, status: OrderStatus::Created });
+        cs.guard(guards::order_status_is(o.id, OrderStatus::Created));
         let mut closed = o.clone();
         closed.status = OrderStatus::Closed;
         closed.closed_at = Some(now);
@@ -516,7 +531,7 @@ impl Agora {
             && help.status == HelpStatus::Pending
         {
             help_transition(help.status, HelpStatus::Invalid)?;
-            cs.guard(Guard::HelpStatusIs { help_id: help.id, status: HelpStatus::Pending });
+            cs.guard(guards::help_status_is(help.id, HelpStatus::Pending));
             cs.update(Record::Help(Help { status: HelpStatus::Invalid, ..help }));
         }
         cs.insert(self.event(
@@ -543,14 +558,8 @@ impl Agora {
                 continue;
             }
             let status = reservation_transition(r.status, ReservationStatus::Released)?;
-            cs.guard(Guard::ReservationStatusIs { reservation_id: r.id, status: ReservationStatus::Active });
-            cs.write(Write::AdjustStock {
-                variant_id: r.variant_id,
-                warehouse_id: r.warehouse_id,
-                on_hand_delta: 0,
-                reserved_delta: -r.qty,
-                at: now,
-            });
+            cs.guard(guards::reservation_status_is(r.id, ReservationStatus::Active));
+            cs.stock(r.variant_id, r.warehouse_id, now, StockChange::Release(r.qty));
             cs.update(Record::Reservation(InventoryReservation { status, updated_at: now, ..r }));
         }
         Ok(())
@@ -584,7 +593,7 @@ impl Agora {
             let now = self.now();
             let shipped = CustomerOrder { status, shipped_at: Some(now), updated_at: now, ..o.clone() };
             let mut cs = Changeset::new();
-            cs.guard(Guard::OrderStatusIs { order_id: id, status: o.status })
+            cs.guard(guards::order_status_is(id, o.status))
                 .update(Record::Order(shipped.clone()))
                 .insert(self.event(
                     o.store_id,
@@ -627,7 +636,7 @@ impl Agora {
         let now = self.now();
         let received = CustomerOrder { status, received_at: Some(now), updated_at: now, ..o.clone() };
         let mut cs = Changeset::new();
-        cs.guard(Guard::OrderStatusIs { order_id: o.id, status: o.status }).update(Record::Order(received.clone()));
+        cs.guard(guards::order_status_is(o.id, o.status)).update(Record::Order(received.clone()));
         cs.insert(self.event(
             o.store_id,
             "order",
@@ -639,7 +648,7 @@ impl Agora {
             && help.status == HelpStatus::Pending
         {
             help_transition(help.status, HelpStatus::Valid)?;
-            cs.guard(Guard::HelpStatusIs { help_id: help.id, status: HelpStatus::Pending });
+            cs.guard(guards::help_status_is(help.id, HelpStatus::Pending));
             cs.update(Record::Help(Help { status: HelpStatus::Valid, received_at: Some(now), ..help.clone() }));
             let task = self.store.get_task(help.task_id).await?.ok_or(AgoraError::NotFound("task"))?;
             if task.status == TaskStatus::Open {
@@ -655,7 +664,7 @@ impl Agora {
                     next.payout_at = Some(now + Duration::seconds(settings.payout_cooling_seconds));
                     kind = "task.qualified";
                 }
-                cs.guard(Guard::TaskStateIs { task_id: task.id, status: task.status, helps_valid: task.helps_valid });
+                cs.guard(guards::task_state_is(task.id, task.status, task.helps_valid));
                 cs.update(Record::Task(next.clone()));
                 cs.insert(self.event(
                     task.store_id,
@@ -672,8 +681,8 @@ impl Agora {
     }
 }
 
-fn replayed(status: u16, body: String) -> Result<PlacedOrder, AgoraError> {
-    let order: OrderView = serde_json::from_str(&body)
+fn replayed(recorded: String) -> Result<PlacedOrder, AgoraError> {
+    let order: OrderView = serde_json::from_str(&recorded)
         .map_err(|e| AgoraError::Internal(format!("stored response is not an order: {e}")))?;
-    Ok(PlacedOrder { order, status, body, replayed: true })
+    Ok(PlacedOrder { order, recorded, replayed: true })
 }

@@ -1,6 +1,9 @@
 //! Payments and provider webhooks.
 
-use crate::changeset::{Changeset, Guard, Record, Write};
+use crate::catalogue::Record;
+use crate::changeset::{Changeset, StockChange};
+use crate::guards;
+use crate::reads::Reads;
 use crate::error::AgoraError;
 use crate::ids::*;
 use crate::model::*;
@@ -59,7 +62,7 @@ impl Agora {
             updated_at: now,
         };
         let mut cs = Changeset::new();
-        cs.guard(Guard::OrderStatusIs { order_id, status: OrderStatus::Created })
+        cs.guard(guards::order_status_is(order_id, OrderStatus::Created))
             .insert(Record::Payment(p.clone()))
             .insert(self.event(
                 o.store_id,
@@ -136,7 +139,9 @@ impl Agora {
             match self.apply_changeset(cs).await {
                 Ok(()) => return Ok(WebhookAck { received: true, duplicate: false }),
                 Err(e) => match failed_guard(&e) {
-                    Some(Guard::PaymentEventFree { .. }) => return Ok(WebhookAck { received: true, duplicate: true }),
+                    Some(c) if guards::is_free(c, guards::PAYMENT_EVENT) => {
+                        return Ok(WebhookAck { received: true, duplicate: true });
+                    }
                     _ if is_retryable(&e) => continue,
                     _ => return Err(e.into()),
                 },
@@ -149,7 +154,7 @@ impl Agora {
         let now = self.now();
         let payment = self.store.get_payment(PaymentId(event.payment_id)).await?;
         let mut cs = Changeset::new();
-        cs.guard(Guard::PaymentEventFree { provider: TEST_PROVIDER.into(), event_id: event.event_id.clone() });
+        cs.guard(guards::payment_event_free(TEST_PROVIDER, &event.event_id));
         let mut outcome = "unknown_payment";
         if let Some(p) = &payment {
             let order = self.store.get_order(p.order_id).await?.ok_or(AgoraError::NotFound("order"))?;
@@ -166,13 +171,13 @@ impl Agora {
                 (_, _) if order.status != OrderStatus::Created => {
                     // Money arrived for an order that can no longer take it.
                     self.settle_payment(&mut cs, p, PaymentStatus::NeedsRefund, now)?;
-                    cs.guard(Guard::OrderStatusIs { order_id: order.id, status: order.status });
+                    cs.guard(guards::order_status_is(order.id, order.status));
                     "needs_refund"
                 }
                 _ => {
                     self.settle_payment(&mut cs, p, PaymentStatus::Succeeded, now)?;
                     let status = order_transition(order.status, OrderStatus::Paid)?;
-                    cs.guard(Guard::OrderStatusIs { order_id: order.id, status: OrderStatus::Created });
+                    cs.guard(guards::order_status_is(order.id, OrderStatus::Created));
                     cs.update(Record::Order(CustomerOrder {
                         status,
                         paid_at: Some(now),
@@ -184,17 +189,8 @@ impl Agora {
                             continue;
                         }
                         let status = reservation_transition(r.status, ReservationStatus::Committed)?;
-                        cs.guard(Guard::ReservationStatusIs {
-                            reservation_id: r.id,
-                            status: ReservationStatus::Active,
-                        });
-                        cs.write(Write::AdjustStock {
-                            variant_id: r.variant_id,
-                            warehouse_id: r.warehouse_id,
-                            on_hand_delta: -r.qty,
-                            reserved_delta: -r.qty,
-                            at: now,
-                        });
+                        cs.guard(guards::reservation_status_is(r.id, ReservationStatus::Active));
+                        cs.stock(r.variant_id, r.warehouse_id, now, StockChange::Consume(r.qty));
                         cs.update(Record::Reservation(InventoryReservation { status, updated_at: now, ..r }));
                     }
                     cs.insert(self.event(
@@ -231,7 +227,7 @@ impl Agora {
         now: time::OffsetDateTime,
     ) -> Result<(), AgoraError> {
         let status = payment_transition(p.status, to)?;
-        cs.guard(Guard::PaymentStatusIs { payment_id: p.id, status: p.status });
+        cs.guard(guards::payment_status_is(p.id, p.status));
         cs.update(Record::Payment(Payment { status, updated_at: now, ..p.clone() }));
         cs.insert(self.event(
             p.store_id,

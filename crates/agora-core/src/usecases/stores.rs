@@ -1,6 +1,9 @@
 //! Stores, admin keys, settings and the audit log.
 
-use crate::changeset::{Changeset, Guard, Record};
+use crate::catalogue::Record;
+use crate::changeset::Changeset;
+use crate::guards;
+use crate::reads::Reads;
 use crate::error::AgoraError;
 use crate::ids::*;
 use crate::model::*;
@@ -76,7 +79,7 @@ impl Agora {
             updated_at: now,
         };
         let mut cs = Changeset::new();
-        cs.guard(Guard::DomainFree { domain })
+        cs.guard(guards::domain_free(&domain))
             .insert(Record::Store(store.clone()))
             .insert(Record::StoreSettings(default_settings(store.id, now)))
             .insert(self.event(
@@ -226,7 +229,7 @@ impl Agora {
             next.version += 1;
             next.updated_at = now;
             let mut cs = Changeset::new();
-            cs.guard(Guard::SettingsVersionIs { store_id, version: current.version })
+            cs.guard(guards::settings_version_is(store_id, current.version))
                 .update(Record::StoreSettings(next.clone()));
             for (key, from, to) in &changes {
                 cs.insert(Record::Audit(AuditLog {

@@ -7,7 +7,11 @@ use std::collections::HashMap;
 
 use time::Duration;
 
-use crate::changeset::{Changeset, Guard, Record, Write};
+use crate::catalogue::Record;
+use crate::changeset::{Changeset, StockChange};
+use crate::guards;
+use crate::reads::Reads;
+use crate::schema::Entity;
 use crate::error::AgoraError;
 use crate::ids::*;
 use crate::model::*;
@@ -87,7 +91,7 @@ impl Agora {
             report.scanned += 1;
             let status = task_transition(t.status, TaskStatus::Expired)?;
             let mut cs = Changeset::new();
-            cs.guard(Guard::TaskStateIs { task_id: t.id, status: t.status, helps_valid: t.helps_valid })
+            cs.guard(guards::task_state_is(t.id, t.status, t.helps_valid))
                 .update(Record::Task(HelpTask { status, closed_at: Some(now), updated_at: now, ..t.clone() }))
                 .insert(self.event(
                     store_id,
@@ -162,8 +166,8 @@ impl Agora {
             updated_at: now,
         };
         let mut cs = Changeset::new();
-        cs.guard(Guard::TaskStateIs { task_id: t.id, status: t.status, helps_valid: t.helps_valid })
-            .guard(Guard::NoPayoutForTask { task_id: t.id })
+        cs.guard(guards::task_state_is(t.id, t.status, t.helps_valid))
+            .guard(guards::no_payout_for_task(t.id))
             .update(Record::Task(HelpTask { status, closed_at: Some(now), updated_at: now, ..t.clone() }))
             .insert(Record::Payout(payout.clone()))
             .insert(self.event(
@@ -188,7 +192,7 @@ impl Agora {
         }
         let mut cs = Changeset::new();
         for r in rows {
-            cs.write(Write::DeleteIdempotency { scope: r.scope, key: r.key });
+            cs.delete::<IdempotencyRecord>(r.key());
         }
         report.changed = cs.writes.len() as u64;
         self.apply_changeset(cs).await?;
@@ -207,7 +211,7 @@ impl Agora {
         }
         let mut cs = Changeset::new();
         for s in rows {
-            cs.write(Write::DeleteSession(s.id));
+            cs.delete::<Session>(s.id);
         }
         report.changed = cs.writes.len() as u64;
         self.apply_changeset(cs).await?;
@@ -232,13 +236,10 @@ impl Agora {
                 continue;
             }
             let mut cs = Changeset::new();
-            cs.write(Write::AdjustStock {
-                variant_id: row.variant_id,
-                warehouse_id: row.warehouse_id,
-                on_hand_delta: 0,
-                reserved_delta: held - row.reserved,
-                at: now,
-            })
+            // Exact: holds and `reserved` move together in every commit, so
+            // when `reserved` is still what was read, the holds still sum to
+            // `held`; otherwise the condition refuses and the next pass looks again.
+            cs.stock(row.variant_id, row.warehouse_id, now, StockChange::SetReserved { expected: row.reserved, reserved: held })
             .insert(Record::Audit(AuditLog {
                 id: AuditId(self.new_uuid()),
                 store_id,
@@ -249,19 +250,11 @@ impl Agora {
                 from: Some(row.reserved.to_string()),
                 to: Some(held.to_string()),
             }));
-            // Reservations may change between the two reads; the guard-free
-            // delta is only applied when a re-read confirms the drift.
-            let again = self.store.list_inventory(&[row.variant_id]).await?;
-            let totals_again = self.store.active_reservation_totals(store_id).await?;
-            let held_again =
-                totals_again.iter().find(|(v, w, _)| *v == row.variant_id && *w == row.warehouse_id).map_or(0, |t| t.2);
-            let still = again.iter().find(|r| r.warehouse_id == row.warehouse_id).map(|r| r.reserved);
-            if still != Some(row.reserved) || held_again != held {
-                report.conflicts += 1;
-                continue;
+            match self.apply_changeset(cs).await {
+                Ok(()) => report.changed += 1,
+                Err(e) if super::failed_guard(&e).is_some() => report.conflicts += 1,
+                Err(e) => return Err(e.into()),
             }
-            self.apply_changeset(cs).await?;
-            report.changed += 1;
         }
         Ok(report)
     }

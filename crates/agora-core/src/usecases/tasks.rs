@@ -2,7 +2,10 @@
 
 use time::Duration;
 
-use crate::changeset::{Changeset, Guard, Record};
+use crate::catalogue::Record;
+use crate::changeset::Changeset;
+use crate::guards;
+use crate::reads::Reads;
 use crate::error::AgoraError;
 use crate::ids::*;
 use crate::model::*;
@@ -100,8 +103,8 @@ impl Agora {
                 updated_at: now,
             };
             let mut cs = Changeset::new();
-            cs.guard(Guard::OrderStatusIs { order_id, status: OrderStatus::Paid })
-                .guard(Guard::NoTaskForOrder { order_id })
+            cs.guard(guards::order_status_is(order_id, OrderStatus::Paid))
+                .guard(guards::no_task_for_order(order_id))
                 .insert(Record::Task(task.clone()))
                 .insert(self.event(
                     o.store_id,
@@ -113,10 +116,10 @@ impl Agora {
             match self.apply_changeset(cs).await {
                 Ok(()) => return Ok(task_view(&task, None)),
                 Err(e) => match failed_guard(&e) {
-                    Some(Guard::NoTaskForOrder { .. }) => {
+                    Some(c) if guards::is_free(c, guards::TASK_PER_ORDER) => {
                         return Err(AgoraError::conflict("this order already has a task"));
                     }
-                    Some(Guard::OrderStatusIs { .. }) => {
+                    Some(c) if guards::is_order_status(c) => {
                         let s = self.store.get_order(order_id).await?.map(|o| o.status.to_string()).unwrap_or_default();
                         return Err(AgoraError::InvalidTransition { entity: "order", from: s, to: "task".into() });
                     }
@@ -203,7 +206,7 @@ impl Agora {
                 ..p.clone()
             };
             let mut cs = Changeset::new();
-            cs.guard(Guard::PayoutStatusIs { payout_id: id, status: p.payout_status })
+            cs.guard(guards::payout_status_is(id, p.payout_status))
                 .update(Record::Payout(next.clone()))
                 .insert(Record::Audit(AuditLog {
                     id: AuditId(self.new_uuid()),

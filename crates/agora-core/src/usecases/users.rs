@@ -2,7 +2,10 @@
 
 use std::time::Duration as StdDuration;
 
-use crate::changeset::{Changeset, Guard, Record};
+use crate::catalogue::Record;
+use crate::changeset::Changeset;
+use crate::guards;
+use crate::reads::Reads;
 use crate::error::AgoraError;
 use crate::ids::*;
 use crate::model::*;
@@ -52,7 +55,7 @@ impl Agora {
             created_at: self.now(),
         };
         let mut cs = Changeset::new();
-        cs.guard(Guard::EmailFree { email }).insert(Record::User(user.clone()));
+        cs.guard(guards::email_free(&email)).insert(Record::User(user.clone()));
         match self.apply_changeset(cs).await {
             Ok(()) => Ok(UserView { id: user.id.0, name: user.name, email: user.email, created_at: user.created_at }),
             Err(e) if failed_guard(&e).is_some() => Err(AgoraError::conflict("email is already registered")),
@@ -104,7 +107,7 @@ impl Agora {
     pub async fn logout(&self, token: &str) -> Result<(), AgoraError> {
         let s = self.store.get_session_by_hash(&hash_token(token)).await?.ok_or(AgoraError::Unauthorized)?;
         let mut cs = Changeset::new();
-        cs.write(crate::changeset::Write::DeleteSession(s.id));
+        cs.delete::<Session>(s.id);
         self.apply_changeset(cs).await?;
         Ok(())
     }

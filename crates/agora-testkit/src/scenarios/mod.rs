@@ -1,0 +1,108 @@
+//! The conformance scenarios: each use case and each of its failure paths.
+//! Every function takes a fresh [`TestStore`] and panics on a deviation.
+
+
+use agora_core::views::*;
+use agora_core::*;
+use time::Duration;
+use uuid::Uuid;
+
+use crate::harness::{Customer, Harness, StoreFixture, TestStore};
+
+mod jobs;
+mod orders;
+mod payments;
+mod races;
+mod storage;
+mod stores;
+
+pub use jobs::*;
+pub use orders::*;
+pub use payments::*;
+pub use races::*;
+pub use storage::*;
+pub use stores::*;
+
+fn code<T: std::fmt::Debug>(r: Result<T, AgoraError>) -> &'static str {
+    match r {
+        Ok(_) => "ok",
+        Err(e) => e.code(),
+    }
+}
+
+async fn setup(ts: TestStore) -> (Harness, StoreFixture) {
+    let h = Harness::new(ts);
+    let s = h.store_fixture("shop.example.com").await;
+    (h, s)
+}
+
+async fn paid_order(h: &Harness, c: &Customer, s: &StoreFixture, variant: Uuid) -> OrderView {
+    let o = h.order(c, s, &[(variant, 1)]).await.expect("order");
+    h.pay(c, &o).await;
+    h.agora.get_order(&c.actor, OrderId(o.id)).await.expect("get")
+}
+
+async fn ship_then_receive(h: &Harness, c: &Customer, s: &StoreFixture, order: &OrderView) {
+    h.agora.ship_order(&s.admin, OrderId(order.id)).await.expect("ship");
+    h.agora.receive_order(&c.actor, OrderId(order.id)).await.expect("receive");
+}
+
+/// Owner with a task, and `n` helpers whose help orders are received. A
+/// `suspicious` set of helpers shares the owner's address and registers
+/// after the task opened (two risk rules); otherwise they are clean.
+async fn qualified_task(h: &Harness, s: &StoreFixture, v: Uuid, n: usize, suspicious: bool) -> (Customer, TaskView) {
+    h.agora
+        .patch_settings(&s.admin, s.id, SettingsPatch { required_helpers: Some(n as i64), ..Default::default() }, None)
+        .await
+        .unwrap();
+    let owner = h.customer_at("owner", "1 Main St", Some("+4915100000001")).await;
+    let mut helpers = Vec::new();
+    if !suspicious {
+        for i in 0..n {
+            helpers.push(h.customer_at(&format!("helper{i}"), &format!("{} Helper Rd", i + 10), None).await);
+        }
+    }
+    h.clock.advance(Duration::seconds(1));
+    let paid = paid_order(h, &owner, s, v).await;
+    let t = h.agora.create_task(&owner.actor, NewTask { order_id: paid.id }).await.unwrap();
+    h.clock.advance(Duration::seconds(1));
+    if suspicious {
+        for i in 0..n {
+            helpers.push(h.customer_at(&format!("helper{i}"), "1 Main St", None).await);
+        }
+    }
+    for (i, helper) in helpers.iter().enumerate() {
+        let o = h.order_with_key(helper, s, &[(v, 1)], &format!("help-{i}"), Some(&t.task_no)).await.unwrap().order;
+        h.pay(helper, &o).await;
+        ship_then_receive(h, helper, s, &o).await;
+    }
+    let t = h.agora.get_task(&t.task_no).await.unwrap();
+    (owner, t)
+}
+
+/// Puts at least one row in every table of the catalogue, through the use
+/// cases where one writes it (a product image through a raw changeset: no
+/// use case writes images yet).
+pub(crate) async fn populate_every_table(h: &Harness, s: &StoreFixture) {
+    let admin = h.agora.authenticate_admin(crate::harness::SUPER_KEY).await.unwrap();
+    let req = NewStore { name: "Sealed".into(), domain: "sealed.example.com".into(), access_token: Some("tok".into()) };
+    h.agora.create_store(&admin, req).await.unwrap();
+    let patch = SettingsPatch { order_ttl_seconds: Some(3600), ..Default::default() };
+    h.agora.patch_settings(&s.admin, s.id, patch, Some("10.0.0.1".into())).await.unwrap();
+    let (p, v) = h.product(s, "ALL-1", 1000, 50).await;
+    let mut cs = Changeset::new();
+    cs.insert(ProductImage {
+        id: ImageId(Uuid::now_v7()),
+        product_id: ProductId(p.id),
+        url: "https://img.example/1.png".into(),
+        position: 0,
+        created_at: h.clock.now(),
+    });
+    h.store.apply(cs).await.unwrap();
+    qualified_task(h, s, v, 1, true).await;
+    h.clock.advance(Duration::seconds(604800));
+    h.agora.settle_due_payouts(s.id, 100).await.unwrap();
+    let export = NewExport { kind: "orders".into(), format: "jsonl".into() };
+    h.agora.request_export(&s.admin, s.id, export).await.unwrap();
+    h.agora.sequence_events(s.id).await.unwrap();
+}

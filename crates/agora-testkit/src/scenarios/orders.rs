@@ -1,0 +1,452 @@
+//! Users, sessions and orders: placing, replaying, reading, moving along.
+
+use std::sync::Arc;
+
+use agora_core::views::*;
+use agora_core::*;
+use time::Duration;
+use uuid::Uuid;
+
+use super::*;
+use crate::harness::{Harness, TestStore};
+
+pub async fn register_and_login(ts: TestStore) {
+    let h = Harness::new(ts);
+    let c = h.customer("ann").await;
+    assert_eq!(c.user.email, "ann@example.com");
+    match &c.actor {
+        Actor::Customer { user_id } => assert_eq!(user_id.0, c.user.id),
+        other => panic!("{other:?}"),
+    }
+    let again =
+        h.agora.login(Login { email: "ANN@example.com".into(), password: "correct horse battery".into() }).await;
+    let again = again.expect("email is case-insensitive");
+    assert!(again.token.starts_with(SESSION_TOKEN_PREFIX));
+    assert_ne!(again.token, c.token);
+    assert_eq!(again.expires_at, h.clock.now() + Duration::days(7));
+}
+
+pub async fn duplicate_email_is_conflict(ts: TestStore) {
+    let h = Harness::new(ts);
+    h.customer("ann").await;
+    let r = h
+        .agora
+        .register_user(NewUser {
+            name: "Ann 2".into(),
+            email: "Ann@Example.com".into(),
+            password: "another password".into(),
+            phone: None,
+        })
+        .await;
+    assert_eq!(code(r), "conflict");
+}
+
+pub async fn registration_validation(ts: TestStore) {
+    let h = Harness::new(ts);
+    let r = h
+        .agora
+        .register_user(NewUser {
+            name: "x".into(),
+            email: "not-an-email".into(),
+            password: "short".into(),
+            phone: Some("abc".into()),
+        })
+        .await;
+    match r {
+        Err(AgoraError::Validation(errs)) => {
+            let fields: Vec<_> = errs.iter().map(|e| e.field.as_str()).collect();
+            assert_eq!(fields, ["email", "password", "phone"]);
+        }
+        other => panic!("expected validation, got {other:?}"),
+    }
+    assert!(h.snapshot().await.rows::<AppUser>().is_empty());
+}
+
+pub async fn wrong_credentials_are_unauthorized(ts: TestStore) {
+    let h = Harness::new(ts);
+    h.customer("ann").await;
+    let wrong = h.agora.login(Login { email: "ann@example.com".into(), password: "wrong password".into() }).await;
+    assert_eq!(code(wrong), "unauthorized");
+    let unknown = h.agora.login(Login { email: "bob@example.com".into(), password: "whatever1".into() }).await;
+    assert_eq!(code(unknown), "unauthorized");
+    assert_eq!(code(h.agora.authenticate_customer("ags_bogus").await), "unauthorized");
+}
+
+pub async fn login_is_rate_limited_per_email(ts: TestStore) {
+    let h = Harness::new(ts);
+    h.customer("ann").await;
+    h.customer("bob").await;
+    let bad = || Login { email: "ann@example.com".into(), password: "wrong password".into() };
+    for i in 0..10 {
+        assert_eq!(code(h.agora.login(bad()).await), "unauthorized", "failure {i}");
+    }
+    match h.agora.login(bad()).await {
+        Err(AgoraError::RateLimited { retry_after }) => assert!((1..=60).contains(&retry_after)),
+        other => panic!("expected rate_limited, got {other:?}"),
+    }
+    let good = Login { email: "ann@example.com".into(), password: "correct horse battery".into() };
+    assert_eq!(code(h.agora.login(good.clone()).await), "rate_limited", "even the right password waits");
+    let bob = Login { email: "bob@example.com".into(), password: "correct horse battery".into() };
+    assert_eq!(code(h.agora.login(bob).await), "ok", "the limit is per email");
+    h.clock.advance(Duration::seconds(61));
+    assert_eq!(code(h.agora.login(good).await), "ok");
+}
+
+pub async fn sessions_expire(ts: TestStore) {
+    let h = Harness::new(ts);
+    let c = h.customer("ann").await;
+    h.clock.advance(Duration::days(7) - Duration::seconds(1));
+    assert_eq!(code(h.agora.authenticate_customer(&c.token).await), "ok");
+    h.clock.advance(Duration::seconds(1));
+    assert_eq!(code(h.agora.authenticate_customer(&c.token).await), "unauthorized");
+}
+
+pub async fn order_reserves_stock(ts: TestStore) {
+    let (h, s) = setup(ts).await;
+    let (p, v) = h.product(&s, "O-1", 1250, 5).await;
+    let (p2, v2) = h.product(&s, "O-2", 300, 5).await;
+    let c = h.customer("ann").await;
+    let o = h.order(&c, &s, &[(v, 2), (v2, 1)]).await.unwrap();
+    assert_eq!(o.status, "CREATED");
+    assert_eq!(o.amount_minor, 2800);
+    assert_eq!(o.pay_amount_minor, 2800);
+    assert_eq!(o.currency, "EUR");
+    assert_eq!(o.items.len(), 2);
+    assert_eq!(o.items[0].unit_price_minor, 1250);
+    assert_eq!(o.reservation_expires_at, h.clock.now() + Duration::seconds(1800));
+    assert!(o.paid_at.is_none() && o.closed_at.is_none());
+    assert_eq!(h.available(p.id, v).await, 3);
+    assert_eq!(h.available(p2.id, v2).await, 4);
+    assert_eq!(h.agora.get_order(&c.actor, OrderId(o.id)).await.unwrap(), o);
+}
+
+pub async fn order_replay_returns_same_body(ts: TestStore) {
+    let (h, s) = setup(ts).await;
+    let (p, v) = h.product(&s, "R-1", 100, 5).await;
+    let c = h.customer("ann").await;
+    let first = h.order_with_key(&c, &s, &[(v, 1)], "key-1", None).await.unwrap();
+    assert!(!first.replayed);
+    let second = h.order_with_key(&c, &s, &[(v, 1)], "key-1", None).await.unwrap();
+    assert!(second.replayed);
+    assert_eq!(second.order, first.order);
+    assert_eq!(second.recorded, first.recorded, "byte-identical replay");
+    assert_eq!(h.available(p.id, v).await, 4, "the replay reserved nothing");
+    assert_eq!(h.snapshot().await.rows::<CustomerOrder>().len(), 1);
+    let bob = h.customer("bob").await;
+    let other_user = h.order_with_key(&bob, &s, &[(v, 1)], "key-1", None).await.unwrap();
+    assert!(!other_user.replayed, "keys are scoped per user");
+}
+
+pub async fn order_key_reused_with_other_body(ts: TestStore) {
+    let (h, s) = setup(ts).await;
+    let (_, v) = h.product(&s, "R-2", 100, 5).await;
+    let c = h.customer("ann").await;
+    h.order_with_key(&c, &s, &[(v, 1)], "key-2", None).await.unwrap();
+    let r = h.order_with_key(&c, &s, &[(v, 2)], "key-2", None).await;
+    assert_eq!(code(r), "idempotency_key_reused");
+    assert_eq!(h.snapshot().await.rows::<CustomerOrder>().len(), 1);
+}
+
+pub async fn order_requires_idempotency_key(ts: TestStore) {
+    let (h, s) = setup(ts).await;
+    let (_, v) = h.product(&s, "R-3", 100, 5).await;
+    let c = h.customer("ann").await;
+    let req = PlaceOrder {
+        store_id: s.id.0,
+        address_id: c.address_id,
+        items: vec![OrderLine { variant_id: v, qty: 1 }],
+        help_task_no: None,
+    };
+    assert_eq!(code(h.agora.place_order(&c.actor, None, req.clone()).await), "idempotency_key_missing");
+    assert_eq!(code(h.agora.place_order(&c.actor, Some("  "), req.clone()).await), "idempotency_key_missing");
+    let long = "k".repeat(256);
+    assert_eq!(code(h.agora.place_order(&c.actor, Some(&long), req.clone()).await), "validation");
+    assert_eq!(code(h.agora.place_order(&Actor::Anonymous, Some("k"), req).await), "unauthorized");
+}
+
+pub async fn out_of_stock_reserves_nothing(ts: TestStore) {
+    let (h, s) = setup(ts).await;
+    let (p1, v1) = h.product(&s, "S-1", 100, 5).await;
+    let (p2, v2) = h.product(&s, "S-2", 100, 1).await;
+    let c = h.customer("ann").await;
+    let r = h.order(&c, &s, &[(v1, 2), (v2, 2)]).await;
+    assert_eq!(code(r), "out_of_stock");
+    assert_eq!(h.available(p1.id, v1).await, 5, "the first line must not stay reserved");
+    assert_eq!(h.available(p2.id, v2).await, 1);
+    let snap = h.snapshot().await;
+    assert!(snap.rows::<CustomerOrder>().is_empty() && snap.rows::<InventoryReservation>().is_empty() && snap.rows::<IdempotencyRecord>().is_empty());
+}
+
+pub async fn order_splits_across_warehouses(ts: TestStore) {
+    let (h, s) = setup(ts).await;
+    let (p, v) = h.product(&s, "W-1", 100, 3).await;
+    let w2 = h.agora.create_warehouse(&s.admin, s.id, NewWarehouse { name: "second".into() }).await.unwrap();
+    h.agora
+        .set_inventory(&s.admin, s.id, SetInventory { variant_id: v, warehouse_id: w2.id, on_hand: 4 })
+        .await
+        .unwrap();
+    assert_eq!(h.available(p.id, v).await, 7);
+    let c = h.customer("ann").await;
+    let o = h.order(&c, &s, &[(v, 6)]).await.unwrap();
+    let snap = h.snapshot().await;
+    let holds: Vec<_> = snap.rows::<InventoryReservation>().into_iter().filter(|r| r.order_id.0 == o.id).collect();
+    assert_eq!(holds.len(), 2, "one hold per warehouse");
+    assert_eq!(holds.iter().map(|r| r.qty).sum::<i64>(), 6);
+    assert_eq!(h.available(p.id, v).await, 1);
+    assert_eq!(code(h.order(&c, &s, &[(v, 2)]).await), "out_of_stock");
+}
+
+pub async fn order_validation(ts: TestStore) {
+    let (h, s) = setup(ts).await;
+    let (_, v) = h.product(&s, "V-1", 100, 5000).await;
+    let c = h.customer("ann").await;
+    for lines in [vec![(v, 0)], vec![(v, 1001)], vec![(v, 1), (v, 1)], vec![]] {
+        assert_eq!(code(h.order(&c, &s, &lines).await), "validation", "{lines:?}");
+    }
+    let many: Vec<(Uuid, i64)> = (0..51).map(|_| (Uuid::now_v7(), 1)).collect();
+    assert_eq!(code(h.order(&c, &s, &many).await), "validation");
+    assert_eq!(code(h.order(&c, &s, &[(Uuid::now_v7(), 1)]).await), "validation", "unknown variant");
+    assert_eq!(code(h.order(&c, &s, &[(v, 1000)]).await), "ok", "1000 is allowed");
+}
+
+pub async fn order_with_foreign_address_is_not_found(ts: TestStore) {
+    let (h, s) = setup(ts).await;
+    let (_, v) = h.product(&s, "A-1", 100, 5).await;
+    let ann = h.customer("ann").await;
+    let bob = h.customer("bob").await;
+    let mut stolen = bob.clone();
+    stolen.address_id = ann.address_id;
+    assert_eq!(code(h.order(&stolen, &s, &[(v, 1)]).await), "not_found");
+    let mut nowhere = s.clone();
+    nowhere.id = StoreId(Uuid::now_v7());
+    assert_eq!(code(h.order(&bob, &nowhere, &[(v, 1)]).await), "not_found");
+}
+
+/// `Store::order_context` against the single reads it stands for.
+async fn context_matches_reads(store: &Arc<dyn Store>, q: &OrderContextQuery<'_>) -> OrderContext {
+    let ctx = store.order_context(q).await.expect("order_context");
+    let idem = store.get_idempotency(q.idempotency_scope, q.idempotency_key).await.unwrap();
+    assert_eq!(ctx.idempotency, idem, "idempotency record");
+    assert_eq!(ctx.store, store.get_store(q.store_id).await.unwrap(), "store");
+    assert_eq!(ctx.settings, store.get_settings(q.store_id).await.unwrap(), "settings");
+    assert_eq!(ctx.address, store.get_address(q.address_id).await.unwrap(), "address");
+    let mut variants = store.get_variants(q.variant_ids).await.unwrap();
+    variants.sort_by_key(|v| v.id);
+    let mut got_variants = ctx.variants.clone();
+    got_variants.sort_by_key(|v| v.id);
+    assert_eq!(got_variants, variants, "variants");
+    let mut product_ids: Vec<ProductId> = variants.iter().map(|v| v.product_id).collect();
+    product_ids.sort();
+    product_ids.dedup();
+    let mut products = Vec::new();
+    for id in product_ids {
+        products.extend(store.get_product(id).await.unwrap());
+    }
+    let mut got_products = ctx.products.clone();
+    got_products.sort_by_key(|p| p.id);
+    assert_eq!(got_products, products, "products, each once");
+    assert_eq!(ctx.inventory, store.list_inventory(q.variant_ids).await.unwrap(), "inventory, in order");
+    let task = match q.task_no {
+        Some(no) => store.get_task_by_no(no).await.unwrap(),
+        None => None,
+    };
+    assert_eq!(ctx.task, task, "task");
+    ctx
+}
+
+pub async fn order_context_matches_single_reads(ts: TestStore) {
+    let (h, s) = setup(ts).await;
+    let (p1, v1) = h.product(&s, "CTX-1", 100, 5).await;
+    let w2 = h.agora.create_warehouse(&s.admin, s.id, NewWarehouse { name: "second".into() }).await.unwrap();
+    h.agora
+        .set_inventory(&s.admin, s.id, SetInventory { variant_id: v1, warehouse_id: w2.id, on_hand: 4 })
+        .await
+        .unwrap();
+    let (_, v2) = h.product(&s, "CTX-2", 250, 3).await;
+    let other = h.store_fixture("other.example.com").await;
+    let (_, foreign) = h.product(&other, "CTX-F", 90, 1).await;
+    let unknown = Uuid::now_v7();
+    let ann = h.customer("ann").await;
+    let bob = h.customer_at("bob", "2 Side St", None).await;
+    let paid = paid_order(&h, &ann, &s, v1).await;
+    let task = h.agora.create_task(&ann.actor, NewTask { order_id: paid.id }).await.unwrap();
+    let scope = format!("orders:{}", UserId(bob.user.id));
+    h.order_with_key(&bob, &s, &[(v2, 1)], "old-key", None).await.unwrap();
+    h.clock.advance(Duration::hours(25));
+    h.order_with_key(&bob, &s, &[(v1, 2)], "live-key", None).await.unwrap();
+    let now = h.clock.now();
+    let store = h.store.clone();
+
+    // Everything present: several warehouses, a second product, a foreign
+    // and an unknown variant (absent), a live record, the task.
+    let variant_ids = [VariantId(v1), VariantId(v2), VariantId(foreign), VariantId(unknown)];
+    let q = OrderContextQuery {
+        idempotency_scope: &scope,
+        idempotency_key: "live-key",
+        store_id: s.id,
+        address_id: AddressId(bob.address_id),
+        variant_ids: &variant_ids,
+        task_no: Some(&task.task_no),
+    };
+    let ctx = context_matches_reads(&store, &q).await;
+    assert!(ctx.idempotency.as_ref().is_some_and(|r| r.expires_at > now), "a live record");
+    assert!(ctx.store.is_some() && ctx.settings.is_some());
+    assert_eq!(ctx.address.as_ref().map(|a| a.user_id), Some(UserId(bob.user.id)));
+    assert_eq!(ctx.variants.len(), 3, "the unknown variant is absent");
+    assert_eq!(ctx.products.len(), 3);
+    assert!(ctx.products.iter().any(|p| p.id == ProductId(p1.id)));
+    let v1_rows = ctx.inventory.iter().filter(|r| r.variant_id == VariantId(v1)).count();
+    assert_eq!(v1_rows, 2, "one stock row per warehouse");
+    assert_eq!(ctx.inventory.len(), 4);
+    assert_eq!(ctx.task.as_ref().map(|t| t.task_no.as_str()), Some(task.task_no.as_str()));
+
+    // Someone else's address (returned: the caller checks the owner), an
+    // expired record (returned), a task number that does not exist.
+    let q = OrderContextQuery {
+        idempotency_key: "old-key",
+        address_id: AddressId(ann.address_id),
+        variant_ids: &variant_ids[1..2],
+        task_no: Some("T-NOPE"),
+        ..q
+    };
+    let ctx = context_matches_reads(&store, &q).await;
+    assert!(ctx.idempotency.as_ref().is_some_and(|r| r.expires_at <= now), "an expired record");
+    assert_eq!(ctx.address.as_ref().map(|a| a.user_id), Some(UserId(ann.user.id)));
+    assert_eq!(ctx.variants.len(), 1);
+    assert_eq!(ctx.products.len(), 1);
+    assert!(ctx.task.is_none());
+
+    // Nothing there: unknown store, address, key and variant; no task asked.
+    let nothing = [VariantId(unknown)];
+    let q = OrderContextQuery {
+        idempotency_scope: "orders:nobody",
+        idempotency_key: "no-key",
+        store_id: StoreId(Uuid::now_v7()),
+        address_id: AddressId(Uuid::now_v7()),
+        variant_ids: &nothing,
+        task_no: None,
+    };
+    let ctx = context_matches_reads(&store, &q).await;
+    assert_eq!(ctx, OrderContext::default());
+    // Empty variant list.
+    let q = OrderContextQuery { variant_ids: &[], ..q };
+    assert_eq!(context_matches_reads(&store, &q).await, OrderContext::default());
+}
+
+pub async fn idempotency_keys_expire_after_24h(ts: TestStore) {
+    let (h, s) = setup(ts).await;
+    let (_, v) = h.product(&s, "E-1", 100, 5).await;
+    let c = h.customer("ann").await;
+    let first = h.order_with_key(&c, &s, &[(v, 1)], "day-key", None).await.unwrap();
+    h.clock.advance(Duration::hours(23));
+    assert!(h.order_with_key(&c, &s, &[(v, 1)], "day-key", None).await.unwrap().replayed);
+    h.clock.advance(Duration::hours(1));
+    let fresh = h.order_with_key(&c, &s, &[(v, 1)], "day-key", None).await.unwrap();
+    assert!(!fresh.replayed, "after 24 h the key is forgotten");
+    assert_ne!(fresh.order.id, first.order.id);
+    h.clock.advance(Duration::hours(25));
+    let purged = h.agora.purge_expired_idempotency(100).await.unwrap();
+    assert_eq!(purged.changed, 1);
+    assert!(h.snapshot().await.rows::<IdempotencyRecord>().is_empty());
+}
+
+pub async fn orders_are_private_to_owner_and_store(ts: TestStore) {
+    let (h, s) = setup(ts).await;
+    let (_, v) = h.product(&s, "PRIV", 100, 5).await;
+    let ann = h.customer("ann").await;
+    let bob = h.customer("bob").await;
+    let o = h.order(&ann, &s, &[(v, 1)]).await.unwrap();
+    assert_eq!(code(h.agora.get_order(&bob.actor, OrderId(o.id)).await), "not_found");
+    assert_eq!(code(h.agora.get_order(&s.admin, OrderId(o.id)).await), "ok");
+    let other = h.store_fixture("other.example.com").await;
+    assert_eq!(code(h.agora.get_order(&other.admin, OrderId(o.id)).await), "not_found");
+    assert_eq!(code(h.agora.get_order(&Actor::Anonymous, OrderId(o.id)).await), "unauthorized");
+    assert!(h.agora.list_my_orders(&bob.actor, &ListQuery::default()).await.unwrap().items.is_empty());
+    assert_eq!(code(h.agora.cancel_order(&bob.actor, OrderId(o.id)).await), "not_found");
+}
+
+pub async fn cancel_releases_stock(ts: TestStore) {
+    let (h, s) = setup(ts).await;
+    let (p, v) = h.product(&s, "C-1", 100, 5).await;
+    let c = h.customer("ann").await;
+    let o = h.order(&c, &s, &[(v, 3)]).await.unwrap();
+    assert_eq!(h.available(p.id, v).await, 2);
+    let closed = h.agora.cancel_order(&c.actor, OrderId(o.id)).await.unwrap();
+    assert_eq!(closed.status, "CLOSED");
+    assert_eq!(closed.close_reason.as_deref(), Some("cancelled"));
+    assert_eq!(closed.closed_at, Some(h.clock.now()));
+    assert_eq!(h.available(p.id, v).await, 5);
+    let snap = h.snapshot().await;
+    assert!(snap.rows::<InventoryReservation>().iter().all(|r| r.status == ReservationStatus::Released));
+    assert_eq!(code(h.agora.cancel_order(&c.actor, OrderId(o.id)).await), "invalid_transition");
+}
+
+pub async fn illegal_order_moves_are_invalid_transition(ts: TestStore) {
+    let (h, s) = setup(ts).await;
+    let (_, v) = h.product(&s, "T-1", 100, 5).await;
+    let c = h.customer("ann").await;
+    let o = h.order(&c, &s, &[(v, 1)]).await.unwrap();
+    let id = OrderId(o.id);
+    assert_eq!(code(h.agora.ship_order(&s.admin, id).await), "invalid_transition");
+    assert_eq!(code(h.agora.receive_order(&c.actor, id).await), "invalid_transition");
+    h.pay(&c, &o).await;
+    assert_eq!(code(h.agora.cancel_order(&c.actor, id).await), "invalid_transition");
+    assert_eq!(code(h.agora.receive_order(&c.actor, id).await), "invalid_transition");
+    assert_eq!(code(h.agora.ship_order(&c.actor, id).await), "not_found", "customers cannot ship");
+}
+
+pub async fn ship_and_receive(ts: TestStore) {
+    let (h, s) = setup(ts).await;
+    let (_, v) = h.product(&s, "SR-1", 100, 5).await;
+    let c = h.customer("ann").await;
+    let o = paid_order(&h, &c, &s, v).await;
+    let shipped = h.agora.ship_order(&s.admin, OrderId(o.id)).await.unwrap();
+    assert_eq!(shipped.status, "SHIPPED");
+    assert_eq!(shipped.shipped_at, Some(h.clock.now()));
+    h.clock.advance(Duration::hours(5));
+    let received = h.agora.receive_order(&c.actor, OrderId(o.id)).await.unwrap();
+    assert_eq!(received.status, "RECEIVED");
+    assert_eq!(received.received_at, Some(h.clock.now()));
+    assert_eq!(code(h.agora.ship_order(&s.admin, OrderId(o.id)).await), "invalid_transition");
+}
+
+pub async fn my_orders_newest_first_with_cursor(ts: TestStore) {
+    let (h, s) = setup(ts).await;
+    let (_, v) = h.product(&s, "L-1", 100, 50).await;
+    let c = h.customer("ann").await;
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(h.order(&c, &s, &[(v, 1)]).await.unwrap().id);
+        h.clock.advance(Duration::milliseconds(2));
+    }
+    ids.reverse();
+    let p1 = h.agora.list_my_orders(&c.actor, &ListQuery { limit: Some(2), cursor: None }).await.unwrap();
+    assert_eq!(p1.items.iter().map(|o| o.id).collect::<Vec<_>>(), ids[..2]);
+    let p2 =
+        h.agora.list_my_orders(&c.actor, &ListQuery { limit: Some(2), cursor: p1.next_cursor.clone() }).await.unwrap();
+    assert_eq!(p2.items.iter().map(|o| o.id).collect::<Vec<_>>(), ids[2..4]);
+    let p3 =
+        h.agora.list_my_orders(&c.actor, &ListQuery { limit: Some(2), cursor: p2.next_cursor.clone() }).await.unwrap();
+    assert_eq!(p3.items.iter().map(|o| o.id).collect::<Vec<_>>(), ids[4..]);
+    assert!(p3.next_cursor.is_none());
+    assert_eq!(p1.items[0].items.len(), 1, "lines are included");
+}
+
+pub async fn store_orders_filter_by_status(ts: TestStore) {
+    let (h, s) = setup(ts).await;
+    let (_, v) = h.product(&s, "F-1", 100, 50).await;
+    let c = h.customer("ann").await;
+    let a = h.order(&c, &s, &[(v, 1)]).await.unwrap();
+    let b = paid_order(&h, &c, &s, v).await;
+    let created = h.agora.list_store_orders(&s.admin, s.id, Some("CREATED"), &ListQuery::default()).await.unwrap();
+    assert_eq!(created.items.iter().map(|o| o.id).collect::<Vec<_>>(), [a.id]);
+    let paid = h.agora.list_store_orders(&s.admin, s.id, Some("PAID"), &ListQuery::default()).await.unwrap();
+    assert_eq!(paid.items.iter().map(|o| o.id).collect::<Vec<_>>(), [b.id]);
+    let all = h.agora.list_store_orders(&s.admin, s.id, None, &ListQuery::default()).await.unwrap();
+    assert_eq!(all.items.len(), 2);
+    assert_eq!(
+        code(h.agora.list_store_orders(&s.admin, s.id, Some("LOST"), &ListQuery::default()).await),
+        "validation"
+    );
+    assert_eq!(code(h.agora.list_store_orders(&c.actor, s.id, None, &ListQuery::default()).await), "not_found");
+}
