@@ -126,10 +126,9 @@ impl PartialEq for Guard {
             (Guard::RowIs { table: a, key: ka, expect: ea }, Guard::RowIs { table: b, key: kb, expect: eb }) => {
                 a.name == b.name && ka == kb && ea == eb
             }
-            (
-                Guard::Free { table: a, unique: ua, values: va },
-                Guard::Free { table: b, unique: ub, values: vb },
-            ) => a.name == b.name && ua == ub && va == vb,
+            (Guard::Free { table: a, unique: ua, values: va }, Guard::Free { table: b, unique: ub, values: vb }) => {
+                a.name == b.name && ua == ub && va == vb
+            }
             _ => false,
         }
     }
@@ -343,7 +342,9 @@ impl Write {
             Write::Stock { variant_id, warehouse_id, change, .. } => {
                 let (variant_id, warehouse_id) = (*variant_id, *warehouse_id);
                 match change {
-                    StockChange::Reserve(qty) => Some(Condition::StockAvailable { variant_id, warehouse_id, qty: *qty }),
+                    StockChange::Reserve(qty) => {
+                        Some(Condition::StockAvailable { variant_id, warehouse_id, qty: *qty })
+                    }
                     StockChange::SetOnHand { on_hand, .. } => {
                         Some(Condition::ReservedWithin { variant_id, warehouse_id, on_hand: *on_hand })
                     }
@@ -353,11 +354,9 @@ impl Write {
                     _ => None,
                 }
             }
-            Write::PutIdempotency { record, now } => Some(Condition::IdempotencyKeyFree {
-                scope: record.scope.clone(),
-                key: record.key.clone(),
-                now: *now,
-            }),
+            Write::PutIdempotency { record, now } => {
+                Some(Condition::IdempotencyKeyFree { scope: record.scope.clone(), key: record.key.clone(), now: *now })
+            }
             Write::SequenceEvents { store_id, after, .. } => {
                 Some(Condition::EventSeqIs { store_id: *store_id, last_seq: *after })
             }

@@ -28,6 +28,7 @@
 // So `#[derive(Entity)]`'s `::agora_core::...` paths resolve inside this crate too.
 extern crate self as agora_core;
 
+pub mod backend;
 pub mod catalogue;
 pub mod changeset;
 pub mod clock;
@@ -48,6 +49,7 @@ pub mod usecases;
 pub mod validate;
 pub mod views;
 
+pub use backend::{MaintenanceJob, MigrationStatus, StoreHandle, StoreKind, StoreRegistry};
 pub use catalogue::{Catalogued, Record, table_named, tables};
 pub use changeset::{Changeset, Condition, Guard, GuardFailure, StockChange, Write};
 pub use clock::{Clock, Entropy, ManualClock, OsEntropy, SeededEntropy, SystemClock};

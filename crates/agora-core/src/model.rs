@@ -559,7 +559,12 @@ pub struct Payment {
 
 /// A provider callback, kept raw, deduplicated by (provider, event_id).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Entity)]
-#[entity(table = "payment_event", key(id), unique(name = "payment_event_key_pkey", columns(provider, event_id)), immutable)]
+#[entity(
+    table = "payment_event",
+    key(id),
+    unique(name = "payment_event_key_pkey", columns(provider, event_id)),
+    immutable
+)]
 pub struct PaymentEvent {
     /// Id.
     pub id: PaymentEventId,

@@ -250,7 +250,12 @@ pub trait Reads: Store {
     }
 
     /// Up to `limit` OPEN tasks of the store with `expires_at <= now`, oldest first.
-    async fn list_tasks_expired(&self, store_id: StoreId, now: OffsetDateTime, limit: u32) -> StoreResult<Vec<HelpTask>> {
+    async fn list_tasks_expired(
+        &self,
+        store_id: StoreId,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> StoreResult<Vec<HelpTask>> {
         let q = Query::of::<HelpTask>().eq("store_id", store_id).is("status", TaskStatus::Open.as_str());
         self.fetch_all(q.le("expires_at", now).asc("expires_at").asc("id").limit(limit)).await
     }

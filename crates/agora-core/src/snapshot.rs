@@ -7,7 +7,7 @@ use crate::ports::{Store, StoreResult};
 use crate::query::Query;
 use crate::schema::{Key, Table};
 
-/// Rows read per page by [`scan`] and [`Snapshot::read`].
+/// Rows read per page by [`Snapshot::read`] (and the backups and copies that stream).
 pub const SCAN_PAGE: u32 = 1000;
 
 /// The next page of `table` after `after`, in primary-key order: up to

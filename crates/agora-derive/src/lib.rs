@@ -149,7 +149,8 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
             attrs = Some(a.parse_args::<TableAttrs>()?);
         }
     }
-    let attrs = attrs.ok_or_else(|| syn::Error::new(name.span(), "#[derive(Entity)] needs #[entity(table = ..., key(...))]"))?;
+    let attrs = attrs
+        .ok_or_else(|| syn::Error::new(name.span(), "#[derive(Entity)] needs #[entity(table = ..., key(...))]"))?;
     let table = attrs.table.ok_or_else(|| syn::Error::new(name.span(), "#[entity] needs table = \"...\""))?;
     if attrs.key.is_empty() {
         return Err(syn::Error::new(name.span(), "#[entity] needs key(...)"));

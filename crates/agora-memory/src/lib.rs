@@ -237,3 +237,55 @@ impl Store for MemoryStore {
         "memory"
     }
 }
+
+/// The `memory:` kind of store: nothing to migrate, back up or restore (a
+/// memory deployment is saved with `agora export` or `GET /v1/admin/backup`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MemoryKind;
+
+struct MemoryHandle(MemoryStore);
+
+#[async_trait]
+impl StoreHandle for MemoryHandle {
+    fn store(&self) -> Arc<dyn Store> {
+        Arc::new(self.0.clone())
+    }
+
+    async fn migrate(&self) -> StoreResult<MigrationStatus> {
+        Ok(MigrationStatus::none())
+    }
+
+    async fn migration_status(&self) -> StoreResult<MigrationStatus> {
+        Ok(MigrationStatus::none())
+    }
+
+    async fn backup_to(&self, _dest: &std::path::Path) -> StoreResult<()> {
+        Err(StoreError::Unavailable(
+            "a memory store has no native backup; use `agora export` or GET /v1/admin/backup".into(),
+        ))
+    }
+
+    async fn close(&self) {}
+}
+
+#[async_trait]
+impl StoreKind for MemoryKind {
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+
+    fn schemes(&self) -> &'static [&'static str] {
+        &["memory"]
+    }
+
+    async fn open(&self, url: &str, _migrate: bool) -> StoreResult<Arc<dyn StoreHandle>> {
+        if url != "memory:" && url != "memory://" {
+            return Err(StoreError::Schema(format!("a memory store URL is `memory:`, not {url:?}")));
+        }
+        Ok(Arc::new(MemoryHandle(MemoryStore::new())))
+    }
+
+    async fn restore(&self, _backup: &std::path::Path, _url: &str) -> StoreResult<()> {
+        Err(StoreError::Unavailable("a memory store cannot be restored; use `agora import`".into()))
+    }
+}

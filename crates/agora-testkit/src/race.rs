@@ -39,6 +39,10 @@ pub async fn oversell_race(ts: TestStore, clients: usize, stock: i64) -> (i64, i
     }
     let left = h.available(product.id, variant).await;
     let snapshot = h.snapshot().await;
-    assert_eq!(snapshot.rows::<CustomerOrder>().len() as i64, total, "orders in the store differ from acknowledged orders");
+    assert_eq!(
+        snapshot.rows::<CustomerOrder>().len() as i64,
+        total,
+        "orders in the store differ from acknowledged orders"
+    );
     (total, left)
 }

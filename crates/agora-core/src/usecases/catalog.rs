@@ -4,14 +4,14 @@ use std::collections::{HashMap, HashSet};
 
 use crate::catalogue::Record;
 use crate::changeset::{Changeset, Condition, Guard, StockChange};
-use crate::guards;
-use crate::reads::Reads;
-use crate::schema::Value;
 use crate::error::AgoraError;
+use crate::guards;
 use crate::ids::*;
 use crate::model::*;
 use crate::money::{Currency, MAX_MINOR};
 use crate::ports::Page;
+use crate::reads::Reads;
+use crate::schema::Value;
 use crate::validate::Validator;
 use crate::views::*;
 
@@ -215,15 +215,15 @@ impl Agora {
             next.version += 1;
             next.updated_at = self.now();
             let mut cs = Changeset::new();
-            cs.guard(guards::product_version_is(id, current.version))
-                .update(Record::Product(next.clone()))
-                .insert(self.event(
+            cs.guard(guards::product_version_is(id, current.version)).update(Record::Product(next.clone())).insert(
+                self.event(
                     next.store_id,
                     "product",
                     id.0,
                     "product.updated",
                     serde_json::json!({"title": next.title, "status": next.status}),
-                ));
+                ),
+            );
             match self.apply_changeset(cs).await {
                 Ok(()) => break,
                 Err(e) if failed_guard(&e).is_some() => continue,
@@ -296,14 +296,15 @@ impl Agora {
         }
         let now = self.now();
         let mut cs = Changeset::new();
-        cs.stock(variant_id, warehouse_id, now, StockChange::SetOnHand { store_id, on_hand: req.on_hand })
-            .insert(self.event(
+        cs.stock(variant_id, warehouse_id, now, StockChange::SetOnHand { store_id, on_hand: req.on_hand }).insert(
+            self.event(
                 store_id,
                 "inventory",
                 variant_id.0,
                 "inventory.set",
                 serde_json::json!({"warehouse_id": warehouse_id, "on_hand": req.on_hand}),
-            ));
+            ),
+        );
         match self.apply_changeset(cs).await {
             Ok(()) => {}
             Err(e) if failed_guard(&e).is_some() => {

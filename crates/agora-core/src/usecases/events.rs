@@ -7,9 +7,9 @@
 use std::time::Duration;
 
 use crate::changeset::{Changeset, Write};
-use crate::reads::Reads;
 use crate::error::AgoraError;
 use crate::ids::*;
+use crate::reads::Reads;
 use crate::views::*;
 
 use super::{Actor, Agora, failed_guard, require_admin};

@@ -4,12 +4,12 @@
 
 use crate::catalogue::Record;
 use crate::changeset::Changeset;
-use crate::guards;
-use crate::reads::Reads;
 use crate::error::AgoraError;
+use crate::guards;
 use crate::ids::*;
 use crate::model::*;
 use crate::ports::Page;
+use crate::reads::Reads;
 use crate::state::export_transition;
 use crate::views::*;
 
@@ -161,8 +161,7 @@ impl Agora {
                 ..job.clone()
             };
             let mut cs = Changeset::new();
-            cs.guard(guards::export_status_is(job.id, ExportStatus::Queued))
-                .update(Record::Export(running.clone()));
+            cs.guard(guards::export_status_is(job.id, ExportStatus::Queued)).update(Record::Export(running.clone()));
             match self.apply_changeset(cs).await {
                 Ok(()) => {}
                 Err(e) if failed_guard(&e).is_some() => {
@@ -189,8 +188,7 @@ impl Agora {
                 },
             };
             let mut cs = Changeset::new();
-            cs.guard(guards::export_status_is(job.id, ExportStatus::Running))
-                .update(Record::Export(finished));
+            cs.guard(guards::export_status_is(job.id, ExportStatus::Running)).update(Record::Export(finished));
             match self.apply_changeset(cs).await {
                 Ok(()) => report.changed += 1,
                 Err(e) if failed_guard(&e).is_some() => report.conflicts += 1,

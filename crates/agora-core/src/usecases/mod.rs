@@ -1,6 +1,6 @@
 //! The use cases: every flow of the HTTP contract, as methods of [`Agora`].
 //! Each reads what it needs, decides with the state machines and rules of
-//! core, and writes through one [`Changeset`].
+//! core, and writes through one [`crate::Changeset`].
 
 mod catalog;
 mod events;

@@ -7,13 +7,13 @@ use time::Duration;
 
 use crate::catalogue::Record;
 use crate::changeset::{Changeset, Condition, StockChange, Write};
-use crate::guards;
-use crate::reads::Reads;
 use crate::error::{AgoraError, StoreError};
+use crate::guards;
 use crate::ids::*;
 use crate::model::*;
 use crate::money::Money;
 use crate::ports::{InFlight, OrderContextQuery, Page};
+use crate::reads::Reads;
 use crate::state::{help_transition, order_transition, reservation_transition, task_transition};
 use crate::validate::Validator;
 use crate::views::*;
@@ -593,15 +593,13 @@ impl Agora {
             let now = self.now();
             let shipped = CustomerOrder { status, shipped_at: Some(now), updated_at: now, ..o.clone() };
             let mut cs = Changeset::new();
-            cs.guard(guards::order_status_is(id, o.status))
-                .update(Record::Order(shipped.clone()))
-                .insert(self.event(
-                    o.store_id,
-                    "order",
-                    id.0,
-                    "order.shipped",
-                    serde_json::json!({"order_number": o.order_number}),
-                ));
+            cs.guard(guards::order_status_is(id, o.status)).update(Record::Order(shipped.clone())).insert(self.event(
+                o.store_id,
+                "order",
+                id.0,
+                "order.shipped",
+                serde_json::json!({"order_number": o.order_number}),
+            ));
             match self.apply_transition(cs).await {
                 Ok(()) => {
                     let mut v = self.order_views(vec![shipped]).await?;

@@ -2,11 +2,11 @@
 
 use crate::catalogue::Record;
 use crate::changeset::{Changeset, StockChange};
-use crate::guards;
-use crate::reads::Reads;
 use crate::error::AgoraError;
+use crate::guards;
 use crate::ids::*;
 use crate::model::*;
+use crate::reads::Reads;
 use crate::secrets::verify_webhook_signature;
 use crate::state::{order_transition, payment_transition, reservation_transition};
 use crate::views::*;
@@ -62,15 +62,15 @@ impl Agora {
             updated_at: now,
         };
         let mut cs = Changeset::new();
-        cs.guard(guards::order_status_is(order_id, OrderStatus::Created))
-            .insert(Record::Payment(p.clone()))
-            .insert(self.event(
+        cs.guard(guards::order_status_is(order_id, OrderStatus::Created)).insert(Record::Payment(p.clone())).insert(
+            self.event(
                 o.store_id,
                 "payment",
                 p.id.0,
                 "payment.created",
                 serde_json::json!({"order_id": order_id, "amount_minor": p.amount_minor}),
-            ));
+            ),
+        );
         match self.apply_changeset(cs).await {
             Ok(()) => Ok(payment_view(&p)),
             Err(e) if failed_guard(&e).is_some() => {

@@ -2,11 +2,11 @@
 
 use crate::catalogue::Record;
 use crate::changeset::Changeset;
-use crate::guards;
-use crate::reads::Reads;
 use crate::error::AgoraError;
+use crate::guards;
 use crate::ids::*;
 use crate::model::*;
+use crate::reads::Reads;
 use crate::secrets::{hash_token, mask, random_token};
 use crate::validate::{Validator, normalize_domain};
 use crate::views::*;

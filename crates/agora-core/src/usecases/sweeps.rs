@@ -9,12 +9,12 @@ use time::Duration;
 
 use crate::catalogue::Record;
 use crate::changeset::{Changeset, StockChange};
-use crate::guards;
-use crate::reads::Reads;
-use crate::schema::Entity;
 use crate::error::AgoraError;
+use crate::guards;
 use crate::ids::*;
 use crate::model::*;
+use crate::reads::Reads;
+use crate::schema::Entity;
 use crate::state::task_transition;
 
 use super::Agora;
@@ -239,7 +239,12 @@ impl Agora {
             // Exact: holds and `reserved` move together in every commit, so
             // when `reserved` is still what was read, the holds still sum to
             // `held`; otherwise the condition refuses and the next pass looks again.
-            cs.stock(row.variant_id, row.warehouse_id, now, StockChange::SetReserved { expected: row.reserved, reserved: held })
+            cs.stock(
+                row.variant_id,
+                row.warehouse_id,
+                now,
+                StockChange::SetReserved { expected: row.reserved, reserved: held },
+            )
             .insert(Record::Audit(AuditLog {
                 id: AuditId(self.new_uuid()),
                 store_id,

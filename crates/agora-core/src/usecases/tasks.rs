@@ -4,11 +4,11 @@ use time::Duration;
 
 use crate::catalogue::Record;
 use crate::changeset::Changeset;
-use crate::guards;
-use crate::reads::Reads;
 use crate::error::AgoraError;
+use crate::guards;
 use crate::ids::*;
 use crate::model::*;
+use crate::reads::Reads;
 use crate::state::payout_transition;
 use crate::validate::Validator;
 use crate::views::*;

@@ -4,12 +4,12 @@ use std::time::Duration as StdDuration;
 
 use crate::catalogue::Record;
 use crate::changeset::Changeset;
-use crate::guards;
-use crate::reads::Reads;
 use crate::error::AgoraError;
+use crate::guards;
 use crate::ids::*;
 use crate::model::*;
 use crate::ports::RateDecision;
+use crate::reads::Reads;
 use crate::secrets::{hash_token, random_token, sha256_hex};
 use crate::validate::{Validator, normalize_email, valid_phone};
 use crate::views::*;

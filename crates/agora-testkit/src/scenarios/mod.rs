@@ -1,7 +1,6 @@
 //! The conformance scenarios: each use case and each of its failure paths.
 //! Every function takes a fresh [`TestStore`] and panics on a deviation.
 
-
 use agora_core::views::*;
 use agora_core::*;
 use time::Duration;
@@ -88,7 +87,7 @@ pub(crate) async fn populate_every_table(h: &Harness, s: &StoreFixture) {
     let req = NewStore { name: "Sealed".into(), domain: "sealed.example.com".into(), access_token: Some("tok".into()) };
     h.agora.create_store(&admin, req).await.unwrap();
     let patch = SettingsPatch { order_ttl_seconds: Some(3600), ..Default::default() };
-    h.agora.patch_settings(&s.admin, s.id, patch, Some("10.0.0.1".into())).await.unwrap();
+    h.agora.patch_settings(&s.admin, s.id, patch, Some("10.0.0.1")).await.unwrap();
     let (p, v) = h.product(s, "ALL-1", 1000, 50).await;
     let mut cs = Changeset::new();
     cs.insert(ProductImage {

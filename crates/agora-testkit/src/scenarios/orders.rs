@@ -174,7 +174,11 @@ pub async fn out_of_stock_reserves_nothing(ts: TestStore) {
     assert_eq!(h.available(p1.id, v1).await, 5, "the first line must not stay reserved");
     assert_eq!(h.available(p2.id, v2).await, 1);
     let snap = h.snapshot().await;
-    assert!(snap.rows::<CustomerOrder>().is_empty() && snap.rows::<InventoryReservation>().is_empty() && snap.rows::<IdempotencyRecord>().is_empty());
+    assert!(
+        snap.rows::<CustomerOrder>().is_empty()
+            && snap.rows::<InventoryReservation>().is_empty()
+            && snap.rows::<IdempotencyRecord>().is_empty()
+    );
 }
 
 pub async fn order_splits_across_warehouses(ts: TestStore) {

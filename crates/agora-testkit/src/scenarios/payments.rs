@@ -1,6 +1,5 @@
 //! Payments, provider webhooks, help tasks and the payout ledger.
 
-
 use agora_core::guards;
 use agora_core::views::*;
 use agora_core::*;

@@ -16,9 +16,8 @@ pub async fn changeset_guard_failure_writes_nothing(ts: TestStore) {
     let before = h.snapshot().await;
     let mut cs = Changeset::new();
     let (vid, wid, now) = (VariantId(v), WarehouseId(s.warehouse), h.clock.now());
-    cs.stock(vid, wid, now, StockChange::Reserve(1))
-        .stock(vid, wid, now, StockChange::Reserve(2))
-        .insert(Record::Audit(AuditLog {
+    cs.stock(vid, wid, now, StockChange::Reserve(1)).stock(vid, wid, now, StockChange::Reserve(2)).insert(
+        Record::Audit(AuditLog {
             id: AuditId(Uuid::now_v7()),
             store_id: s.id,
             at: h.clock.now(),
@@ -27,7 +26,8 @@ pub async fn changeset_guard_failure_writes_nothing(ts: TestStore) {
             key: "k".into(),
             from: None,
             to: None,
-        }));
+        }),
+    );
     match h.store.apply(cs).await {
         Err(StoreError::GuardFailed(f)) => {
             assert_eq!(f.index, 1, "the second write's condition failed");

@@ -29,7 +29,8 @@ async fn check_query(h: &Harness, q: Query) {
         })
         .collect();
     want.sort_by(|a, b| q.compare(&a.0, &b.0));
-    let mut want: Vec<Record> = want.into_iter().map(|(_, r)| r).take(q.limit.map_or(usize::MAX, |l| l as usize)).collect();
+    let mut want: Vec<Record> =
+        want.into_iter().map(|(_, r)| r).take(q.limit.map_or(usize::MAX, |l| l as usize)).collect();
     let mut got = h.store.fetch(&q).await.unwrap_or_else(|e| panic!("{q:?}: {e}"));
     if q.order.is_empty() {
         got.sort_by_key(Record::key);
@@ -174,7 +175,8 @@ pub async fn intent_writes_report_their_own_condition(ts: TestStore) {
     assert_eq!((row.on_hand, row.reserved, row.updated_at), (2, 1, now));
 
     // A stock row is created by setting its on-hand figure only.
-    let w2 = WarehouseId(h.agora.create_warehouse(&s.admin, s.id, NewWarehouse { name: "w2".into() }).await.unwrap().id);
+    let w2 =
+        WarehouseId(h.agora.create_warehouse(&s.admin, s.id, NewWarehouse { name: "w2".into() }).await.unwrap().id);
     let mut cs = Changeset::new();
     cs.stock(v, w2, now, StockChange::SetOnHand { store_id: s.id, on_hand: 4 });
     h.store.apply(cs).await.unwrap();

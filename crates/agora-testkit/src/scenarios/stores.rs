@@ -1,6 +1,5 @@
 //! Stores, settings, admin keys, the catalog and stock.
 
-
 use agora_core::views::*;
 use agora_core::*;
 use uuid::Uuid;
