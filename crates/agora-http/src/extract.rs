@@ -194,7 +194,7 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJ
 pub async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
     Bytes::from_request(req, state).await.map_err(|rejection| {
         if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::from(agora_core::AgoraError::PayloadTooLarge)
+            ApiError::payload_too_large()
         } else {
             ApiError::malformed_json(format!("the body could not be read: {}", rejection.body_text()))
         }

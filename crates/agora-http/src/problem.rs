@@ -87,6 +87,11 @@ impl ApiError {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "an internal error occurred; it has been logged")
     }
 
+    /// 413 `payload_too_large`: the body is over the size limit.
+    pub fn payload_too_large() -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is too large")
+    }
+
     /// 429 `rate_limited` with `Retry-After`.
     pub fn rate_limited(retry_after: u64) -> Self {
         let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many requests; retry later");
@@ -111,7 +116,7 @@ impl ApiError {
             404 => Self::not_found("no such route"),
             405 => Self::method_not_allowed(None),
             408 | 503 | 504 => Self::unavailable("the request could not be served in time"),
-            413 => Self::from(AgoraError::PayloadTooLarge),
+            413 => Self::payload_too_large(),
             415 => Self::new(status, "unsupported_media_type", "send application/json"),
             422 => Self::validation("body", "is invalid"),
             429 => Self::rate_limited(1),
@@ -146,9 +151,27 @@ impl ApiError {
     }
 }
 
+/// The status the contract gives each domain error: the one place domain
+/// errors meet HTTP.
+pub fn status_of(e: &AgoraError) -> StatusCode {
+    match e {
+        AgoraError::Unauthorized => StatusCode::UNAUTHORIZED,
+        AgoraError::Forbidden => StatusCode::FORBIDDEN,
+        AgoraError::NotFound(_) => StatusCode::NOT_FOUND,
+        AgoraError::Validation(_) | AgoraError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+        AgoraError::MalformedJson(_) | AgoraError::IdempotencyKeyMissing => StatusCode::BAD_REQUEST,
+        AgoraError::OutOfStock(_) | AgoraError::InvalidTransition { .. } | AgoraError::Conflict { .. } => {
+            StatusCode::CONFLICT
+        }
+        AgoraError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+        AgoraError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        AgoraError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
 impl From<AgoraError> for ApiError {
     fn from(e: AgoraError) -> Self {
-        let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = status_of(&e);
         let detail = match &e {
             AgoraError::Internal(msg) => {
                 tracing::error!(error = %msg, "internal error");
@@ -231,13 +254,13 @@ mod tests {
             AgoraError::InvalidTransition { entity: "order", from: "PAID".into(), to: "CLOSED".into() },
             AgoraError::conflict("dup"),
             AgoraError::RateLimited { retry_after: 3 },
-            AgoraError::PayloadTooLarge,
             AgoraError::Unavailable("db".into()),
             AgoraError::Internal("bug".into()),
         ];
-        for e in all {
+        let statuses = [401, 403, 404, 422, 400, 400, 422, 409, 409, 409, 429, 503, 500];
+        for (e, status) in all.into_iter().zip(statuses) {
             let api = ApiError::from(e.clone());
-            assert_eq!(api.status().as_u16(), e.http_status(), "{e:?}");
+            assert_eq!(api.status().as_u16(), status, "{e:?}");
             assert_eq!(api.code(), e.code(), "{e:?}");
             assert_ne!(title(api.code()), "Bad request", "{e:?} has no title");
         }

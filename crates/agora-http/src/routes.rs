@@ -350,8 +350,8 @@ pub(crate) async fn place_order(
     if !placed.replayed {
         metrics::counter!("agora_orders_placed_total").increment(1);
     }
-    let status = StatusCode::from_u16(placed.status).unwrap_or(StatusCode::CREATED);
-    let mut res = (status, Body::from(placed.body)).into_response();
+    // The order exactly as recorded with its key, so replays are byte-identical.
+    let mut res = (StatusCode::CREATED, Body::from(placed.recorded)).into_response();
     res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     if placed.replayed {
         res.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));

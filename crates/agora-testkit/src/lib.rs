@@ -102,6 +102,8 @@ macro_rules! conformance_tests {
             idempotency_and_sequencing_writes_check_their_condition,
             unique_constraints_and_the_guards_that_cover_them,
             every_column_round_trips,
+            due_checks_match_what_the_sweeps_do,
+            stale_exports_are_requeued_with_an_event,
         );
     };
 }

@@ -285,4 +285,40 @@ impl Agora {
         }
         Ok(report)
     }
+
+    /// RUNNING exports that started more than `stale_after` ago: their
+    /// worker may have died. The caller checks that nobody holds their
+    /// lease before giving them back with [`Agora::requeue_export`].
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn stale_exports(&self, stale_after: time::Duration, limit: u32) -> Result<Vec<ExportJob>, AgoraError> {
+        let now = self.now();
+        let running = self.store.list_exports_by_status(ExportStatus::Running, limit).await?;
+        Ok(running.into_iter().filter(|j| j.started_at.is_none_or(|t| now - t >= stale_after)).collect())
+    }
+
+    /// Gives a RUNNING export back to the queue (its worker died), with an
+    /// `export.requeued` event. `Ok(false)` when it is no longer running.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn requeue_export(&self, job: &ExportJob) -> Result<bool, AgoraError> {
+        let status = export_transition(job.status, ExportStatus::Queued)?;
+        let mut cs = Changeset::new();
+        cs.guard(guards::export_status_is(job.id, ExportStatus::Running))
+            .update(Record::Export(ExportJob { status, started_at: None, ..job.clone() }))
+            .insert(self.event(
+                job.store_id,
+                "export",
+                job.id.0,
+                "export.requeued",
+                serde_json::json!({"started_at": job.started_at}),
+            ));
+        match self.apply_changeset(cs).await {
+            Ok(()) => Ok(true),
+            Err(e) if failed_guard(&e).is_some() => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
 }

@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 pub use exports::ExportFile;
 pub use orders::{MAX_LINES, MAX_QTY, PlacedOrder};
-pub use sweeps::SweepReport;
+pub use sweeps::{Sweep, SweepReport};
 
 use crate::catalogue::Record;
 use crate::changeset::Condition;
@@ -244,9 +244,18 @@ impl Agora {
         }
     }
 
-    /// The primary store.
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
+    /// The name of the store's backend (`memory`, `sqlite`, `postgres`).
+    pub fn backend(&self) -> &'static str {
+        self.store.backend()
+    }
+
+    /// A page of the stores, newest first (the worker shares its batches
+    /// out per store).
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn stores_page(&self, page: Page) -> Result<Vec<StoreId>, AgoraError> {
+        Ok(self.store.list_stores(page).await?.into_iter().map(|s| s.id).collect())
     }
 
     /// The clock.

@@ -208,3 +208,54 @@ pub async fn export_expiry_deletes_file_and_audits(ts: TestStore) {
     assert_eq!(audit.last().unwrap().action, ExportAction::Expired);
     assert_eq!(h.agora.expire_exports(10).await.unwrap().scanned, 0);
 }
+
+pub async fn due_checks_match_what_the_sweeps_do(ts: TestStore) {
+    let (h, s) = setup(ts).await;
+    let due = async |sweep| h.agora.has_due(sweep, s.id).await.unwrap();
+    assert!(due(Sweep::SequenceEvents).await, "creating the store wrote events");
+    assert_eq!(h.agora.run_sweep(Sweep::SequenceEvents, s.id, 100).await.unwrap().conflicts, 0);
+    assert!(!due(Sweep::SequenceEvents).await);
+    let (_, v) = h.product(&s, "DUE-1", 100, 9).await;
+    let c = h.customer("ann").await;
+    let unpaid = h.order(&c, &s, &[(v, 1)]).await.unwrap();
+    let shipped = paid_order(&h, &c, &s, v).await;
+    h.agora.ship_order(&s.admin, OrderId(shipped.id)).await.unwrap();
+    for sweep in [Sweep::ExpireOrders, Sweep::AutoReceive, Sweep::ExpireTasks, Sweep::Payouts] {
+        assert!(!due(sweep).await, "{sweep:?} has nothing to do yet");
+    }
+    h.clock.advance(Duration::seconds(1801));
+    assert!(due(Sweep::ExpireOrders).await);
+    assert_eq!(h.agora.run_sweep(Sweep::ExpireOrders, s.id, 10).await.unwrap().changed, 1);
+    assert!(!due(Sweep::ExpireOrders).await);
+    assert_eq!(h.agora.get_order(&c.actor, OrderId(unpaid.id)).await.unwrap().status, "CLOSED");
+    h.clock.advance(Duration::seconds(864_000));
+    assert!(due(Sweep::AutoReceive).await);
+    assert_eq!(h.agora.run_sweep(Sweep::AutoReceive, s.id, 10).await.unwrap().changed, 1);
+    assert!(!due(Sweep::AutoReceive).await);
+    assert!(due(Sweep::SequenceEvents).await);
+}
+
+pub async fn stale_exports_are_requeued_with_an_event(ts: TestStore) {
+    let (h, s) = setup(ts).await;
+    let req = NewExport { kind: "orders".into(), format: "csv".into() };
+    let view = h.agora.request_export(&s.admin, s.id, req).await.unwrap();
+    let mut job = h.store.get_export(ExportId(view.id)).await.unwrap().unwrap();
+    // A worker started it and died.
+    job.status = ExportStatus::Running;
+    job.started_at = Some(h.clock.now());
+    let mut cs = Changeset::new();
+    cs.update(job.clone());
+    h.store.apply(cs).await.unwrap();
+    let stale_after = Duration::minutes(10);
+    assert!(h.agora.stale_exports(stale_after, 10).await.unwrap().is_empty(), "not stale yet");
+    h.clock.advance(Duration::minutes(11));
+    let stale = h.agora.stale_exports(stale_after, 10).await.unwrap();
+    assert_eq!(stale.iter().map(|j| j.id).collect::<Vec<_>>(), [job.id]);
+    assert!(h.agora.requeue_export(&stale[0]).await.unwrap());
+    assert!(!h.agora.requeue_export(&stale[0]).await.unwrap(), "a second requeue finds it queued");
+    assert_eq!(h.agora.get_export(&s.admin, job.id).await.unwrap().status, "queued");
+    let feed = h.agora.list_events(&s.admin, s.id, 0, None).await.unwrap();
+    assert!(feed.items.iter().any(|e| e.kind == "export.requeued"));
+    h.agora.run_queued_exports(10, &|_, _| {}).await.unwrap();
+    assert_eq!(h.agora.get_export(&s.admin, job.id).await.unwrap().status, "ready");
+}
