@@ -118,57 +118,13 @@ async fn step(h: &Harness, w: &mut World, cmd: &Command) -> String {
             "ok".into()
         }
         Command::PlaceOrder { customer, product, qty, key, help } => {
-            if w.customers.is_empty() || w.products.is_empty() {
-                return "skip".into();
-            }
-            let ci = customer % w.customers.len();
-            let (si, _, v) = w.products[product % w.products.len()];
-            let task = if *help { w.tasks.last().cloned() } else { None };
-            let r = h
-                .order_with_key(&w.customers[ci], &w.stores[si], &[(v, *qty)], &format!("k{key}"), task.as_deref())
-                .await;
-            if let Ok(p) = &r
-                && !p.replayed
-            {
-                w.orders.push((ci, si, p.order.id));
-            }
-            match r {
-                Ok(p) => format!("ok replayed={}", p.replayed),
-                Err(e) => e.code().into(),
-            }
+            place_order(h, w, *customer, *product, *qty, *key, *help).await
         }
         Command::Cancel { order }
         | Command::Pay { order, .. }
         | Command::Ship { order }
         | Command::Receive { order }
-        | Command::OpenTask { order } => {
-            if w.orders.is_empty() {
-                return "skip".into();
-            }
-            let (ci, si, oid) = w.orders[order % w.orders.len()];
-            let c = &w.customers[ci];
-            let id = OrderId(oid);
-            match cmd {
-                Command::Cancel { .. } => outcome(h.agora.cancel_order(&c.actor, id).await),
-                Command::Ship { .. } => outcome(h.agora.ship_order(&w.stores[si].admin, id).await),
-                Command::Receive { .. } => outcome(h.agora.receive_order(&c.actor, id).await),
-                Command::OpenTask { .. } => {
-                    let r = h.agora.create_task(&c.actor, NewTask { order_id: oid }).await;
-                    if let Ok(t) = &r {
-                        w.tasks.push(t.task_no.clone());
-                    }
-                    outcome(r)
-                }
-                Command::Pay { exact, .. } => match h.agora.create_payment(&c.actor, id).await {
-                    Ok(p) => {
-                        let amount = if *exact { p.amount_minor } else { p.amount_minor + 1 };
-                        outcome(h.webhook(&format!("evt-{}", p.id), "payment.succeeded", p.id, amount).await)
-                    }
-                    Err(e) => e.code().into(),
-                },
-                _ => unreachable!("matched above"),
-            }
-        }
+        | Command::OpenTask { order } => move_order(h, w, cmd, *order).await,
         Command::PatchSettings { store, ttl, helpers } => {
             if w.stores.is_empty() {
                 return "skip".into();
@@ -202,22 +158,7 @@ async fn step(h: &Harness, w: &mut World, cmd: &Command) -> String {
             h.clock.advance(Duration::seconds(*seconds));
             "ok".into()
         }
-        Command::Sweep => {
-            let mut out = Vec::new();
-            for s in &w.stores {
-                let mut r = SweepReport::default();
-                r.add(h.agora.expire_unpaid_orders(s.id, 100).await.expect("expire"));
-                r.add(h.agora.auto_receive_orders(s.id, 100).await.expect("receive"));
-                r.add(h.agora.expire_tasks(s.id, 100).await.expect("tasks"));
-                r.add(h.agora.settle_due_payouts(s.id, 100).await.expect("payouts"));
-                r.add(h.agora.reconcile_inventory(s.id).await.expect("reconcile"));
-                out.push(format!("{r:?}"));
-            }
-            let mut r = h.agora.purge_expired_idempotency(100).await.expect("purge keys");
-            r.add(h.agora.purge_expired_sessions(100).await.expect("purge sessions"));
-            out.push(format!("{r:?}"));
-            out.join(";")
-        }
+        Command::Sweep => sweep_all(h, w).await,
         Command::Events { store } => {
             if w.stores.is_empty() {
                 return "skip".into();
@@ -229,6 +170,81 @@ async fn step(h: &Harness, w: &mut World, cmd: &Command) -> String {
             }
         }
     }
+}
+
+async fn place_order(
+    h: &Harness,
+    w: &mut World,
+    customer: usize,
+    product: usize,
+    qty: i64,
+    key: u8,
+    help: bool,
+) -> String {
+    if w.customers.is_empty() || w.products.is_empty() {
+        return "skip".into();
+    }
+    let ci = customer % w.customers.len();
+    let (si, _, v) = w.products[product % w.products.len()];
+    let task = if help { w.tasks.last().cloned() } else { None };
+    let r = h.order_with_key(&w.customers[ci], &w.stores[si], &[(v, qty)], &format!("k{key}"), task.as_deref()).await;
+    if let Ok(p) = &r
+        && !p.replayed
+    {
+        w.orders.push((ci, si, p.order.id));
+    }
+    match r {
+        Ok(p) => format!("ok replayed={}", p.replayed),
+        Err(e) => e.code().into(),
+    }
+}
+
+/// Cancel, pay, ship, receive or open a task on one of the orders so far.
+async fn move_order(h: &Harness, w: &mut World, cmd: &Command, order: usize) -> String {
+    if w.orders.is_empty() {
+        return "skip".into();
+    }
+    let (ci, si, oid) = w.orders[order % w.orders.len()];
+    let c = &w.customers[ci];
+    let id = OrderId(oid);
+    match cmd {
+        Command::Cancel { .. } => outcome(h.agora.cancel_order(&c.actor, id).await),
+        Command::Ship { .. } => outcome(h.agora.ship_order(&w.stores[si].admin, id).await),
+        Command::Receive { .. } => outcome(h.agora.receive_order(&c.actor, id).await),
+        Command::OpenTask { .. } => {
+            let r = h.agora.create_task(&c.actor, NewTask { order_id: oid }).await;
+            if let Ok(t) = &r {
+                w.tasks.push(t.task_no.clone());
+            }
+            outcome(r)
+        }
+        Command::Pay { exact, .. } => match h.agora.create_payment(&c.actor, id).await {
+            Ok(p) => {
+                let amount = if *exact { p.amount_minor } else { p.amount_minor + 1 };
+                outcome(h.webhook(&format!("evt-{}", p.id), "payment.succeeded", p.id, amount).await)
+            }
+            Err(e) => e.code().into(),
+        },
+        _ => unreachable!("matched above"),
+    }
+}
+
+/// Every sweep for every store, then the global ones.
+async fn sweep_all(h: &Harness, w: &World) -> String {
+    let mut out = Vec::new();
+    for s in &w.stores {
+        let mut r = SweepReport::default();
+        r.add(h.agora.expire_unpaid_orders(s.id, 100).await.expect("expire"));
+        r.add(h.agora.auto_receive_orders(s.id, 100).await.expect("receive"));
+        r.add(h.agora.expire_tasks(s.id, 100).await.expect("tasks"));
+        r.add(h.agora.settle_due_payouts(s.id, 100).await.expect("payouts"));
+        r.add(h.agora.reconcile_inventory(s.id).await.expect("reconcile"));
+        out.push(format!("{r:?}"));
+    }
+    let mut r = h.agora.purge_expired_idempotency(100).await.expect("purge keys");
+    r.add(h.agora.purge_expired_sessions(100).await.expect("purge sessions"));
+    out.push(format!("{r:?}"));
+    out.join(";")
 }
 
 async fn run_history<F, Fut>(factory: &F, commands: &[Command], seed: u64) -> Result<(), String>

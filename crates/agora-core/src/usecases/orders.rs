@@ -12,7 +12,7 @@ use crate::guards;
 use crate::ids::*;
 use crate::model::*;
 use crate::money::Money;
-use crate::ports::{InFlight, OrderContextQuery, Page};
+use crate::ports::{InFlight, OrderContext, OrderContextQuery, Page};
 use crate::reads::Reads;
 use crate::state::{help_transition, order_transition, reservation_transition, task_transition};
 use crate::validate::Validator;
@@ -78,6 +78,56 @@ fn fingerprint(req: &PlaceOrder) -> String {
 enum Attempt {
     Done(Box<PlacedOrder>),
     Retry,
+}
+
+/// The lines of an order, each an orderable variant of the store, all in
+/// one currency.
+struct OrderLines<'a> {
+    lines: Vec<(&'a ProductVariant, i64)>,
+    currency: crate::money::Currency,
+}
+
+/// Where an order's lines come from: stock writes (reservations and their
+/// holds), the order lines and the total.
+struct Allocation {
+    total: Money,
+    items: Vec<OrderItem>,
+    stock: Vec<Write>,
+}
+
+/// Checks every line against the context: an active variant of an active
+/// product of this store, one currency for all.
+fn orderable_lines<'a>(
+    ctx: &'a OrderContext,
+    store_id: StoreId,
+    req: &PlaceOrder,
+) -> Result<OrderLines<'a>, AgoraError> {
+    let products: HashMap<ProductId, &Product> = ctx.products.iter().map(|p| (p.id, p)).collect();
+    let mut currency = None;
+    let mut lines = Vec::with_capacity(req.items.len());
+    for (i, line) in req.items.iter().enumerate() {
+        let found = ctx.variants.iter().find(|v| v.id == VariantId(line.variant_id));
+        let product = found.and_then(|v| products.get(&v.product_id));
+        let (Some(v), Some(p)) = (found, product) else {
+            return Err(not_orderable(i));
+        };
+        if v.store_id != store_id || v.status != ProductStatus::Active || p.status != ProductStatus::Active {
+            return Err(not_orderable(i));
+        }
+        if *currency.get_or_insert(p.currency) != p.currency {
+            return Err(AgoraError::validation("items", "all lines must be in one currency"));
+        }
+        lines.push((v, line.qty));
+    }
+    let currency = currency.ok_or_else(|| AgoraError::validation("items", "must not be empty"))?;
+    Ok(OrderLines { lines, currency })
+}
+
+fn not_orderable(i: usize) -> AgoraError {
+    AgoraError::Validation(vec![crate::error::FieldError {
+        field: format!("items[{i}].variant_id"),
+        message: "no such orderable variant in this store".into(),
+    }])
 }
 
 impl Agora {
@@ -214,8 +264,8 @@ impl Agora {
         // transaction on one connection), the default reads concurrently.
         let store_id = StoreId(req.store_id);
         let variant_ids: Vec<VariantId> = req.items.iter().map(|l| VariantId(l.variant_id)).collect();
-        let repo = &self.store;
-        let ctx = repo
+        let ctx = self
+            .store
             .order_context(&OrderContextQuery {
                 idempotency_scope: scope,
                 idempotency_key: key,
@@ -225,101 +275,128 @@ impl Agora {
                 task_no: req.help_task_no.as_deref(),
             })
             .await?;
-        if let Some(rec) = ctx.idempotency
+        if let Some(rec) = &ctx.idempotency
             && rec.expires_at > self.now()
         {
             if rec.fingerprint != fp {
                 return Err(AgoraError::IdempotencyKeyReused);
             }
-            return replayed(rec.response_body).map(|p| Attempt::Done(Box::new(p)));
+            return replayed(rec.response_body.clone()).map(|p| Attempt::Done(Box::new(p)));
         }
-        let store = ctx.store.ok_or(AgoraError::NotFound("store"))?;
-        if store.status != StoreStatus::Active {
-            return Err(AgoraError::NotFound("store"));
-        }
-        let settings = ctx.settings.ok_or(AgoraError::NotFound("store"))?;
-        let address = ctx.address.filter(|a| a.user_id == user_id).ok_or(AgoraError::NotFound("address"))?;
-        let variants: HashMap<VariantId, ProductVariant> = ctx.variants.into_iter().map(|v| (v.id, v)).collect();
-        let stock = ctx.inventory;
-        let products: HashMap<ProductId, Product> = ctx.products.into_iter().map(|p| (p.id, p)).collect();
-        let mut currency = None;
-        for (i, line) in req.items.iter().enumerate() {
-            let orderable = variants.get(&VariantId(line.variant_id)).filter(|v| {
-                v.store_id == store_id
-                    && v.status == ProductStatus::Active
-                    && products.get(&v.product_id).is_some_and(|p| p.status == ProductStatus::Active)
-            });
-            let Some(v) = orderable else {
-                return Err(AgoraError::Validation(vec![crate::error::FieldError {
-                    field: format!("items[{i}].variant_id"),
-                    message: "no such orderable variant in this store".into(),
-                }]));
-            };
-            let c = products[&v.product_id].currency;
-            if *currency.get_or_insert(c) != c {
-                return Err(AgoraError::validation("items", "all lines must be in one currency"));
-            }
-        }
-        let currency = currency.ok_or_else(|| AgoraError::validation("items", "must not be empty"))?;
-
-        // Help: the task must be OPEN, of this store, not the helper's own,
-        // and the helper must not have helped it yet.
-        let task = match (&req.help_task_no, ctx.task) {
-            (None, _) => None,
-            (Some(_), None) => return Err(AgoraError::NotFound("task")),
-            (Some(_), Some(t)) => {
-                if t.store_id != store_id {
-                    return Err(AgoraError::conflict("the task belongs to another store"));
-                }
-                if t.status != TaskStatus::Open {
-                    return Err(AgoraError::conflict("the task is not open"));
-                }
-                if t.user_id == user_id {
-                    return Err(AgoraError::conflict("you cannot help your own task"));
-                }
-                let helps = repo.list_helps(t.id).await?;
-                if helps.iter().any(|h| h.helper_user_id == user_id) {
-                    return Err(AgoraError::conflict("you already help this task"));
-                }
-                Some(t)
-            }
-        };
-
-        // Allocate every line from the warehouses with the most available
-        // first; a line may be split. Nothing is written unless all fit.
-        let mut by_variant: HashMap<VariantId, Vec<&Inventory>> = HashMap::new();
-        for row in &stock {
-            by_variant.entry(row.variant_id).or_default().push(row);
-        }
+        let store =
+            ctx.store.as_ref().filter(|s| s.status == StoreStatus::Active).ok_or(AgoraError::NotFound("store"))?;
+        let settings = ctx.settings.as_ref().ok_or(AgoraError::NotFound("store"))?;
+        let address = ctx.address.as_ref().filter(|a| a.user_id == user_id).ok_or(AgoraError::NotFound("address"))?;
+        let lines = orderable_lines(&ctx, store.id, req)?;
+        let task = self.helped_task(&ctx, store.id, user_id, req).await?;
         let now = self.now();
         let order_id = OrderId(self.new_uuid());
         let expires = now + Duration::seconds(settings.order_ttl_seconds);
-        let mut cs = Changeset::new();
-        let mut total = Money::zero(currency);
-        let mut items = Vec::with_capacity(req.items.len());
-        let mut stock_writes = Vec::new();
-        for (i, line) in req.items.iter().enumerate() {
-            let vid = VariantId(line.variant_id);
-            let variant = &variants[&vid];
+        let alloc = self.allocate(&lines, &ctx.inventory, store.id, order_id, now, expires)?;
+        let order = CustomerOrder {
+            id: order_id,
+            order_number: self.random_code(&format!("{}-", now.date().to_string().replace('-', "")), 10),
+            store_id: store.id,
+            user_id,
+            address_id: address.id,
+            address_hash: address.address_hash.clone(),
+            status: OrderStatus::Created,
+            amount_minor: alloc.total.minor,
+            pay_amount_minor: alloc.total.minor,
+            currency: lines.currency,
+            help_task_no: task.as_ref().map(|t| t.task_no.clone()),
+            created_at: now,
+            paid_at: None,
+            shipped_at: None,
+            received_at: None,
+            closed_at: None,
+            close_reason: None,
+            reservation_expires_at: expires,
+            updated_at: now,
+        };
+        let view = order_view(&order, &alloc.items);
+        let recorded = serde_json::to_string(&view).map_err(|e| AgoraError::Internal(e.to_string()))?;
+        let record = IdempotencyRecord {
+            scope: scope.to_owned(),
+            key: key.to_owned(),
+            fingerprint: fp.to_owned(),
+            response_status: RECORDED_CREATED,
+            response_body: recorded.clone(),
+            resource_id: Some(order_id.0),
+            created_at: now,
+            expires_at: now + self.config.idempotency_ttl,
+        };
+        let cs = self.order_changeset(record, order, alloc, task.as_ref(), now);
+        match self.apply_changeset(cs).await {
+            Ok(()) => Ok(Attempt::Done(Box::new(PlacedOrder { order: view, recorded, replayed: false }))),
+            Err(e) => self.lost_order_race(e, scope, key, fp).await,
+        }
+    }
+
+    /// The help task an order names, checked: OPEN, of this store, not the
+    /// helper's own, not helped by them yet.
+    async fn helped_task(
+        &self,
+        ctx: &OrderContext,
+        store_id: StoreId,
+        user_id: UserId,
+        req: &PlaceOrder,
+    ) -> Result<Option<HelpTask>, AgoraError> {
+        let t = match (&req.help_task_no, &ctx.task) {
+            (None, _) => return Ok(None),
+            (Some(_), None) => return Err(AgoraError::NotFound("task")),
+            (Some(_), Some(t)) => t,
+        };
+        if t.store_id != store_id {
+            return Err(AgoraError::conflict("the task belongs to another store"));
+        }
+        if t.status != TaskStatus::Open {
+            return Err(AgoraError::conflict("the task is not open"));
+        }
+        if t.user_id == user_id {
+            return Err(AgoraError::conflict("you cannot help your own task"));
+        }
+        if self.store.list_helps(t.id).await?.iter().any(|h| h.helper_user_id == user_id) {
+            return Err(AgoraError::conflict("you already help this task"));
+        }
+        Ok(Some(t.clone()))
+    }
+
+    /// Reserves every line from the warehouses with the most available
+    /// first (a line may be split), or fails with `out_of_stock`: nothing
+    /// is written unless all fit.
+    fn allocate(
+        &self,
+        lines: &OrderLines<'_>,
+        stock: &[Inventory],
+        store_id: StoreId,
+        order_id: OrderId,
+        now: time::OffsetDateTime,
+        expires: time::OffsetDateTime,
+    ) -> Result<Allocation, AgoraError> {
+        let mut by_variant: HashMap<VariantId, Vec<&Inventory>> = HashMap::new();
+        for row in stock {
+            by_variant.entry(row.variant_id).or_default().push(row);
+        }
+        let mut alloc = Allocation { total: Money::zero(lines.currency), items: Vec::new(), stock: Vec::new() };
+        for (i, (variant, qty)) in lines.lines.iter().enumerate() {
+            let vid = variant.id;
             let mut rows = by_variant.remove(&vid).unwrap_or_default();
             rows.sort_by(|a, b| b.available().cmp(&a.available()).then(a.warehouse_id.cmp(&b.warehouse_id)));
-            let mut need = line.qty;
+            let mut need = *qty;
             for row in rows {
-                if need == 0 {
-                    break;
-                }
                 let take = need.min(row.available());
                 if take <= 0 {
                     continue;
                 }
                 need -= take;
-                stock_writes.push(Write::Stock {
+                alloc.stock.push(Write::Stock {
                     variant_id: vid,
                     warehouse_id: row.warehouse_id,
                     at: now,
                     change: StockChange::Reserve(take),
                 });
-                stock_writes.push(Write::Insert(Record::Reservation(InventoryReservation {
+                alloc.stock.push(Write::Insert(Record::Reservation(InventoryReservation {
                     id: ReservationId(self.new_uuid()),
                     order_id,
                     store_id,
@@ -335,64 +412,45 @@ impl Agora {
             if need > 0 {
                 return Err(AgoraError::OutOfStock(format!("not enough stock of {} for items[{i}]", variant.sku)));
             }
-            let unit = Money::new(variant.price_minor, currency, "price_minor")?;
-            total = total.checked_add(unit.checked_mul(line.qty)?)?;
-            items.push(OrderItem {
+            let unit = Money::new(variant.price_minor, lines.currency, "price_minor")?;
+            alloc.total = alloc.total.checked_add(unit.checked_mul(*qty)?)?;
+            alloc.items.push(OrderItem {
                 id: OrderItemId(self.new_uuid()),
                 order_id,
                 line_no: i as i32,
                 variant_id: vid,
                 sku: variant.sku.clone(),
-                qty: line.qty,
+                qty: *qty,
                 unit_price_minor: variant.price_minor,
             });
         }
-        let order = CustomerOrder {
-            id: order_id,
-            order_number: self.random_code(&format!("{}-", now.date().to_string().replace('-', "")), 10),
-            store_id,
-            user_id,
-            address_id: address.id,
-            address_hash: address.address_hash.clone(),
-            status: OrderStatus::Created,
-            amount_minor: total.minor,
-            pay_amount_minor: total.minor,
-            currency,
-            help_task_no: task.as_ref().map(|t| t.task_no.clone()),
-            created_at: now,
-            paid_at: None,
-            shipped_at: None,
-            received_at: None,
-            closed_at: None,
-            close_reason: None,
-            reservation_expires_at: expires,
-            updated_at: now,
-        };
-        let view = order_view(&order, &items);
-        let recorded = serde_json::to_string(&view).map_err(|e| AgoraError::Internal(e.to_string()))?;
-        // The idempotency record first: when it and anything else fail, the
-        // first failure reported is "the key is taken", answered as a replay.
-        cs.write(Write::PutIdempotency {
-            record: IdempotencyRecord {
-                scope: scope.to_owned(),
-                key: key.to_owned(),
-                fingerprint: fp.to_owned(),
-                response_status: RECORDED_CREATED,
-                response_body: recorded.clone(),
-                resource_id: Some(order_id.0),
-                created_at: now,
-                expires_at: now + self.config.idempotency_ttl,
-            },
-            now,
+        Ok(alloc)
+    }
+
+    /// The order's one changeset: the idempotency record first (when it and
+    /// anything else fail, the first failure reported is "the key is
+    /// taken", answered as a replay), the reservations, the order, its
+    /// lines, the help, the event.
+    fn order_changeset(
+        &self,
+        record: IdempotencyRecord,
+        order: CustomerOrder,
+        alloc: Allocation,
+        task: Option<&HelpTask>,
+        now: time::OffsetDateTime,
+    ) -> Changeset {
+        let mut cs = Changeset::new();
+        cs.write(Write::PutIdempotency { record, now });
+        cs.writes.extend(alloc.stock);
+        let event = serde_json::json!({
+            "order_number": order.order_number, "amount_minor": order.amount_minor, "user_id": order.user_id,
         });
-        for w in stock_writes {
-            cs.write(w);
-        }
-        cs.insert(Record::Order(order.clone()));
-        for item in items {
+        let (store_id, order_id, user_id) = (order.store_id, order.id, order.user_id);
+        cs.insert(Record::Order(order));
+        for item in alloc.items {
             cs.insert(Record::OrderItem(item));
         }
-        if let Some(t) = &task {
+        if let Some(t) = task {
             cs.guard(guards::no_help_by_helper(t.id, user_id));
             cs.guard(guards::task_state_is(t.id, TaskStatus::Open, t.helps_valid));
             cs.insert(Record::Help(Help {
@@ -405,34 +463,27 @@ impl Agora {
                 received_at: None,
             }));
         }
-        cs.insert(self.event(
-            store_id,
-            "order",
-            order_id.0,
-            "order.created",
-            serde_json::json!({"order_number": order.order_number, "amount_minor": order.amount_minor, "user_id": user_id}),
-        ));
-        match self.apply_changeset(cs).await {
-            Ok(()) => Ok(Attempt::Done(Box::new(PlacedOrder { order: view, recorded, replayed: false }))),
-            Err(e) => match failed_guard(&e) {
-                Some(Condition::IdempotencyKeyFree { .. }) => {
-                    // A concurrent request with the same key won: answer as its replay.
-                    match self.replay_if_known(scope, key, fp).await? {
-                        Some(done) => Ok(Attempt::Done(Box::new(done))),
-                        None => Ok(Attempt::Retry),
-                    }
-                }
-                Some(c) if guards::is_free(c, guards::HELP_PER_HELPER) => {
-                    // The help guards come before the key's condition: a twin
-                    // of this request that won counts as a replay here too.
-                    match self.replay_if_known(scope, key, fp).await? {
-                        Some(done) => Ok(Attempt::Done(Box::new(done))),
-                        None => Err(AgoraError::conflict("you already help this task")),
-                    }
-                }
-                _ if is_retryable(&e) => Ok(Attempt::Retry),
-                _ => Err(e.into()),
+        cs.insert(self.event(store_id, "order", order_id.0, "order.created", event));
+        cs
+    }
+
+    /// What a refused order changeset means: the twin that won with the
+    /// same key is answered as a replay, a lost stock race is retried.
+    async fn lost_order_race(&self, e: StoreError, scope: &str, key: &str, fp: &str) -> Result<Attempt, AgoraError> {
+        match failed_guard(&e) {
+            Some(Condition::IdempotencyKeyFree { .. }) => match self.replay_if_known(scope, key, fp).await? {
+                Some(done) => Ok(Attempt::Done(Box::new(done))),
+                None => Ok(Attempt::Retry),
             },
+            // The help guards come before the key's condition: a twin of
+            // this request that won counts as a replay here too.
+            Some(c) if guards::is_free(c, guards::HELP_PER_HELPER) => match self.replay_if_known(scope, key, fp).await?
+            {
+                Some(done) => Ok(Attempt::Done(Box::new(done))),
+                None => Err(AgoraError::conflict("you already help this task")),
+            },
+            _ if is_retryable(&e) => Ok(Attempt::Retry),
+            _ => Err(e.into()),
         }
     }
 

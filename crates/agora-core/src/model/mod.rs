@@ -1,0 +1,18 @@
+//! Every entity agora stores, as plain data, each declared once with
+//! `#[derive(Entity)]` (see [`crate::schema`] and [`crate::catalogue`]).
+//! Adapters persist these fields one-to-one; the use cases build them;
+//! nothing here does I/O.
+
+mod catalog;
+mod orders;
+mod records;
+mod status;
+mod stores;
+mod tasks;
+
+pub use catalog::*;
+pub use orders::*;
+pub use records::*;
+pub use status::*;
+pub use stores::*;
+pub use tasks::*;

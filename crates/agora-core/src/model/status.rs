@@ -1,0 +1,157 @@
+//! The status enums: each stored and serialised as its `as_str` text.
+
+use serde::{Deserialize, Serialize};
+
+use crate::schema::Value;
+
+/// Declares a string-backed status enum with `as_str`/`parse` for adapters.
+macro_rules! status_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $text:literal),* $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$vdoc])* #[serde(rename = $text)] $variant),*
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),*];
+
+            /// The stored and serialised text.
+            pub const fn as_str(&self) -> &'static str {
+                match self { $($name::$variant => $text),* }
+            }
+
+            /// Parses the stored text.
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($text => Some($name::$variant),)* _ => None }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        $crate::text_field!($name, $name::parse);
+
+        impl From<$name> for Value<'static> {
+            fn from(v: $name) -> Self {
+                Value::Text(std::borrow::Cow::Borrowed(v.as_str()))
+            }
+        }
+    };
+}
+
+status_enum! {
+    /// Whether a store trades.
+    StoreStatus { /// Trading.
+        Active => "active", /// Suspended by the operator.
+        Suspended => "suspended" }
+}
+
+status_enum! {
+    /// Whether a product is listed.
+    ProductStatus { /// Listed and orderable.
+        Active => "active", /// Hidden from the public listing and not orderable.
+        Draft => "draft" }
+}
+
+status_enum! {
+    /// An order's lifecycle: CREATED -> PAID -> SHIPPED -> RECEIVED; CREATED -> CLOSED.
+    OrderStatus { /// Placed, stock reserved, awaiting payment.
+        Created => "CREATED", /// Paid; stock committed.
+        Paid => "PAID", /// Handed to the carrier.
+        Shipped => "SHIPPED", /// Received by the customer (or auto-received).
+        Received => "RECEIVED", /// Cancelled or timed out before payment; stock released.
+        Closed => "CLOSED" }
+}
+
+status_enum! {
+    /// Why an order was closed.
+    CloseReason { /// The owner cancelled it.
+        Cancelled => "cancelled", /// It was not paid within the store's `order_ttl_seconds`.
+        Timeout => "timeout" }
+}
+
+status_enum! {
+    /// A payment attempt: pending -> succeeded | failed | needs_refund.
+    PaymentStatus { /// Awaiting the provider.
+        Pending => "pending", /// Paid in full; the order is PAID.
+        Succeeded => "succeeded", /// Failed, or the amount did not match.
+        Failed => "failed", /// Money arrived for an order that can no longer take it.
+        NeedsRefund => "needs_refund" }
+}
+
+status_enum! {
+    /// The state of a stock hold.
+    ReservationStatus { /// Holding stock.
+        Active => "active", /// Turned into a sale: on_hand was reduced.
+        Committed => "committed", /// Given back: the order closed.
+        Released => "released" }
+}
+
+status_enum! {
+    /// A help task: OPEN -> QUALIFIED -> SETTLED; OPEN -> EXPIRED.
+    TaskStatus { /// Collecting helps.
+        Open => "OPEN", /// Enough valid helps; waiting for `payout_at`.
+        Qualified => "QUALIFIED", /// Its one payout row is written.
+        Settled => "SETTLED", /// Ran out of time.
+        Expired => "EXPIRED" }
+}
+
+status_enum! {
+    /// One helper's contribution to a task.
+    HelpStatus { /// The helper's order is not received yet.
+        Pending => "PENDING", /// The helper's order was received.
+        Valid => "VALID", /// The helper's order closed unpaid.
+        Invalid => "INVALID" }
+}
+
+status_enum! {
+    /// A payout row: PENDING or HELD -> PAID or REJECTED.
+    PayoutStatus { /// Ready to pay.
+        Pending => "PENDING", /// Held for review by a risk rule.
+        Held => "HELD", /// Paid out by an operator.
+        Paid => "PAID", /// Rejected by an operator.
+        Rejected => "REJECTED" }
+}
+
+status_enum! {
+    /// How risky a payout looks.
+    RiskLevel { /// No rule fired.
+        Low => "low", /// At least one rule fired; the row is HELD.
+        High => "high" }
+}
+
+status_enum! {
+    /// An export job: queued -> running -> ready | failed; ready -> expired.
+    ExportStatus { /// Waiting for a worker.
+        Queued => "queued", /// A worker is writing it.
+        Running => "running", /// The file can be downloaded.
+        Ready => "ready", /// The worker gave up.
+        Failed => "failed", /// The file was deleted by retention.
+        Expired => "expired" }
+}
+
+status_enum! {
+    /// What an export contains.
+    ExportKind { /// A store's orders.
+        Orders => "orders" }
+}
+
+status_enum! {
+    /// An export's file format.
+    ExportFormat { /// Comma-separated values with a header row.
+        Csv => "csv", /// One JSON object per line.
+        Jsonl => "jsonl" }
+}
+
+status_enum! {
+    /// What happened to an export.
+    ExportAction { /// Someone asked for it.
+        Requested => "requested", /// Someone downloaded it.
+        Downloaded => "downloaded", /// Retention deleted its file.
+        Expired => "expired" }
+}
