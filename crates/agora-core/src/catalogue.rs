@@ -54,6 +54,31 @@ macro_rules! catalogue {
                 }
             }
 
+            /// The row as JSON: its entity's serde form (the field names of
+            /// the Rust model), which the export format is made of.
+            pub fn row_json(&self) -> serde_json::Value {
+                let row = match self {
+                    $(Record::$variant(r) => serde_json::to_value(r),)*
+                };
+                // Entities are plain data: they always serialise.
+                row.unwrap_or(serde_json::Value::Null)
+            }
+
+            /// Reads a row of `table` from its JSON form ([`Record::row_json`]).
+            ///
+            /// # Errors
+            /// When the JSON is not a row of that table.
+            pub fn from_row_json(table: &Table, row: serde_json::Value) -> Result<Record, DecodeError> {
+                $(
+                    if table.name == <$ty as Entity>::table().name {
+                        return serde_json::from_value::<$ty>(row)
+                            .map(Record::$variant)
+                            .map_err(|e| DecodeError::new(format!("{}: {e}", table.name)));
+                    }
+                )*
+                Err(DecodeError::new(format!("table {} is not in the catalogue", table.name)))
+            }
+
             /// Reads a row of `table` from its values in column order.
             ///
             /// # Errors
@@ -224,6 +249,8 @@ mod tests {
             let owned: Vec<Value<'static>> = out.into_iter().map(Value::into_owned).collect();
             assert_eq!(Record::decode(Shop::table(), owned).unwrap(), r);
             assert_eq!(r.key(), Key::from(s.id));
+            assert_eq!(Record::from_row_json(Shop::table(), r.row_json()).unwrap(), r);
         }
+        assert!(Record::from_row_json(Shop::table(), serde_json::json!({"id": 1})).is_err());
     }
 }

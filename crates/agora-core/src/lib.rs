@@ -33,6 +33,7 @@ pub mod catalogue;
 pub mod changeset;
 pub mod clock;
 pub mod error;
+pub mod export_format;
 pub mod guards;
 pub mod ids;
 pub mod local;

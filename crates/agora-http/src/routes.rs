@@ -103,6 +103,7 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(request_export))
         .routes(routes!(get_export))
         .routes(routes!(download_export))
+        .routes(routes!(whole_store_backup))
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .routes(routes!(metrics_text))
@@ -598,6 +599,34 @@ pub(crate) async fn download_export(
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
+    Ok(res)
+}
+
+/// The whole store as the JSON Lines export of `agora export` (super
+/// admin), streamed page by page; `agora import` loads it into any store.
+/// A stream that fails part-way ends without its trailer line, which
+/// `agora import` refuses as truncated.
+#[utoipa::path(get, path = "/v1/admin/backup", tag = "operations",
+    responses(
+        (status = 200, description = "The export file (JSON Lines)", content_type = "application/x-ndjson"),
+        (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn whole_store_backup(State(s): State<AppState>, Caller(actor): Caller) -> R<Response> {
+    let export = s.agora.whole_store_export(&actor)?;
+    let chunks = futures::stream::try_unfold(export, |mut export| async move {
+        match export.next_chunk().await {
+            Ok(Some(chunk)) => Ok(Some((axum::body::Bytes::from(chunk), export))),
+            Ok(None) => Ok(None),
+            Err(e) => {
+                tracing::warn!(error = %e, "backup stream failed part-way; the file has no trailer");
+                Err(std::io::Error::other(e.to_string()))
+            }
+        }
+    });
+    let mut res = (StatusCode::OK, Body::from_stream(chunks)).into_response();
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
+    h.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment; filename=\"agora-export.jsonl\""));
     Ok(res)
 }
 

@@ -77,6 +77,7 @@ const CONTRACT: &[(&str, &str)] = &[
     ("post", "/v1/stores/{store_id}/exports"),
     ("get", "/v1/exports/{id}"),
     ("get", "/v1/exports/{id}/download"),
+    ("get", "/v1/admin/backup"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
@@ -280,4 +281,37 @@ async fn metrics_count_requests_by_route_template() {
         "{text}"
     );
     assert!(text.contains("agora_http_request_duration_seconds_bucket"), "{text}");
+}
+
+/// The backup streams the canonical export: header, every row, trailer;
+/// only the super admin may take it.
+#[tokio::test]
+async fn whole_store_backup_streams_the_export_format() {
+    let state = state();
+    let agora = state.agora.clone();
+    let admin = agora.authenticate_admin(SUPER_KEY).await.unwrap();
+    let req = agora_core::views::NewStore { name: "B".into(), domain: "b.example".into(), access_token: None };
+    agora.create_store(&admin, req).await.unwrap();
+    let app = router(state);
+    let get = |key: &str| {
+        Request::get("/v1/admin/backup")
+            .header(header::AUTHORIZATION, format!("Bearer {key}"))
+            .body(Body::empty())
+            .unwrap()
+    };
+    let res = app.clone().oneshot(get(SUPER_KEY)).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()[header::CONTENT_TYPE], "application/x-ndjson");
+    let bytes = axum::body::to_bytes(res.into_body(), usize::MAX).await.unwrap();
+    let lines: Vec<serde_json::Value> =
+        std::str::from_utf8(&bytes).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines[0]["format"], "agora-export");
+    let trailer = lines.last().unwrap();
+    assert_eq!(trailer["end"], true);
+    assert_eq!(trailer["counts"]["store"], 1);
+    assert_eq!(trailer["rows"], (lines.len() - 2) as u64);
+    assert!(lines.iter().any(|l| l["table"] == "store" && l["row"]["domain"] == "b.example"));
+    let (status, headers, body) = call(app, get("wrong-key")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_problem(&headers, &body, 401, "unauthorized");
 }

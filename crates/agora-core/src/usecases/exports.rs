@@ -321,4 +321,17 @@ impl Agora {
             Err(e) => Err(e.into()),
         }
     }
+
+    /// The whole store in the canonical export format, streamed page by
+    /// page (`GET /v1/admin/backup`, super admin only), so a `memory:`
+    /// deployment can be saved and imported elsewhere. Rows are read table
+    /// by table while writes may go on: for a point-in-time copy of a live
+    /// SQLite or PostgreSQL store use its native backup.
+    ///
+    /// # Errors
+    /// `unauthorized`; `forbidden` for anyone but the super admin.
+    pub fn whole_store_export(&self, actor: &Actor) -> Result<crate::export_format::ExportStream, AgoraError> {
+        super::require_super(actor)?;
+        Ok(crate::export_format::ExportStream::new(self.store.clone()))
+    }
 }

@@ -1,0 +1,135 @@
+//! The canonical whole-store export: versioned JSON Lines, written by
+//! `agora export` and `GET /v1/admin/backup`, read by `agora import`.
+//!
+//! ```text
+//! {"format":"agora-export","version":1}
+//! {"row":{...},"table":"store"}
+//! ...
+//! {"counts":{"store":1,...},"end":true,"format":"agora-export","rows":1234}
+//! ```
+//!
+//! The first line is the header; then one line per row, tables in the
+//! catalogue's dependency order, rows of a table in primary-key order, each
+//! the entity's serde form with object keys sorted, so two exports of equal
+//! stores are byte-identical; the last line is the trailer with the row
+//! count per table (a file without it is truncated and is refused).
+//! [`ExportStream`] produces it page by page, so memory stays bounded by a
+//! page whatever the store's size.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use crate::catalogue::{Record, tables};
+use crate::ports::{Store, StoreResult};
+use crate::schema::Key;
+use crate::snapshot::{SCAN_PAGE, scan_page};
+
+/// The `format` value of the header and trailer.
+pub const FORMAT: &str = "agora-export";
+/// The format version this build writes and reads.
+pub const VERSION: u64 = 1;
+
+/// `value` with every object's keys sorted (whatever serde_json's map
+/// flavour), so equal data always prints the same.
+pub fn canonical(value: Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let sorted: BTreeMap<String, Value> = map.into_iter().map(|(k, v)| (k, canonical(v))).collect();
+            Value::Object(sorted.into_iter().collect::<Map<String, Value>>())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(canonical).collect()),
+        other => other,
+    }
+}
+
+/// The header line (with its newline).
+pub fn header_line() -> String {
+    line(serde_json::json!({"format": FORMAT, "version": VERSION}))
+}
+
+/// The line of one row (with its newline).
+pub fn row_line(record: &Record) -> String {
+    line(serde_json::json!({"table": record.table().name, "row": record.row_json()}))
+}
+
+/// The trailer line (with its newline): rows per table, every table of the
+/// catalogue listed.
+pub fn trailer_line(counts: &[(&str, u64)]) -> String {
+    let rows: u64 = counts.iter().map(|(_, n)| n).sum();
+    let counts: BTreeMap<&str, u64> = counts.iter().copied().collect();
+    line(serde_json::json!({"format": FORMAT, "end": true, "rows": rows, "counts": counts}))
+}
+
+fn line(v: Value) -> String {
+    let mut s = canonical(v).to_string();
+    s.push('\n');
+    s
+}
+
+/// Produces a store's export chunk by chunk: the header, then one chunk
+/// per page of rows, then the trailer.
+pub struct ExportStream {
+    store: Arc<dyn Store>,
+    table: usize,
+    after: Option<Key>,
+    counts: Vec<(&'static str, u64)>,
+    started: bool,
+    done: bool,
+}
+
+impl std::fmt::Debug for ExportStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExportStream").field("table", &self.table).field("done", &self.done).finish_non_exhaustive()
+    }
+}
+
+impl ExportStream {
+    /// An export of `store`.
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self { store, table: 0, after: None, counts: Vec::new(), started: false, done: false }
+    }
+
+    /// Rows per table so far, in catalogue order.
+    pub fn counts(&self) -> &[(&'static str, u64)] {
+        &self.counts
+    }
+
+    /// The next chunk of the file, `None` once the trailer is out.
+    ///
+    /// # Errors
+    /// As [`Store::fetch`]; the stream should then be dropped.
+    pub async fn next_chunk(&mut self) -> StoreResult<Option<String>> {
+        if self.done {
+            return Ok(None);
+        }
+        if !self.started {
+            self.started = true;
+            return Ok(Some(header_line()));
+        }
+        let all = tables();
+        while let Some(table) = all.get(self.table) {
+            if self.counts.len() == self.table {
+                self.counts.push((table.name, 0));
+            }
+            let (rows, next) = scan_page(&*self.store, table, self.after.as_ref(), SCAN_PAGE).await?;
+            match next {
+                Some(k) => self.after = Some(k),
+                None => {
+                    self.table += 1;
+                    self.after = None;
+                }
+            }
+            if rows.is_empty() {
+                continue;
+            }
+            if let Some(last) = self.counts.last_mut() {
+                last.1 += rows.len() as u64;
+            }
+            return Ok(Some(rows.iter().map(row_line).collect()));
+        }
+        self.done = true;
+        Ok(Some(trailer_line(&self.counts)))
+    }
+}
