@@ -18,19 +18,22 @@
 //!
 //! Semantics are those of applying the changesets one by one in arrival
 //! order: each sees the ones before it in its group. A changeset that fails
-//! a guard is rolled back to its savepoint alone. Its caller hears back only
-//! after the group's COMMIT, so "applied" always means durable.
+//! a condition is rolled back to its savepoint alone. Its caller hears back
+//! only after the group's COMMIT, so "applied" always means durable. How a
+//! group is written (runs as one statement, the rest one by one) is
+//! `apply::apply_group`'s business.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
-use agora_core::Changeset;
+use agora_core::{Changeset, StoreError};
 use sqlx::Postgres;
 use sqlx::pool::PoolConnection;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::PgStore;
-use crate::apply::{Failure, Plan, apply_group};
+use crate::apply::{Item, apply_group};
+use crate::error::{Failure, acquire_failure};
 
 /// Changesets queued for the committer before callers wait for room.
 const QUEUE: usize = 4096;
@@ -41,7 +44,7 @@ pub(crate) const IN_FLIGHT: usize = 4;
 
 struct Request {
     cs: Arc<Changeset>,
-    plan: Arc<Plan>,
+    weight: Option<usize>,
     reply: oneshot::Sender<Result<(), Failure>>,
 }
 
@@ -50,6 +53,7 @@ struct Request {
 pub(crate) struct GroupCounters {
     changesets: AtomicU64,
     commits: AtomicU64,
+    batched: AtomicU64,
 }
 
 /// How the committer has grouped so far.
@@ -59,12 +63,17 @@ pub struct GroupStats {
     pub changesets: u64,
     /// Transactions it ran for them.
     pub commits: u64,
+    /// Changesets written as part of a run's single statement.
+    pub batched: u64,
 }
 
-/// The handle callers submit to; the task ends when the last handle drops.
+/// The handle callers submit to. The committer's task ends when the queue
+/// closes: when the last handle drops, or on [`Committer::close`].
 pub(crate) struct Committer {
-    queue: mpsc::Sender<Request>,
+    queue: Mutex<Option<mpsc::Sender<Request>>>,
     counters: Arc<GroupCounters>,
+    /// Answered when the task has ended (every taken changeset answered).
+    finished: tokio::sync::Mutex<Option<oneshot::Receiver<()>>>,
 }
 
 impl Committer {
@@ -78,33 +87,51 @@ impl Committer {
     pub(crate) fn start(store: impl FnOnce() -> PgStore + Send + 'static, max_group: usize) -> Option<Committer> {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
         let (queue, rx) = mpsc::channel(QUEUE);
+        let (done, finished) = oneshot::channel();
         let counters = Arc::new(GroupCounters::default());
         let task_counters = counters.clone();
         std::thread::Builder::new()
             .name("agora-pg-committer".into())
-            .spawn(move || runtime.block_on(async move { run(store(), rx, max_group.max(1), task_counters).await }))
+            .spawn(move || {
+                runtime.block_on(async move { run(store(), rx, max_group.max(1), task_counters).await });
+                let _ = done.send(());
+            })
             .ok()?;
-        Some(Committer { queue, counters })
+        Some(Committer { queue: Mutex::new(Some(queue)), counters, finished: tokio::sync::Mutex::new(Some(finished)) })
     }
 
     /// Applies through the committer. `None` when the committer is gone
     /// before taking the changeset: the caller applies it on its own.
-    pub(crate) async fn submit(&self, cs: Arc<Changeset>, plan: Arc<Plan>) -> Option<Result<(), Failure>> {
+    pub(crate) async fn submit(&self, cs: Arc<Changeset>, weight: Option<usize>) -> Option<Result<(), Failure>> {
+        let queue = self.queue.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let Some(queue) = queue else {
+            return Some(Err(Failure::Store(StoreError::Unavailable("the store is closed".into()))));
+        };
         let (reply, answer) = oneshot::channel();
-        self.queue.send(Request { cs, plan, reply }).await.ok()?;
+        queue.send(Request { cs, weight, reply }).await.ok()?;
         // Taken but never answered (the committer's task died): it may or
         // may not have been committed, so it must not be applied again.
         Some(answer.await.unwrap_or_else(|_| {
-            Err(Failure::Store(agora_core::StoreError::Unavailable(
+            Err(Failure::Store(StoreError::Unavailable(
                 "the committer stopped; the changeset may or may not have been applied".into(),
             )))
         }))
+    }
+
+    /// Refuses new changesets and waits until every changeset taken so far
+    /// is committed and answered.
+    pub(crate) async fn close(&self) {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(finished) = self.finished.lock().await.take() {
+            let _ = finished.await;
+        }
     }
 
     pub(crate) fn stats(&self) -> GroupStats {
         GroupStats {
             changesets: self.counters.changesets.load(Ordering::Relaxed),
             commits: self.counters.commits.load(Ordering::Relaxed),
+            batched: self.counters.batched.load(Ordering::Relaxed),
         }
     }
 }
@@ -135,13 +162,14 @@ async fn run(store: PgStore, mut rx: mpsc::Receiver<Request>, max_group: usize, 
             let checked = check_next.swap(false, Ordering::Relaxed);
             let outcomes = match connection(&store, checked).await {
                 Ok(mut conn) => {
-                    let items: Vec<(&Changeset, &Plan)> = group.iter().map(|r| (&*r.cs, &*r.plan)).collect();
-                    let (outcomes, broken) = apply_group(&mut conn, &items, Some(executed)).await;
-                    if broken {
+                    let items: Vec<Item<'_>> = group.iter().map(|r| Item { cs: &r.cs, weight: r.weight }).collect();
+                    let done = apply_group(&mut conn, &items, Some(executed)).await;
+                    if done.broken {
                         check_next.store(true, Ordering::Relaxed);
                         conn.close_on_drop();
                     }
-                    outcomes
+                    counters.batched.fetch_add(done.batched as u64, Ordering::Relaxed);
+                    done.outcomes
                 }
                 Err(f) => {
                     check_next.store(true, Ordering::Relaxed);
@@ -166,11 +194,5 @@ async fn run(store: PgStore, mut rx: mpsc::Receiver<Request>, max_group: usize, 
 
 async fn connection(store: &PgStore, checked: bool) -> Result<PoolConnection<Postgres>, Failure> {
     let conn = if checked { store.checked_connection().await } else { store.pool().acquire().await };
-    conn.map_err(|e| {
-        if crate::is_connection_error(&e) || matches!(e, sqlx::Error::PoolTimedOut) {
-            Failure::Retry(e.to_string())
-        } else {
-            Failure::Store(crate::unavailable(e))
-        }
-    })
+    conn.map_err(acquire_failure)
 }

@@ -1,129 +1,67 @@
 //! # agora-postgres
 //!
 //! agora's production store on PostgreSQL (sqlx): [`PgStore`] implements
-//! [`agora_core::Store`], [`PgLocks`] implements [`agora_core::LockManager`]
-//! on advisory locks, and [`testing`] gives every test its own throwaway
-//! database.
+//! [`agora_core::Store`], [`PgKind`] registers it for `postgres://` URLs,
+//! [`PgLocks`] implements [`agora_core::LockManager`] on advisory locks,
+//! and [`testing`] gives every test its own throwaway database.
 //!
+//! The adapter knows no table by name: every statement, binder and row
+//! mapper is derived from the catalogue's [`agora_core::schema::Table`]
+//! descriptions (`sql`), with dialect hooks only where PostgreSQL differs
+//! (money as `NUMERIC(12,2)`, lists as arrays, text ordered `COLLATE "C"`).
+//!
+//! - Reads: a core [`agora_core::Query`] becomes one `SELECT`, cached per
+//!   query shape (`reads`).
+//! - Writes take one of two paths. Direct (`direct`): guards, then writes,
+//!   one statement each, in order. Grouped (`batch`): a run of changesets
+//!   made only of inserts, stock reservations and idempotent responses is
+//!   one statement, reservations of one stock row coalesced; if it does not
+//!   hold, the run goes the direct way. Group commit (`group`) puts every
+//!   changeset that arrives while the previous group runs into one
+//!   transaction, a savepoint each (`apply`).
 //! - The schema lives in `migrations/postgres`, embedded with
-//!   `sqlx::migrate!`; [`PgStore::connect`] applies it and refuses a database
-//!   that has migrations this build does not know.
-//! - Each changeset is one transaction. Guards are `SELECT ... FOR NO KEY
-//!   UPDATE` checks or conditional UPDATEs with row-count checks, absence
-//!   guards are backed by unique constraints (a violation is reported as the
-//!   guard that covers it), and the hot order path fuses "stock available"
-//!   with its reservation into one conditional UPDATE.
-//! - Money is NUMERIC(12,2) in the database and i64 minor units in core,
-//!   converted exactly in SQL.
+//!   `sqlx::migrate!`; a test holds it equal to the catalogue.
 //!
-//! See `docs/operations.md (PostgreSQL section)` for operations (roles, RLS, partitions, backups).
+//! See docs/operations.md (PostgreSQL section) for roles, RLS, partitions
+//! and backups.
 
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use agora_core::StoreError;
+use agora_core::backend::MigrationStatus;
+use agora_core::query::Query;
+use agora_core::*;
+use async_trait::async_trait;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Connection, Postgres};
 
 mod apply;
 mod batch;
-mod fused;
+mod config;
+mod direct;
+mod error;
 mod group;
+mod kind;
 mod locks;
 mod reads;
-mod rows;
-mod schema;
+mod sql;
 pub mod testing;
+#[cfg(test)]
+mod write_paths;
 
+pub use config::{DEFAULT_MAX_GROUP, PgConfig, redact_url};
 pub use group::GroupStats;
+pub use kind::{PARTITION_MONTHS_AHEAD, PgKind};
 pub use locks::PgLocks;
+
+use error::{migrate_error, unavailable};
 
 pub(crate) type StoreResult<T> = Result<T, StoreError>;
 
 /// The embedded migrations of `migrations/postgres`.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
-
-/// Default [`PgConfig::max_group`].
-pub const DEFAULT_MAX_GROUP: usize = 64;
-
-/// How to reach the database.
-#[derive(Clone)]
-pub struct PgConfig {
-    /// A `postgres://user:password@host:port/database?sslmode=...` URL.
-    pub url: String,
-    /// Pool size (default 16).
-    pub max_connections: u32,
-    /// How long a caller waits for a pooled connection before `Unavailable` (default 5 s).
-    pub acquire_timeout: Duration,
-    /// Group commit: at most this many changesets share one transaction
-    /// (default 64; 1 turns group commit off: one transaction per changeset).
-    /// The committer keeps up to 4 connections of its own besides the pool.
-    pub max_group: usize,
-}
-
-impl PgConfig {
-    /// A config with the default pool size and acquire timeout.
-    pub fn new(url: impl Into<String>) -> Self {
-        Self {
-            url: url.into(),
-            max_connections: 16,
-            acquire_timeout: Duration::from_secs(5),
-            max_group: DEFAULT_MAX_GROUP,
-        }
-    }
-}
-
-/// The URL with its password replaced by `***`.
-pub fn redact_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else { return url.to_owned() };
-    let rest = &url[scheme_end + 3..];
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    let Some(at) = authority.rfind('@') else { return url.to_owned() };
-    let userinfo = &authority[..at];
-    match userinfo.find(':') {
-        Some(colon) => format!("{}{}:***{}", &url[..scheme_end + 3], &userinfo[..colon], &url[scheme_end + 3 + at..]),
-        None => url.to_owned(),
-    }
-}
-
-impl fmt::Debug for PgConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PgConfig")
-            .field("url", &redact_url(&self.url))
-            .field("max_connections", &self.max_connections)
-            .field("acquire_timeout", &self.acquire_timeout)
-            .field("max_group", &self.max_group)
-            .finish()
-    }
-}
-
-/// Where the database's schema stands against this build's migrations.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MigrationStatus {
-    /// Versions this build embeds, ascending.
-    pub known: Vec<i64>,
-    /// Versions recorded as applied in the database, ascending.
-    pub applied: Vec<i64>,
-    /// Known versions not applied yet.
-    pub pending: Vec<i64>,
-    /// Applied versions this build does not know (a newer build migrated the database).
-    pub unknown: Vec<i64>,
-    /// Applied versions whose checksum differs from the embedded file.
-    pub modified: Vec<i64>,
-    /// A version that failed half-way, if any.
-    pub dirty: Option<i64>,
-}
-
-impl MigrationStatus {
-    /// True when every known migration is applied, unchanged, and nothing unknown is.
-    pub fn is_current(&self) -> bool {
-        self.pending.is_empty() && self.unknown.is_empty() && self.modified.is_empty() && self.dirty.is_none()
-    }
-}
 
 /// The PostgreSQL store. Cheap to clone (the pool and the committer are shared).
 #[derive(Clone)]
@@ -136,48 +74,6 @@ pub struct PgStore {
 impl fmt::Debug for PgStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PgStore").field("pool_size", &self.pool.size()).finish()
-    }
-}
-
-/// A driver error as the port's error; never leaks sqlx types.
-pub(crate) fn unavailable(e: sqlx::Error) -> StoreError {
-    match &e {
-        sqlx::Error::Database(db) => {
-            StoreError::Unavailable(format!("database error {}: {}", db.code().as_deref().unwrap_or("?"), db.message()))
-        }
-        other => StoreError::Unavailable(other.to_string()),
-    }
-}
-
-/// True when the error means the connection is gone (nothing more can run on it).
-pub(crate) fn is_connection_error(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::Protocol(_)
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => true,
-        sqlx::Error::Database(db) => {
-            let code = db.code();
-            let code = code.as_deref().unwrap_or("");
-            // 08: connection exception; 57P01..03: admin shutdown, crash shutdown, cannot connect now.
-            code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03")
-        }
-        _ => false,
-    }
-}
-
-fn migrate_error(e: sqlx::migrate::MigrateError) -> StoreError {
-    use sqlx::migrate::MigrateError as M;
-    match e {
-        M::VersionMissing(v) => StoreError::Schema(format!(
-            "the database has migration {v}, which this build does not know; it was migrated by a newer agora"
-        )),
-        M::VersionMismatch(v) => StoreError::Schema(format!("migration {v} was modified after it was applied")),
-        M::Dirty(v) => StoreError::Schema(format!("migration {v} is partially applied")),
-        M::Execute(e) => unavailable(e),
-        M::ExecuteMigration(e, v) => StoreError::Schema(format!("migration {v} failed: {}", unavailable(e))),
-        other => StoreError::Schema(other.to_string()),
     }
 }
 
@@ -263,7 +159,10 @@ impl PgStore {
         MIGRATOR.run(&self.pool).await.map_err(migrate_error)
     }
 
-    /// Compares the database's applied migrations with the embedded ones.
+    /// Compares the database's applied migrations with the embedded ones. A
+    /// migration that failed half-way counts as pending; one whose checksum
+    /// differs from the embedded file counts as unknown (this build does not
+    /// know the schema it made).
     ///
     /// # Errors
     /// [`StoreError::Unavailable`] when the database cannot be read.
@@ -285,22 +184,18 @@ impl PgStore {
         } else {
             Vec::new()
         };
-        let dirty = rows.iter().find(|(_, ok, _)| !ok).map(|(v, _, _)| *v);
-        let applied: Vec<i64> = rows.iter().filter(|(_, ok, _)| *ok).map(|(v, _, _)| *v).collect();
-        let pending = known.iter().map(|(v, _)| *v).filter(|v| !applied.contains(v)).collect();
-        let unknown = applied.iter().copied().filter(|v| !known.iter().any(|(k, _)| k == v)).collect();
-        let modified = rows
+        let applied: Vec<(i64, &Vec<u8>)> = rows.iter().filter(|(_, ok, _)| *ok).map(|(v, _, c)| (*v, c)).collect();
+        let pending = known.iter().map(|(v, _)| *v).filter(|v| !applied.iter().any(|(a, _)| a == v)).collect();
+        let unknown = applied
             .iter()
-            .filter(|(v, ok, sum)| *ok && known.iter().any(|(k, ks)| k == v && ks != sum))
-            .map(|(v, _, _)| *v)
+            .filter(|(v, sum)| !known.iter().any(|(k, ks)| k == v && ks == *sum))
+            .map(|(v, _)| *v)
             .collect();
         Ok(MigrationStatus {
-            known: known.into_iter().map(|(v, _)| v).collect(),
-            applied,
+            applied: applied.iter().map(|(v, _)| *v).max().unwrap_or(0),
+            latest: known.iter().map(|(v, _)| *v).max().unwrap_or(0),
             pending,
             unknown,
-            modified,
-            dirty,
         })
     }
 
@@ -319,6 +214,15 @@ impl PgStore {
             .await
             .map_err(unavailable)?;
         Ok(u32::try_from(created).unwrap_or(0))
+    }
+
+    /// Finishes the changesets already taken by the committer and closes
+    /// the connections; later changesets fail as `Unavailable`.
+    pub async fn close(&self) {
+        if let Some(c) = &self.committer {
+            c.close().await;
+        }
+        self.pool.close().await;
     }
 
     /// A pooled connection that answered a ping: used after a statement
@@ -343,5 +247,30 @@ impl PgStore {
     /// The connection pool (for tools and tests; writes go through `apply`).
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn apply(&self, changeset: Changeset) -> StoreResult<()> {
+        self.apply_changeset(changeset).await
+    }
+
+    async fn fetch(&self, query: &Query) -> StoreResult<Vec<Record>> {
+        self.fetch_rows(query).await
+    }
+
+    /// All reads on one connection, one after the other.
+    async fn order_context(&self, q: &OrderContextQuery<'_>) -> StoreResult<OrderContext> {
+        self.order_context_on_one_connection(q).await
+    }
+
+    async fn health(&self) -> StoreResult<()> {
+        let status = self.migration_status().await?;
+        if status.is_current() { Ok(()) } else { Err(StoreError::Schema(format!("schema not current: {status:?}"))) }
+    }
+
+    fn backend(&self) -> &'static str {
+        "postgres"
     }
 }

@@ -22,7 +22,7 @@ use async_trait::async_trait;
 use sqlx::{Connection, PgConnection, PgPool};
 use tokio::time::Instant;
 
-use crate::unavailable;
+use crate::error::unavailable;
 
 struct Held {
     name: String,

@@ -1,560 +1,401 @@
-//! The read repositories. Every statement is a constant string (built once),
-//! so sqlx prepares it once per connection and reuses it.
+//! The one read: a core [`Query`] as one `SELECT`, its SQL generated once
+//! per query shape (which table, which filters on which columns, which
+//! order, whether limited) and cached.
+//!
+//! - [`Filter::Const`] is inlined as a quoted literal, so PostgreSQL's
+//!   partial indexes (`WHERE status = 'CREATED'`) serve the sweeps;
+//! - [`Filter::In`] is `= ANY($n)` with a typed array;
+//! - [`Filter::After`] is a row comparison `(a, b) > ($1, $2)`, which an
+//!   index on `(a, b)` answers as a range;
+//! - text is ordered and range-compared `COLLATE "C"` (bytes, as core and
+//!   the memory model compare it); equality stays plain, so lookups use the
+//!   columns' own indexes;
+//! - a comparison with NULL or an `In` without values matches nothing and
+//!   costs no round trip.
 
+use agora_core::query::{Cmp, Dir, Filter, Query};
+use agora_core::schema::{ColumnType, Value};
 use agora_core::*;
-use async_trait::async_trait;
-use sqlx::Execute;
-use sqlx::SqlStr;
+use sqlx::PgConnection;
 use sqlx::postgres::{PgArguments, PgRow};
-use time::OffsetDateTime;
-use uuid::Uuid;
 
-use crate::rows::PgQuery;
-use crate::schema::*;
-use crate::{PgStore, StoreResult, is_connection_error, rows, unavailable};
+use crate::error::{is_connection_error, unavailable};
+use crate::sql::{self, ShapeCache, ident, literal, ordered, param, stored};
+use crate::{PgStore, StoreResult};
 
-/// A `&'static str` built once from `format!` arguments that name only statics.
-macro_rules! cached_sql {
-    ($($arg:tt)*) => {{
-        static S: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| format!($($arg)*));
-        S.as_str()
-    }};
-}
-pub(crate) use cached_sql;
+/// Distinct query shapes kept; beyond it, SQL is built per call.
+const MAX_SHAPES: usize = 1024;
 
-fn before(page: Page) -> Uuid {
-    page.before.unwrap_or(Uuid::max())
+/// What the SQL of a query depends on (not the values it binds).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Shape {
+    table: &'static str,
+    filters: Vec<FilterShape>,
+    order: Vec<(usize, Dir)>,
+    limit: bool,
 }
 
-fn limit(n: u32) -> i64 {
-    i64::from(n)
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum FilterShape {
+    Cmp(usize, Cmp),
+    Const(usize, &'static str),
+    In(usize),
+    Null(usize, bool),
+    After(Vec<usize>),
+}
+
+static SHAPES: std::sync::LazyLock<ShapeCache<Shape>> = std::sync::LazyLock::new(|| ShapeCache::new(MAX_SHAPES));
+
+/// The shape of `q`, or `None` when it can match no row.
+fn shape(q: &Query) -> Option<Shape> {
+    let mut filters = Vec::with_capacity(q.filters.len());
+    for f in &q.filters {
+        filters.push(match f {
+            Filter::Cmp { value: Value::Null, .. } => return None,
+            Filter::In { values, .. } if values.is_empty() => return None,
+            Filter::Cmp { column, op, .. } => FilterShape::Cmp(*column, *op),
+            Filter::Const { column, value } => FilterShape::Const(*column, value),
+            Filter::In { column, .. } => FilterShape::In(*column),
+            Filter::Null { column, null } => FilterShape::Null(*column, *null),
+            Filter::After { columns, .. } => FilterShape::After(columns.clone()),
+        });
+    }
+    Some(Shape { table: q.table.name, filters, order: q.order.clone(), limit: q.limit.is_some() })
+}
+
+fn build(table: &agora_core::schema::Table, s: &Shape) -> StoreResult<String> {
+    let col = |c: usize| -> StoreResult<(&'static str, ColumnType)> {
+        let column = table
+            .columns
+            .get(c)
+            .ok_or_else(|| StoreError::Schema(format!("table {} has no column {c}", table.name)))?;
+        Ok((column.name, column.ty))
+    };
+    let mut n = 0;
+    let mut next = || {
+        n += 1;
+        n
+    };
+    let mut conditions = Vec::with_capacity(s.filters.len());
+    for f in &s.filters {
+        conditions.push(match f {
+            FilterShape::Cmp(c, op) => {
+                let (name, ty) = col(*c)?;
+                // Equality is byte equality under any deterministic collation:
+                // no COLLATE, so the column's own index serves it.
+                let lhs = if *op == Cmp::Eq { ident(name) } else { ordered(ty, &ident(name)) };
+                format!("{lhs} {} {}", op.sql(), param(ty, next()))
+            }
+            FilterShape::Const(c, value) => format!("{} = {}", ident(col(*c)?.0), literal(value)),
+            FilterShape::In(c) => {
+                let (name, ty) = col(*c)?;
+                let n = next();
+                match ty {
+                    ColumnType::Money => {
+                        format!("{} = ANY(SELECT {} FROM UNNEST(${n}::int8[]) AS m(v))", ident(name), stored(ty, "m.v"))
+                    }
+                    _ => format!("{} = ANY(${n}::{}[])", ident(name), sql::element_type(ty)),
+                }
+            }
+            FilterShape::Null(c, null) => {
+                format!("{} IS {}NULL", ident(col(*c)?.0), if *null { "" } else { "NOT " })
+            }
+            FilterShape::After(cols) => {
+                let mut lhs = Vec::with_capacity(cols.len());
+                let mut rhs = Vec::with_capacity(cols.len());
+                for c in cols {
+                    let (name, ty) = col(*c)?;
+                    lhs.push(ordered(ty, &ident(name)));
+                    rhs.push(param(ty, next()));
+                }
+                format!("({}) > ({})", lhs.join(", "), rhs.join(", "))
+            }
+        });
+    }
+    let mut sql = format!("SELECT {} FROM {}", sql::table_sql(table)?.select_list, ident(table.name));
+    if !conditions.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&conditions.join(" AND "));
+    }
+    if !s.order.is_empty() {
+        let mut keys = Vec::with_capacity(s.order.len());
+        for (c, dir) in &s.order {
+            let (name, ty) = col(*c)?;
+            keys.push(format!("{} {}", ordered(ty, &ident(name)), if *dir == Dir::Asc { "ASC" } else { "DESC" }));
+        }
+        sql.push_str(" ORDER BY ");
+        sql.push_str(&keys.join(", "));
+    }
+    if s.limit {
+        sql.push_str(&format!(" LIMIT ${}", next()));
+    }
+    Ok(sql)
+}
+
+/// Binds an `In` filter's values as one typed array.
+fn push_in(args: &mut PgArguments, ty: ColumnType, values: &[Value<'static>]) -> StoreResult<()> {
+    let mut array = sql::ColumnArray::new(ty, values.len())?;
+    for v in values {
+        array.push(v)?;
+    }
+    array.bind(args)
+}
+
+/// The statement of `q` and its arguments; `None` when it can match nothing.
+pub(crate) fn statement(q: &Query) -> StoreResult<Option<(std::sync::Arc<str>, PgArguments)>> {
+    let Some(shape) = shape(q) else { return Ok(None) };
+    let sql = SHAPES.get(shape, |s| build(q.table, s))?;
+    let ty = |c: usize| q.table.columns[c].ty;
+    let mut args = PgArguments::default();
+    for f in &q.filters {
+        match f {
+            Filter::Cmp { column, value, .. } => sql::push(&mut args, ty(*column), value)?,
+            Filter::In { column, values } => push_in(&mut args, ty(*column), values)?,
+            Filter::After { columns, values } => {
+                for (c, v) in columns.iter().zip(values) {
+                    sql::push(&mut args, ty(*c), v)?;
+                }
+            }
+            Filter::Const { .. } | Filter::Null { .. } => {}
+        }
+    }
+    if let Some(limit) = q.limit {
+        sql::push(&mut args, ColumnType::Int, &Value::Int(i64::from(limit)))?;
+    }
+    Ok(Some((sql, args)))
+}
+
+/// Runs `q` on `conn`: the outer error is the connection's, the inner one a
+/// row that does not decode.
+async fn fetch_on(conn: &mut PgConnection, q: &Query) -> Result<StoreResult<Vec<Record>>, sqlx::Error> {
+    let (sql, args) = match statement(q) {
+        Ok(Some(s)) => s,
+        Ok(None) => return Ok(Ok(Vec::new())),
+        Err(e) => return Ok(Err(e)),
+    };
+    let rows: Vec<PgRow> = sqlx::query_with(sqlx::AssertSqlSafe(sql), args).fetch_all(conn).await?;
+    Ok(rows.iter().map(|r| sql::decode_record(q.table, r)).collect())
+}
+
+fn typed<T: Catalogued>(rows: StoreResult<Vec<Record>>) -> StoreResult<Vec<T>> {
+    rows?
+        .into_iter()
+        .map(|r| T::from_record(r).ok_or_else(|| StoreError::Schema(format!("not a row of {}", T::table().name))))
+        .collect()
+}
+
+fn first<T: Catalogued>(rows: StoreResult<Vec<Record>>) -> StoreResult<Option<T>> {
+    Ok(typed::<T>(rows)?.into_iter().next())
+}
+
+/// The reads of `order_context` on `conn`, one after the other, as the
+/// single reads of [`Reads`] would issue them.
+async fn order_context_on(
+    conn: &mut PgConnection,
+    q: &OrderContextQuery<'_>,
+) -> Result<StoreResult<OrderContext>, sqlx::Error> {
+    let ids = q.variant_ids.iter().copied();
+    let idempotency = Query::of::<IdempotencyRecord>().eq("scope", q.idempotency_scope).eq("key", q.idempotency_key);
+    let idempotency = fetch_on(conn, &idempotency.limit(1)).await?;
+    let store = fetch_on(conn, &Query::key::<Shop>(q.store_id)).await?;
+    let settings = fetch_on(conn, &Query::key::<StoreSettings>(q.store_id)).await?;
+    let address = fetch_on(conn, &Query::key::<UserAddress>(q.address_id)).await?;
+    let variants = fetch_on(conn, &Query::of::<ProductVariant>().any("id", ids.clone()).asc("id")).await?;
+    let inventory = Query::of::<Inventory>().any("variant_id", ids).asc("variant_id").asc("warehouse_id");
+    let inventory = fetch_on(conn, &inventory).await?;
+    let task = match q.task_no {
+        Some(no) => fetch_on(conn, &Query::of::<HelpTask>().eq("task_no", no).limit(1)).await?,
+        None => Ok(Vec::new()),
+    };
+    let variants = match typed::<ProductVariant>(variants) {
+        Ok(v) => v,
+        Err(e) => return Ok(Err(e)),
+    };
+    let mut product_ids: Vec<ProductId> = variants.iter().map(|v| v.product_id).collect();
+    product_ids.sort();
+    product_ids.dedup();
+    let products = fetch_on(conn, &Query::of::<Product>().any("id", product_ids)).await?;
+    let answer = || -> StoreResult<OrderContext> {
+        Ok(OrderContext {
+            idempotency: first(idempotency)?,
+            store: first(store)?,
+            settings: first(settings)?,
+            address: first(address)?,
+            variants,
+            products: typed(products)?,
+            inventory: typed(inventory)?,
+            task: first(task)?,
+        })
+    };
+    Ok(answer())
 }
 
 impl PgStore {
-    /// Runs a read on a pooled connection. The pool does not ping before
-    /// handing a connection out, so a read that fails because its connection
-    /// was closed (server restart, `pg_terminate_backend`) runs once more on
-    /// a checked connection: a read is idempotent.
-    async fn read_rows(&self, mut q: PgQuery<'_>, one: bool) -> StoreResult<Vec<PgRow>> {
-        let args: PgArguments = q
-            .take_arguments()
-            .map_err(|e| StoreError::Unavailable(format!("cannot encode arguments: {e}")))?
-            .unwrap_or_default();
-        let sql = q.sql();
-        async fn run<'c>(
-            conn: impl sqlx::PgExecutor<'c>,
-            sql: SqlStr,
-            args: PgArguments,
-            one: bool,
-        ) -> Result<Vec<PgRow>, sqlx::Error> {
-            let q = sqlx::query_with(sql, args);
-            if one { Ok(q.fetch_optional(conn).await?.into_iter().collect()) } else { q.fetch_all(conn).await }
-        }
-        match run(self.pool(), sql.clone(), args.clone(), one).await {
+    /// [`Store::fetch`]. The pool does not ping before handing a connection
+    /// out, so a read that fails because its connection was closed (server
+    /// restart, `pg_terminate_backend`) runs once more on a checked
+    /// connection: a read is idempotent.
+    pub(crate) async fn fetch_rows(&self, q: &Query) -> StoreResult<Vec<Record>> {
+        let Some((sql, args)) = statement(q)? else { return Ok(Vec::new()) };
+        let query = |args| sqlx::query_with(sqlx::AssertSqlSafe(sql.clone()), args);
+        let rows = match query(args.clone()).fetch_all(self.pool()).await {
             Err(e) if is_connection_error(&e) => {
                 let mut conn = self.checked_connection().await.map_err(unavailable)?;
-                run(&mut *conn, sql, args, one).await.map_err(unavailable)
+                query(args).fetch_all(&mut *conn).await.map_err(unavailable)?
             }
-            other => other.map_err(unavailable),
-        }
+            other => other.map_err(unavailable)?,
+        };
+        rows.iter().map(|r| sql::decode_record(q.table, r)).collect()
     }
 
-    async fn one<T>(&self, q: PgQuery<'_>, map: fn(&PgRow) -> StoreResult<T>) -> StoreResult<Option<T>> {
-        self.read_rows(q, true).await?.first().map(map).transpose()
-    }
-
-    async fn many<T>(&self, q: PgQuery<'_>, map: fn(&PgRow) -> StoreResult<T>) -> StoreResult<Vec<T>> {
-        self.read_rows(q, false).await?.iter().map(map).collect()
-    }
-}
-
-impl PgStore {
-    /// Every read of `order_context`, one after the other on one pooled
-    /// connection. Concurrent reads on several connections are one round
-    /// trip of latency instead of eight, but with many requests in flight
-    /// each order then holds eight connections and the pool, not the server,
-    /// becomes the limit; one connection for a few hundred microseconds
-    /// scales with the pool.
+    /// [`Store::order_context`]: every read on one pooled connection, one
+    /// after the other. Concurrent reads on several connections would be one
+    /// round trip of latency instead of eight, but with many requests in
+    /// flight each order would then hold eight connections and the pool, not
+    /// the server, becomes the limit.
     pub(crate) async fn order_context_on_one_connection(&self, q: &OrderContextQuery<'_>) -> StoreResult<OrderContext> {
-        let conn = self.pool().acquire().await.map_err(unavailable)?;
-        match order_context_on(conn, q).await {
+        let mut conn = self.pool().acquire().await.map_err(unavailable)?;
+        match order_context_on(&mut conn, q).await {
             Err(e) if is_connection_error(&e) => {
-                let conn = self.checked_connection().await.map_err(unavailable)?;
-                order_context_on(conn, q).await.map_err(unavailable)?
+                drop(conn.detach());
+                let mut conn = self.checked_connection().await.map_err(unavailable)?;
+                order_context_on(&mut conn, q).await.map_err(unavailable)?
             }
             other => other.map_err(unavailable)?,
         }
     }
 }
 
-/// The reads of `order_context` on `conn`; a row that does not decode is the
-/// inner error (the connection is fine).
-async fn order_context_on(
-    mut conn: sqlx::pool::PoolConnection<sqlx::Postgres>,
-    q: &OrderContextQuery<'_>,
-) -> Result<StoreResult<OrderContext>, sqlx::Error> {
-    let c = &mut *conn;
-    let variant_ids = ids(q.variant_ids, |v| v.0);
-    let idempotency = sqlx::query(cached_sql!("{} WHERE scope = $1 AND key = $2", IDEMPOTENCY_SQL.select))
-        .bind(q.idempotency_scope)
-        .bind(q.idempotency_key)
-        .fetch_optional(&mut *c)
-        .await?;
-    let store = sqlx::query(cached_sql!("{} WHERE id = $1", STORE_SQL.select))
-        .bind(q.store_id.0)
-        .fetch_optional(&mut *c)
-        .await?;
-    let settings = sqlx::query(cached_sql!("{} WHERE store_id = $1", SETTINGS_SQL.select))
-        .bind(q.store_id.0)
-        .fetch_optional(&mut *c)
-        .await?;
-    let address = sqlx::query(cached_sql!("{} WHERE id = $1", ADDRESS_SQL.select))
-        .bind(q.address_id.0)
-        .fetch_optional(&mut *c)
-        .await?;
-    let variants = sqlx::query(cached_sql!("{} WHERE id = ANY($1) ORDER BY id", VARIANT_SQL.select))
-        .bind(&variant_ids)
-        .fetch_all(&mut *c)
-        .await?;
-    let products = sqlx::query(cached_sql!(
-        "{} WHERE id IN (SELECT product_id FROM product_variant WHERE id = ANY($1)) ORDER BY id",
-        PRODUCT_SQL.select
-    ))
-    .bind(&variant_ids)
-    .fetch_all(&mut *c)
-    .await?;
-    let inventory = sqlx::query(cached_sql!(
-        "{} WHERE variant_id = ANY($1) ORDER BY variant_id, warehouse_id",
-        INVENTORY_SQL.select
-    ))
-    .bind(&variant_ids)
-    .fetch_all(&mut *c)
-    .await?;
-    let task = match q.task_no {
-        Some(no) => {
-            sqlx::query(cached_sql!("{} WHERE task_no = $1", TASK_SQL.select)).bind(no).fetch_optional(&mut *c).await?
+#[cfg(test)]
+mod tests {
+    use time::OffsetDateTime;
+    use uuid::Uuid;
+
+    use super::*;
+
+    fn sql_of(q: &Query) -> String {
+        statement(q).unwrap().map(|(s, _)| s.to_string()).unwrap_or_default()
+    }
+
+    #[test]
+    fn constants_are_inlined_and_text_orders_by_bytes() {
+        let q = Query::of::<CustomerOrder>()
+            .eq("store_id", uuid::Uuid::nil())
+            .is("status", "CREATED")
+            .le("reservation_expires_at", time::OffsetDateTime::UNIX_EPOCH)
+            .asc("reservation_expires_at")
+            .asc("id")
+            .limit(10);
+        let sql = sql_of(&q);
+        assert!(
+            sql.ends_with(
+                "WHERE \"store_id\" = $1 AND \"status\" = 'CREATED' AND \"reservation_expires_at\" <= $2 \
+                 ORDER BY \"reservation_expires_at\" ASC, \"id\" ASC LIMIT $3"
+            ),
+            "{sql}"
+        );
+        let sql = sql_of(&Query::of::<ProductVariant>().ge("sku", "B").gt("price", 5i64).desc("sku"));
+        assert!(sql.contains("\"sku\" COLLATE \"C\" >= $1"), "{sql}");
+        assert!(sql.contains("\"price\" > ($2::bigint * 0.01)::numeric(12,2)"), "{sql}");
+        assert!(sql.ends_with("ORDER BY \"sku\" COLLATE \"C\" DESC"), "{sql}");
+    }
+
+    #[test]
+    fn sets_pages_and_impossible_filters() {
+        let sql = sql_of(&Query::of::<Inventory>().any("variant_id", [uuid::Uuid::nil()]));
+        assert!(sql.ends_with("WHERE \"variant_id\" = ANY($1::uuid[])"), "{sql}");
+        let after = Key(vec![Value::from("s"), Value::from("k")]);
+        let sql = sql_of(&Query::scan(IdempotencyRecord::table(), Some(&after), 5));
+        assert!(
+            sql.ends_with(
+                "WHERE (\"scope\" COLLATE \"C\", \"key\" COLLATE \"C\") > ($1, $2) \
+                 ORDER BY \"scope\" COLLATE \"C\" ASC, \"key\" COLLATE \"C\" ASC LIMIT $3"
+            ),
+            "{sql}"
+        );
+        assert!(statement(&Query::of::<Shop>().any("id", Vec::<uuid::Uuid>::new())).unwrap().is_none());
+        assert!(statement(&Query::of::<Shop>().eq("domain", Value::Null)).unwrap().is_none());
+    }
+
+    /// A value of type `ty` to stand in a query's parameters.
+    fn sample(ty: ColumnType) -> Value<'static> {
+        match ty {
+            ColumnType::Uuid => Value::Uuid(Uuid::nil()),
+            ColumnType::Text => Value::from("k"),
+            ColumnType::Timestamp => Value::Timestamp(OffsetDateTime::UNIX_EPOCH),
+            _ => Value::Int(0),
         }
-        None => None,
-    };
-    let decode = || -> StoreResult<OrderContext> {
-        Ok(OrderContext {
-            idempotency: idempotency.as_ref().map(rows::idempotency).transpose()?,
-            store: store.as_ref().map(rows::shop).transpose()?,
-            settings: settings.as_ref().map(rows::settings).transpose()?,
-            address: address.as_ref().map(rows::address).transpose()?,
-            variants: variants.iter().map(rows::variant).collect::<StoreResult<_>>()?,
-            products: products.iter().map(rows::product).collect::<StoreResult<_>>()?,
-            inventory: inventory.iter().map(rows::inventory).collect::<StoreResult<_>>()?,
-            task: task.as_ref().map(rows::task).transpose()?,
-        })
-    };
-    Ok(decode())
-}
-
-fn ids<T: Copy>(v: &[T], f: fn(T) -> Uuid) -> Vec<Uuid> {
-    v.iter().map(|x| f(*x)).collect()
-}
-
-#[async_trait]
-impl StoreRepository for PgStore {
-    async fn get_store(&self, id: StoreId) -> StoreResult<Option<Shop>> {
-        self.one(sqlx::query(cached_sql!("{} WHERE id = $1", STORE_SQL.select)).bind(id.0), rows::shop).await
     }
 
-    async fn list_stores(&self, page: Page) -> StoreResult<Vec<Shop>> {
-        let q = sqlx::query(cached_sql!("{} WHERE id < $1 ORDER BY id DESC LIMIT $2", STORE_SQL.select));
-        self.many(q.bind(before(page)).bind(limit(page.limit)), rows::shop).await
-    }
-
-    async fn get_settings(&self, store_id: StoreId) -> StoreResult<Option<StoreSettings>> {
-        let q = sqlx::query(cached_sql!("{} WHERE store_id = $1", SETTINGS_SQL.select));
-        self.one(q.bind(store_id.0), rows::settings).await
-    }
-
-    async fn get_admin_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<AdminKey>> {
-        let q = sqlx::query(cached_sql!("{} WHERE key_hash = $1 ORDER BY id LIMIT 1", ADMIN_KEY_SQL.select));
-        self.one(q.bind(key_hash), rows::admin_key).await
-    }
-
-    async fn list_audit_logs(&self, store_id: StoreId, page: Page) -> StoreResult<Vec<AuditLog>> {
-        let q =
-            sqlx::query(cached_sql!("{} WHERE store_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3", AUDIT_SQL.select));
-        self.many(q.bind(store_id.0).bind(before(page)).bind(limit(page.limit)), rows::audit).await
-    }
-}
-
-#[async_trait]
-impl UserRepository for PgStore {
-    async fn get_user(&self, id: UserId) -> StoreResult<Option<AppUser>> {
-        self.one(sqlx::query(cached_sql!("{} WHERE id = $1", USER_SQL.select)).bind(id.0), rows::user).await
-    }
-
-    async fn get_user_by_email(&self, email: &str) -> StoreResult<Option<AppUser>> {
-        self.one(sqlx::query(cached_sql!("{} WHERE email = $1", USER_SQL.select)).bind(email), rows::user).await
-    }
-
-    async fn get_address(&self, id: AddressId) -> StoreResult<Option<UserAddress>> {
-        self.one(sqlx::query(cached_sql!("{} WHERE id = $1", ADDRESS_SQL.select)).bind(id.0), rows::address).await
-    }
-
-    async fn get_session_by_hash(&self, token_hash: &str) -> StoreResult<Option<Session>> {
-        let q = sqlx::query(cached_sql!("{} WHERE token_hash = $1 ORDER BY id LIMIT 1", SESSION_SQL.select));
-        self.one(q.bind(token_hash), rows::session).await
-    }
-
-    async fn list_expired_sessions(&self, now: OffsetDateTime, n: u32) -> StoreResult<Vec<Session>> {
-        let q = sqlx::query(cached_sql!("{} WHERE expires_at <= $1 ORDER BY id LIMIT $2", SESSION_SQL.select));
-        self.many(q.bind(now).bind(limit(n)), rows::session).await
-    }
-}
-
-#[async_trait]
-impl CatalogRepository for PgStore {
-    async fn get_product(&self, id: ProductId) -> StoreResult<Option<Product>> {
-        self.one(sqlx::query(cached_sql!("{} WHERE id = $1", PRODUCT_SQL.select)).bind(id.0), rows::product).await
-    }
-
-    async fn list_products(
-        &self,
-        store_id: StoreId,
-        status: Option<ProductStatus>,
-        page: Page,
-    ) -> StoreResult<Vec<Product>> {
-        let q = match status {
-            None => sqlx::query(cached_sql!(
-                "{} WHERE store_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
-                PRODUCT_SQL.select
-            ))
-            .bind(store_id.0),
-            Some(_) => sqlx::query(cached_sql!(
-                "{} WHERE store_id = $1 AND status = $4 AND id < $2 ORDER BY id DESC LIMIT $3",
-                PRODUCT_SQL.select
-            ))
-            .bind(store_id.0),
+    #[tokio::test]
+    async fn hot_reads_and_scans_use_their_indexes() {
+        let (config, _db) = crate::testing::throwaway_database().await;
+        let pg = PgStore::connect(config).await.unwrap();
+        let mut conn = pg.pool().acquire().await.unwrap();
+        // Costs aside: is there an index that gives the rows, in order?
+        sqlx::raw_sql("SET enable_seqscan = off; SET enable_sort = off").execute(&mut *conn).await.unwrap();
+        let (id, now) = (Uuid::nil(), OffsetDateTime::UNIX_EPOCH);
+        let order = || Query::of::<CustomerOrder>().eq("store_id", id);
+        let task = || Query::of::<HelpTask>().eq("store_id", id);
+        let mut queries = vec![
+            (Query::of::<IdempotencyRecord>().eq("scope", "s").eq("key", "k").limit(1), "idempotency_key_pkey"),
+            (
+                order()
+                    .is("status", "CREATED")
+                    .le("reservation_expires_at", now)
+                    .asc("reservation_expires_at")
+                    .asc("id")
+                    .limit(50),
+                "customer_order_unpaid_idx",
+            ),
+            (
+                order().is("status", "SHIPPED").le("shipped_at", now).asc("shipped_at").asc("id").limit(50),
+                "customer_order_shipped_idx",
+            ),
+            (order().is("status", "PAID").page(Page::first(20)), "customer_order_store_status_idx"),
+            (
+                task().is("status", "OPEN").le("expires_at", now).asc("expires_at").asc("id").limit(50),
+                "help_task_open_idx",
+            ),
+            (
+                task().is("status", "QUALIFIED").le("payout_at", now).asc("payout_at").asc("id").limit(50),
+                "help_task_qualified_idx",
+            ),
+            (
+                Query::of::<InventoryReservation>().eq("store_id", id).is("status", "active"),
+                "inventory_reservation_store_active_idx",
+            ),
+            (Query::of::<Inventory>().any("variant_id", [id]).asc("variant_id").asc("warehouse_id"), "inventory_pkey"),
+            (
+                Query::of::<ProductVariant>().any("product_id", [id]).asc("product_id").asc("created_at").asc("id"),
+                "product_variant_product_idx",
+            ),
+            (
+                Query::of::<OrderItem>().any("order_id", [id]).asc("order_id").asc("line_no").asc("id"),
+                "order_item_line_key",
+            ),
+            (
+                Query::of::<ActivityEvent>().eq("store_id", id).not_null("seq").gt("seq", 0i64).asc("seq").limit(100),
+                "store_id_seq_idx",
+            ),
+            (Query::of::<ActivityEvent>().eq("store_id", id).null("seq").asc("id").limit(100), "store_id_id_idx"),
+            (Query::of::<PaymentEvent>().eq("provider", "p").eq("event_id", "e").limit(1), "provider_event_id_idx"),
+            (Query::of::<ExportJob>().is("status", "queued").asc("id").limit(10), "export_job_status_idx"),
+        ];
+        // Every table's keyset scan walks its key's index.
+        for table in agora_core::tables() {
+            let after = Key(table.key.iter().map(|&c| sample(table.columns[c].ty)).collect());
+            queries.push((Query::scan(table, Some(&after), 100), "Index"));
         }
-        .bind(before(page))
-        .bind(limit(page.limit));
-        let q = match status {
-            Some(s) => q.bind(s.as_str()),
-            None => q,
-        };
-        self.many(q, rows::product).await
-    }
-
-    async fn list_variants(&self, product_ids: &[ProductId]) -> StoreResult<Vec<ProductVariant>> {
-        let q = sqlx::query(cached_sql!(
-            "{} WHERE product_id = ANY($1) ORDER BY product_id, created_at, id",
-            VARIANT_SQL.select
-        ));
-        self.many(q.bind(ids(product_ids, |p| p.0)), rows::variant).await
-    }
-
-    async fn get_variants(&self, variant_ids: &[VariantId]) -> StoreResult<Vec<ProductVariant>> {
-        let q = sqlx::query(cached_sql!("{} WHERE id = ANY($1) ORDER BY id", VARIANT_SQL.select));
-        self.many(q.bind(ids(variant_ids, |v| v.0)), rows::variant).await
-    }
-
-    async fn list_images(&self, product_id: ProductId) -> StoreResult<Vec<ProductImage>> {
-        let q = sqlx::query(cached_sql!("{} WHERE product_id = $1 ORDER BY position, id", IMAGE_SQL.select));
-        self.many(q.bind(product_id.0), rows::image).await
-    }
-
-    async fn get_warehouse(&self, id: WarehouseId) -> StoreResult<Option<Warehouse>> {
-        let q = sqlx::query(cached_sql!("{} WHERE id = $1", WAREHOUSE_SQL.select));
-        self.one(q.bind(id.0), rows::warehouse).await
-    }
-
-    async fn list_inventory(&self, variant_ids: &[VariantId]) -> StoreResult<Vec<Inventory>> {
-        let q = sqlx::query(cached_sql!(
-            "{} WHERE variant_id = ANY($1) ORDER BY variant_id, warehouse_id",
-            INVENTORY_SQL.select
-        ));
-        self.many(q.bind(ids(variant_ids, |v| v.0)), rows::inventory).await
-    }
-
-    async fn list_store_inventory(&self, store_id: StoreId) -> StoreResult<Vec<Inventory>> {
-        let q =
-            sqlx::query(cached_sql!("{} WHERE store_id = $1 ORDER BY variant_id, warehouse_id", INVENTORY_SQL.select));
-        self.many(q.bind(store_id.0), rows::inventory).await
-    }
-
-    async fn active_reservation_totals(&self, store_id: StoreId) -> StoreResult<Vec<(VariantId, WarehouseId, i64)>> {
-        let rows: Vec<(Uuid, Uuid, i64)> = sqlx::query_as(
-            "SELECT variant_id, warehouse_id, sum(qty)::bigint FROM inventory_reservation \
-             WHERE store_id = $1 AND status = 'active' GROUP BY variant_id, warehouse_id \
-             ORDER BY variant_id, warehouse_id",
-        )
-        .bind(store_id.0)
-        .fetch_all(self.pool())
-        .await
-        .map_err(unavailable)?;
-        Ok(rows.into_iter().map(|(v, w, n)| (VariantId(v), WarehouseId(w), n)).collect())
-    }
-}
-
-#[async_trait]
-impl OrderRepository for PgStore {
-    async fn get_order(&self, id: OrderId) -> StoreResult<Option<CustomerOrder>> {
-        self.one(sqlx::query(cached_sql!("{} WHERE id = $1", ORDER_SQL.select)).bind(id.0), rows::order).await
-    }
-
-    async fn list_order_items(&self, order_ids: &[OrderId]) -> StoreResult<Vec<OrderItem>> {
-        let q = sqlx::query(cached_sql!(
-            "{} WHERE order_id = ANY($1) ORDER BY order_id, line_no, id",
-            ORDER_ITEM_SQL.select
-        ));
-        self.many(q.bind(ids(order_ids, |o| o.0)), rows::order_item).await
-    }
-
-    /// A customer-scoped read: runs in a transaction with `app.user_id` set
-    /// locally, so the row-level security policies would confine it to the
-    /// user's rows even on a connection subject to them.
-    async fn list_orders_by_user(&self, user_id: UserId, page: Page) -> StoreResult<Vec<CustomerOrder>> {
-        let mut tx = self.pool().begin().await.map_err(unavailable)?;
-        sqlx::query("SELECT set_config('app.user_id', $1, true)")
-            .bind(user_id.0.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
-        let rows =
-            sqlx::query(cached_sql!("{} WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3", ORDER_SQL.select))
-                .bind(user_id.0)
-                .bind(before(page))
-                .bind(limit(page.limit))
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(unavailable)?;
-        tx.commit().await.map_err(unavailable)?;
-        rows.iter().map(rows::order).collect()
-    }
-
-    async fn list_orders_by_store(
-        &self,
-        store_id: StoreId,
-        status: Option<OrderStatus>,
-        page: Page,
-    ) -> StoreResult<Vec<CustomerOrder>> {
-        let q = match status {
-            None => sqlx::query(cached_sql!(
-                "{} WHERE store_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
-                ORDER_SQL.select
-            )),
-            Some(_) => sqlx::query(cached_sql!(
-                "{} WHERE store_id = $1 AND status = $4 AND id < $2 ORDER BY id DESC LIMIT $3",
-                ORDER_SQL.select
-            )),
+        for (q, index) in queries {
+            let (sql, args) = statement(&q).unwrap().unwrap();
+            let explain = sqlx::AssertSqlSafe(format!("EXPLAIN {sql}"));
+            let plan: Vec<String> = sqlx::query_scalar_with(explain, args).fetch_all(&mut *conn).await.unwrap();
+            // A full sort means no index gives the order (an incremental sort
+            // of rows already in key order is fine).
+            let sorts = plan.iter().any(|l| l.trim_start().trim_start_matches("->  ").starts_with("Sort  ("));
+            let plan = plan.join("\n");
+            assert!(plan.contains(index) && !plan.contains("Seq Scan") && !sorts, "{sql}\n{plan}");
         }
-        .bind(store_id.0)
-        .bind(before(page))
-        .bind(limit(page.limit));
-        let q = match status {
-            Some(s) => q.bind(s.as_str()),
-            None => q,
-        };
-        self.many(q, rows::order).await
-    }
-
-    async fn list_unpaid_expired(
-        &self,
-        store_id: StoreId,
-        now: OffsetDateTime,
-        n: u32,
-    ) -> StoreResult<Vec<CustomerOrder>> {
-        let q = sqlx::query(cached_sql!(
-            "{} WHERE store_id = $1 AND status = 'CREATED' AND reservation_expires_at <= $2 \
-             ORDER BY reservation_expires_at, id LIMIT $3",
-            ORDER_SQL.select
-        ));
-        self.many(q.bind(store_id.0).bind(now).bind(limit(n)), rows::order).await
-    }
-
-    async fn list_shipped_before(
-        &self,
-        store_id: StoreId,
-        cutoff: OffsetDateTime,
-        n: u32,
-    ) -> StoreResult<Vec<CustomerOrder>> {
-        let q = sqlx::query(cached_sql!(
-            "{} WHERE store_id = $1 AND status = 'SHIPPED' AND shipped_at <= $2 ORDER BY shipped_at, id LIMIT $3",
-            ORDER_SQL.select
-        ));
-        self.many(q.bind(store_id.0).bind(cutoff).bind(limit(n)), rows::order).await
-    }
-
-    async fn list_reservations(&self, order_id: OrderId) -> StoreResult<Vec<InventoryReservation>> {
-        let q = sqlx::query(cached_sql!("{} WHERE order_id = $1 ORDER BY id", RESERVATION_SQL.select));
-        self.many(q.bind(order_id.0), rows::reservation).await
-    }
-}
-
-#[async_trait]
-impl PaymentRepository for PgStore {
-    async fn get_payment(&self, id: PaymentId) -> StoreResult<Option<Payment>> {
-        self.one(sqlx::query(cached_sql!("{} WHERE id = $1", PAYMENT_SQL.select)).bind(id.0), rows::payment).await
-    }
-
-    async fn list_payments(&self, order_id: OrderId) -> StoreResult<Vec<Payment>> {
-        let q = sqlx::query(cached_sql!("{} WHERE order_id = $1 ORDER BY id", PAYMENT_SQL.select));
-        self.many(q.bind(order_id.0), rows::payment).await
-    }
-
-    async fn get_payment_event(&self, provider: &str, event_id: &str) -> StoreResult<Option<PaymentEvent>> {
-        // The dedupe table names the partition (received_at), so the lookup prunes.
-        let q = sqlx::query(cached_sql!(
-            "SELECT {} FROM payment_event_key k JOIN payment_event e \
-             ON e.id = k.payment_event_id AND e.received_at = k.received_at \
-             WHERE k.provider = $1 AND k.event_id = $2",
-            PAYMENT_EVENT.select_list_as("e")
-        ));
-        self.one(q.bind(provider).bind(event_id), rows::payment_event).await
-    }
-}
-
-#[async_trait]
-impl TaskRepository for PgStore {
-    async fn get_task(&self, id: TaskId) -> StoreResult<Option<HelpTask>> {
-        self.one(sqlx::query(cached_sql!("{} WHERE id = $1", TASK_SQL.select)).bind(id.0), rows::task).await
-    }
-
-    async fn get_task_by_no(&self, task_no: &str) -> StoreResult<Option<HelpTask>> {
-        self.one(sqlx::query(cached_sql!("{} WHERE task_no = $1", TASK_SQL.select)).bind(task_no), rows::task).await
-    }
-
-    async fn get_task_by_order(&self, order_id: OrderId) -> StoreResult<Option<HelpTask>> {
-        let q = sqlx::query(cached_sql!("{} WHERE order_id = $1", TASK_SQL.select));
-        self.one(q.bind(order_id.0), rows::task).await
-    }
-
-    async fn list_helps(&self, task_id: TaskId) -> StoreResult<Vec<Help>> {
-        let q = sqlx::query(cached_sql!("{} WHERE task_id = $1 ORDER BY id", HELP_SQL.select));
-        self.many(q.bind(task_id.0), rows::help).await
-    }
-
-    async fn get_help_by_order(&self, order_id: OrderId) -> StoreResult<Option<Help>> {
-        let q = sqlx::query(cached_sql!("{} WHERE order_id = $1 ORDER BY id LIMIT 1", HELP_SQL.select));
-        self.one(q.bind(order_id.0), rows::help).await
-    }
-
-    async fn list_tasks_expired(&self, store_id: StoreId, now: OffsetDateTime, n: u32) -> StoreResult<Vec<HelpTask>> {
-        let q = sqlx::query(cached_sql!(
-            "{} WHERE store_id = $1 AND status = 'OPEN' AND expires_at <= $2 ORDER BY expires_at, id LIMIT $3",
-            TASK_SQL.select
-        ));
-        self.many(q.bind(store_id.0).bind(now).bind(limit(n)), rows::task).await
-    }
-
-    async fn list_tasks_payout_due(
-        &self,
-        store_id: StoreId,
-        now: OffsetDateTime,
-        n: u32,
-    ) -> StoreResult<Vec<HelpTask>> {
-        let q = sqlx::query(cached_sql!(
-            "{} WHERE store_id = $1 AND status = 'QUALIFIED' AND payout_at <= $2 ORDER BY payout_at, id LIMIT $3",
-            TASK_SQL.select
-        ));
-        self.many(q.bind(store_id.0).bind(now).bind(limit(n)), rows::task).await
-    }
-
-    async fn get_payout(&self, id: PayoutId) -> StoreResult<Option<PayoutLedger>> {
-        self.one(sqlx::query(cached_sql!("{} WHERE id = $1", PAYOUT_SQL.select)).bind(id.0), rows::payout).await
-    }
-
-    async fn get_payout_by_task(&self, task_id: TaskId) -> StoreResult<Option<PayoutLedger>> {
-        let q = sqlx::query(cached_sql!("{} WHERE task_id = $1", PAYOUT_SQL.select));
-        self.one(q.bind(task_id.0), rows::payout).await
-    }
-
-    async fn list_payouts(
-        &self,
-        store_id: StoreId,
-        status: Option<PayoutStatus>,
-        page: Page,
-    ) -> StoreResult<Vec<PayoutLedger>> {
-        let q = match status {
-            None => sqlx::query(cached_sql!(
-                "{} WHERE store_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
-                PAYOUT_SQL.select
-            )),
-            Some(_) => sqlx::query(cached_sql!(
-                "{} WHERE store_id = $1 AND payout_status = $4 AND id < $2 ORDER BY id DESC LIMIT $3",
-                PAYOUT_SQL.select
-            )),
-        }
-        .bind(store_id.0)
-        .bind(before(page))
-        .bind(limit(page.limit));
-        let q = match status {
-            Some(s) => q.bind(s.as_str()),
-            None => q,
-        };
-        self.many(q, rows::payout).await
-    }
-}
-
-#[async_trait]
-impl IdempotencyRepository for PgStore {
-    async fn get_idempotency(&self, scope: &str, key: &str) -> StoreResult<Option<IdempotencyRecord>> {
-        let q = sqlx::query(cached_sql!("{} WHERE scope = $1 AND key = $2", IDEMPOTENCY_SQL.select));
-        self.one(q.bind(scope).bind(key), rows::idempotency).await
-    }
-
-    async fn list_expired_idempotency(&self, now: OffsetDateTime, n: u32) -> StoreResult<Vec<IdempotencyRecord>> {
-        let q = sqlx::query(cached_sql!(
-            "{} WHERE expires_at <= $1 ORDER BY scope COLLATE \"C\", key COLLATE \"C\" LIMIT $2",
-            IDEMPOTENCY_SQL.select
-        ));
-        self.many(q.bind(now).bind(limit(n)), rows::idempotency).await
-    }
-}
-
-#[async_trait]
-impl EventRepository for PgStore {
-    async fn list_events(&self, store_id: StoreId, after: i64, n: u32) -> StoreResult<Vec<ActivityEvent>> {
-        let q = sqlx::query(cached_sql!(
-            "{} WHERE store_id = $1 AND seq IS NOT NULL AND seq > $2 ORDER BY seq LIMIT $3",
-            EVENT_SQL.select
-        ));
-        self.many(q.bind(store_id.0).bind(after).bind(limit(n)), rows::event).await
-    }
-
-    async fn list_unsequenced_events(&self, store_id: StoreId, n: u32) -> StoreResult<Vec<ActivityEvent>> {
-        let q =
-            sqlx::query(cached_sql!("{} WHERE store_id = $1 AND seq IS NULL ORDER BY id LIMIT $2", EVENT_SQL.select));
-        self.many(q.bind(store_id.0).bind(limit(n)), rows::event).await
-    }
-
-    async fn last_event_seq(&self, store_id: StoreId) -> StoreResult<i64> {
-        let seq: Option<i64> = sqlx::query_scalar("SELECT last_seq FROM event_seq WHERE store_id = $1")
-            .bind(store_id.0)
-            .fetch_optional(self.pool())
-            .await
-            .map_err(unavailable)?;
-        Ok(seq.unwrap_or(0))
-    }
-}
-
-#[async_trait]
-impl ExportRepository for PgStore {
-    async fn get_export(&self, id: ExportId) -> StoreResult<Option<ExportJob>> {
-        self.one(sqlx::query(cached_sql!("{} WHERE id = $1", EXPORT_SQL.select)).bind(id.0), rows::export).await
-    }
-
-    async fn list_exports_by_status(&self, status: ExportStatus, n: u32) -> StoreResult<Vec<ExportJob>> {
-        let q = sqlx::query(cached_sql!("{} WHERE status = $1 ORDER BY id LIMIT $2", EXPORT_SQL.select));
-        self.many(q.bind(status.as_str()).bind(limit(n)), rows::export).await
-    }
-
-    async fn list_exports_expired(&self, now: OffsetDateTime, n: u32) -> StoreResult<Vec<ExportJob>> {
-        let q = sqlx::query(cached_sql!(
-            "{} WHERE status = 'ready' AND expires_at <= $1 ORDER BY expires_at, id LIMIT $2",
-            EXPORT_SQL.select
-        ));
-        self.many(q.bind(now).bind(limit(n)), rows::export).await
-    }
-
-    async fn list_export_audit(&self, export_id: ExportId) -> StoreResult<Vec<ExportAuditRecord>> {
-        let q = sqlx::query(cached_sql!("{} WHERE export_id = $1 ORDER BY id", EXPORT_AUDIT_SQL.select));
-        self.many(q.bind(export_id.0), rows::export_audit).await
     }
 }

@@ -102,32 +102,33 @@ async fn killed_backends_lose_nothing_acknowledged_and_leave_nothing_partial() {
         }
     }
 
-    let snap = pg.snapshot().await.expect("snapshot");
-    let orders: HashSet<uuid::Uuid> = snap.orders.iter().map(|o| o.id.0).collect();
+    let snap = common::snapshot(&pg).await;
+    let orders: HashSet<uuid::Uuid> = snap.rows::<CustomerOrder>().iter().map(|o| o.id.0).collect();
     for id in &acked {
         assert!(orders.contains(id), "acknowledged order {id} is missing");
     }
     // None partial: every order that exists has both lines, both holds, its
     // idempotency record and its event; stock agrees with the holds.
     let mut lines: HashMap<OrderId, usize> = HashMap::new();
-    for i in &snap.order_items {
+    for i in snap.rows::<OrderItem>() {
         *lines.entry(i.order_id).or_default() += 1;
     }
     let mut holds: HashMap<OrderId, i64> = HashMap::new();
-    for r in &snap.reservations {
+    for r in snap.rows::<InventoryReservation>() {
         *holds.entry(r.order_id).or_default() += r.qty;
     }
-    let idem: HashSet<uuid::Uuid> = snap.idempotency.iter().filter_map(|r| r.resource_id).collect();
+    let idem: HashSet<uuid::Uuid> = snap.rows::<IdempotencyRecord>().iter().filter_map(|r| r.resource_id).collect();
     let events: HashSet<uuid::Uuid> =
-        snap.events.iter().filter(|e| e.kind == "order.created").map(|e| e.entity_id).collect();
-    for o in &snap.orders {
+        snap.rows::<ActivityEvent>().iter().filter(|e| e.kind == "order.created").map(|e| e.entity_id).collect();
+    let orders = snap.rows::<CustomerOrder>();
+    for o in &orders {
         assert_eq!(lines.get(&o.id), Some(&2), "order {} lines", o.id);
         assert_eq!(holds.get(&o.id), Some(&3), "order {} holds", o.id);
         assert!(idem.contains(&o.id.0), "order {} idempotency record", o.id);
         assert!(events.contains(&o.id.0), "order {} event", o.id);
     }
-    let reserved: i64 = snap.inventory.iter().map(|r| r.reserved).sum();
-    assert_eq!(reserved, 3 * snap.orders.len() as i64, "stock agrees with the holds");
+    let reserved: i64 = snap.rows::<Inventory>().iter().map(|r| r.reserved).sum();
+    assert_eq!(reserved, 3 * orders.len() as i64, "stock agrees with the holds");
     drop(h);
     pg.pool().close().await;
     drop(guard);
@@ -244,6 +245,7 @@ async fn group_commit_sells_exactly_the_stock_and_dedupes_twin_requests() {
     assert_eq!(in_db, 150);
     let g = pg.group_stats();
     assert!(g.commits < g.changesets, "changesets were never grouped: {g:?}");
+    assert!(g.batched > 0, "orders were never written as one statement: {g:?}");
     pg.pool().close().await;
     drop(guard);
 }
@@ -256,11 +258,11 @@ async fn a_changeset_failing_at_commit_does_not_fail_the_rest_of_its_group() {
     let (pg, _config, guard) = common::store().await;
     let shop = common::shop("commit.example.com");
     let mut cs = Changeset::new();
-    cs.insert(Record::Store(shop.clone()));
+    cs.insert(shop.clone());
     pg.apply(cs).await.expect("store");
     let audit = |store_id: StoreId| {
         let mut cs = Changeset::new();
-        cs.insert(Record::Audit(AuditLog {
+        cs.insert(AuditLog {
             id: AuditId(common::id()),
             store_id,
             at: common::t(1_700_000_000, 0),
@@ -269,7 +271,7 @@ async fn a_changeset_failing_at_commit_does_not_fail_the_rest_of_its_group() {
             key: "order_ttl_seconds".into(),
             from: None,
             to: Some("60".into()),
-        }));
+        });
         cs
     };
     for _ in 0..5 {

@@ -101,11 +101,9 @@ async fn app_role_sees_only_the_current_users_rows() {
     assert_eq!(ids(&mut tx, "SELECT id FROM store").await, vec![s.id.0]);
     drop(tx);
 
-    // The adapter's own customer-scoped read still works.
+    // The adapter (the schema owner) reads across customers.
     let mine =
-        agora_core::OrderRepository::list_orders_by_user(&pg, agora_core::UserId(a), agora_core::Page::first(10))
-            .await
-            .unwrap();
+        agora_core::Reads::list_orders_by_user(&pg, agora_core::UserId(a), agora_core::Page::first(10)).await.unwrap();
     assert_eq!(mine.iter().map(|o| o.id).collect::<Vec<_>>(), vec![OrderId(ann_order.id)]);
     drop(h);
     drop(guard);
