@@ -6,16 +6,27 @@
 //! * **WAL** journal, `foreign_keys=ON`, a busy timeout, and
 //!   `synchronous=FULL` by default (an acknowledged changeset survives power
 //!   loss); `NORMAL` is selectable with `?synchronous=normal`.
+//! * **Derived from the catalogue**: every statement, binder and row mapper
+//!   comes from the catalogue's [`agora_core::Table`] descriptions (one
+//!   mapping of column types to SQLite values, statements generated once
+//!   per table or query shape and prepared through the statement cache), so
+//!   a new entity needs its migration here and nothing else.
 //! * **One writer thread** owns the only write connection. [`Store::apply`]
 //!   sends the changeset over a channel and awaits a oneshot reply. The
 //!   writer drains whatever is queued and applies the batch in one
-//!   `BEGIN IMMEDIATE` transaction, each changeset inside its own
-//!   `SAVEPOINT`, so a failed guard rolls back only its own changeset; then
-//!   one `COMMIT` (one fsync) acknowledges the whole group.
-//! * **A small pool of read connections** serves reads on blocking threads.
+//!   `BEGIN IMMEDIATE` transaction, optimistically without savepoints and,
+//!   when a changeset of the group fails, again with one `SAVEPOINT` per
+//!   changeset, so a failure rolls back only its own changeset; then one
+//!   `COMMIT` (one fsync) acknowledges the whole group.
+//! * **A small pool of read connections** serves [`Store::fetch`] on
+//!   blocking threads; [`Store::order_context`] is one hop and one read
+//!   transaction. In debug builds a filtered read or a guard that scans a
+//!   table panics (see [`SqliteStore::permitting_scans`] for ad-hoc queries).
 //! * **Versioned migrations** from `migrations/sqlite/*.sql` are embedded in
 //!   the binary and applied on open; a newer schema is refused.
 //! * **Online backup** with SQLite's backup API, and restore into a closed path.
+//! * [`SqliteKind`] opens it by URL (`sqlite://path.db?synchronous=normal`)
+//!   for a [`agora_core::StoreRegistry`].
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), agora_core::StoreError> {
@@ -25,22 +36,30 @@
 //! # Ok(()) }
 //! ```
 
-#[macro_use]
+mod apply;
 mod codec;
 mod config;
+mod intent;
+mod kind;
+mod plan;
 mod pool;
 mod read;
 mod schema;
+mod select;
+mod sql;
 mod writer;
 
 use std::path::Path;
 use std::sync::Arc;
 
-use agora_core::StoreError;
+use agora_core::ports::{OrderContext, OrderContextQuery};
+use agora_core::query::Query;
+use agora_core::{Changeset, MigrationStatus, Record, Store, StoreError, StoreResult};
+use async_trait::async_trait;
 use rusqlite::Connection;
 
 pub use config::{SqliteConfig, Synchronous};
-pub use schema::MigrationStatus;
+pub use kind::SqliteKind;
 pub use writer::WriterStats;
 
 use crate::codec::db_err;
@@ -53,6 +72,8 @@ use crate::writer::Writer;
 #[derive(Clone)]
 pub struct SqliteStore {
     inner: Arc<Inner>,
+    /// Whether debug builds check that this handle's fetches use an index.
+    check_plans: bool,
 }
 
 struct Inner {
@@ -108,7 +129,17 @@ impl SqliteStore {
         }
         let readers = ReadPool::open(&config)?;
         let writer = Writer::start(conn)?;
-        Ok(SqliteStore { inner: Arc::new(Inner { config, writer, readers }) })
+        Ok(SqliteStore { inner: Arc::new(Inner { config, writer, readers }), check_plans: true })
+    }
+
+    /// A handle on the same database whose [`Store::fetch`] may scan tables:
+    /// for ad-hoc queries (the query-contract tests, tools) that no index is
+    /// meant to serve. Debug builds otherwise panic when a filtered fetch
+    /// scans, which is how a read of core missing its index is caught; guards
+    /// and `order_context` are checked on every handle. Release builds check
+    /// nothing.
+    pub fn permitting_scans(&self) -> SqliteStore {
+        SqliteStore { inner: Arc::clone(&self.inner), check_plans: false }
     }
 
     /// The configuration this store was opened with.
@@ -122,6 +153,23 @@ impl SqliteStore {
     /// [`StoreError::Unavailable`] when the file cannot be read.
     pub async fn migration_status(&self) -> Result<MigrationStatus, StoreError> {
         self.read(schema::status).await
+    }
+
+    /// Applies the migrations this build knows that the file lacks (on a
+    /// connection of its own, waiting for the writer's lock like any other
+    /// process would) and answers the status after.
+    ///
+    /// # Errors
+    /// [`StoreError::Schema`] when the file's schema is newer than this
+    /// build or a migration fails.
+    pub async fn migrate(&self) -> Result<MigrationStatus, StoreError> {
+        let config = self.inner.config.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = config::open_write_connection(&config)?;
+            schema::migrate(&mut conn)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("sqlite migrate task failed: {e}")))?
     }
 
     /// Copies a consistent snapshot of the live database to `dest` with
@@ -177,6 +225,14 @@ impl SqliteStore {
         }
     }
 
+    /// Shuts down now, whatever clones remain: queued changesets are applied,
+    /// then the writer thread stops and idle connections close; later calls
+    /// on any clone fail with [`StoreError::Unavailable`].
+    pub(crate) async fn shutdown(&self) {
+        let inner = Arc::clone(&self.inner);
+        let _ = tokio::task::spawn_blocking(move || inner.shutdown()).await;
+    }
+
     /// Runs `f` on a pooled read connection on a blocking thread.
     async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
@@ -196,12 +252,51 @@ impl SqliteStore {
     }
 }
 
-impl Drop for Inner {
-    fn drop(&mut self) {
+impl Inner {
+    fn shutdown(&self) {
         // Readers first, so the writer's connection is the last one: closing
         // it checkpoints the WAL into the main file and removes the WAL.
         self.readers.close();
         self.writer.shutdown();
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn apply(&self, changeset: Changeset) -> StoreResult<()> {
+        self.inner.writer.apply(changeset).await
+    }
+
+    async fn fetch(&self, query: &Query) -> StoreResult<Vec<Record>> {
+        self.fetch_query(query).await
+    }
+
+    /// One blocking hop on one read connection instead of eight: every read
+    /// inside one read transaction, so the answer is one consistent snapshot.
+    async fn order_context(&self, q: &OrderContextQuery<'_>) -> StoreResult<OrderContext> {
+        self.order_context_query(q).await
+    }
+
+    async fn health(&self) -> StoreResult<()> {
+        let status = self.migration_status().await?;
+        if status.is_current() {
+            Ok(())
+        } else {
+            Err(StoreError::Schema(format!(
+                "database schema version {} but this build expects {}",
+                status.applied, status.latest
+            )))
+        }
+    }
+
+    fn backend(&self) -> &'static str {
+        "sqlite"
     }
 }
 
@@ -227,5 +322,21 @@ mod tests {
         assert!(SqliteConfig::from_url("sqlite://x.db?bogus=1").is_err());
         assert!(SqliteConfig::from_url("sqlite://").is_err());
         assert!(SqliteConfig::from_url("sqlite::memory:").is_err());
+        let defaults =
+            SqliteConfig { synchronous: Synchronous::Normal, read_connections: 9, ..SqliteConfig::default() };
+        let c = SqliteConfig::from_url_with("sqlite:x.db?read_connections=2", &defaults).unwrap();
+        assert_eq!((c.synchronous, c.read_connections), (Synchronous::Normal, 2));
+    }
+
+    #[test]
+    fn config_sections_deserialize_and_refuse_unknown_keys() {
+        let c: SqliteConfig = serde_json::from_str(r#"{"synchronous": "normal", "busy_timeout_ms": 250}"#).unwrap();
+        assert_eq!(c.synchronous, Synchronous::Normal);
+        assert_eq!(c.busy_timeout, std::time::Duration::from_millis(250));
+        assert_eq!(c.read_connections, SqliteConfig::default().read_connections);
+        assert!(serde_json::from_str::<SqliteConfig>(r#"{"path": "x.db"}"#).is_err());
+        assert!(serde_json::from_str::<SqliteConfig>(r#"{"synchronous": "off"}"#).is_err());
+        let back: SqliteConfig = serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
+        assert_eq!(back, c);
     }
 }

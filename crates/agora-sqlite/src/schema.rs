@@ -3,48 +3,42 @@
 
 use std::path::{Path, PathBuf};
 
-use agora_core::StoreError;
+use agora_core::{MigrationStatus, StoreError};
 use rusqlite::backup::{Backup, StepResult};
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use crate::codec::db_err;
 
 /// The migrations, in order; version N is `MIGRATIONS[N - 1]`.
-pub(crate) const MIGRATIONS: &[(&str, &str)] =
-    &[("0001_init", include_str!("../../../migrations/sqlite/0001_init.sql"))];
+pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_init", include_str!("../../../migrations/sqlite/0001_init.sql")),
+    ("0002_catalogue", include_str!("../../../migrations/sqlite/0002_catalogue.sql")),
+];
 
 /// The schema version this build knows.
 pub(crate) fn latest() -> u32 {
     MIGRATIONS.len() as u32
 }
 
-/// Which schema version a database has, against the one this build knows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MigrationStatus {
-    /// The version recorded in the database (`PRAGMA user_version`).
-    pub applied: u32,
-    /// The newest version embedded in this build.
-    pub known: u32,
-}
-
-impl MigrationStatus {
-    /// True when the database is exactly at the version this build knows.
-    pub fn is_current(&self) -> bool {
-        self.applied == self.known
-    }
-
-    /// Migrations this build would still apply.
-    pub fn pending(&self) -> u32 {
-        self.known.saturating_sub(self.applied)
-    }
-}
-
 fn user_version(conn: &Connection) -> rusqlite::Result<u32> {
     conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)).map(|v| v.clamp(0, i64::from(u32::MAX)) as u32)
 }
 
+/// The status of a database whose `user_version` is `applied`: every
+/// version up to it is applied (migrations run in order); a version above
+/// this build's is the one unknown version it can name.
+fn status_of(applied: u32) -> MigrationStatus {
+    let latest = latest();
+    MigrationStatus {
+        applied: i64::from(applied),
+        latest: i64::from(latest),
+        pending: (applied + 1..=latest).map(i64::from).collect(),
+        unknown: if applied > latest { vec![i64::from(applied)] } else { Vec::new() },
+    }
+}
+
 pub(crate) fn status(conn: &Connection) -> rusqlite::Result<MigrationStatus> {
-    Ok(MigrationStatus { applied: user_version(conn)?, known: latest() })
+    Ok(status_of(user_version(conn)?))
 }
 
 fn too_new(applied: u32) -> StoreError {
@@ -55,41 +49,68 @@ fn too_new(applied: u32) -> StoreError {
 }
 
 /// Applies every pending migration, each in its own `BEGIN IMMEDIATE`
-/// transaction together with its `user_version` bump.
+/// transaction together with its `user_version` bump. Foreign keys are off
+/// meanwhile (a migration may rebuild a table others refer to, which SQLite
+/// only allows that way, and only outside a transaction) and checked before
+/// each commit.
 pub(crate) fn migrate(conn: &mut Connection) -> Result<MigrationStatus, StoreError> {
     let applied = user_version(conn).map_err(db_err)?;
     if applied > latest() {
         return Err(too_new(applied));
     }
-    for (i, (name, sql)) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
-        let version = i as u32 + 1;
-        let run = |conn: &mut Connection| -> rusqlite::Result<()> {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            // Another process may have migrated while we waited for the lock.
-            if user_version(&tx)? >= version {
-                return Ok(());
-            }
-            tx.execute_batch(sql)?;
-            tx.pragma_update(None, "user_version", version)?;
-            tx.commit()
-        };
-        run(conn).map_err(|e| StoreError::Schema(format!("migration {name} failed: {e}")))?;
+    if applied < latest() {
+        conn.pragma_update(None, "foreign_keys", "OFF").map_err(db_err)?;
+        let outcome = apply_pending(conn, applied);
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(db_err)?;
+        outcome?;
     }
     status(conn).map_err(db_err)
 }
 
+fn apply_pending(conn: &mut Connection, applied: u32) -> Result<(), StoreError> {
+    for (i, (name, sql)) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
+        let version = i as u32 + 1;
+        let run = |conn: &mut Connection| -> rusqlite::Result<Option<String>> {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            // Another process may have migrated while we waited for the lock.
+            if user_version(&tx)? >= version {
+                return Ok(None);
+            }
+            tx.execute_batch(sql)?;
+            let dangling: Option<String> = tx.query_row("PRAGMA foreign_key_check", [], |r| r.get(0)).optional()?;
+            if dangling.is_some() {
+                return Ok(dangling);
+            }
+            tx.pragma_update(None, "user_version", version)?;
+            tx.commit()?;
+            Ok(None)
+        };
+        match run(conn) {
+            Ok(None) => {}
+            Ok(Some(table)) => {
+                return Err(StoreError::Schema(format!(
+                    "migration {name} leaves rows of {table} referring to nothing"
+                )));
+            }
+            Err(e) => return Err(StoreError::Schema(format!("migration {name} failed: {e}"))),
+        }
+    }
+    Ok(())
+}
+
 /// Refuses a database that is not exactly at [`latest`].
 pub(crate) fn require_current(conn: &Connection) -> Result<MigrationStatus, StoreError> {
-    let st = status(conn).map_err(db_err)?;
-    if st.applied > st.known {
-        return Err(too_new(st.applied));
+    let applied = user_version(conn).map_err(db_err)?;
+    if applied > latest() {
+        return Err(too_new(applied));
     }
-    if st.applied < st.known {
+    let st = status_of(applied);
+    if !st.pending.is_empty() {
         return Err(StoreError::Schema(format!(
             "database schema version {} is older than this build's {}: {} migration(s) pending; open with migrations enabled",
             st.applied,
-            st.known,
-            st.pending()
+            st.latest,
+            st.pending.len()
         )));
     }
     Ok(st)

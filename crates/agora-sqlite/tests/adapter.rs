@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use agora_core::clock::truncate_to_micros;
 use agora_core::*;
+use agora_core::{guards, schema::Value};
 use agora_sqlite::{SqliteConfig, SqliteStore, Synchronous};
 use agora_testkit::{Harness, TestStore};
 use time::OffsetDateTime;
@@ -47,18 +48,22 @@ async fn apply(store: &SqliteStore, cs: Changeset) -> StoreResult<()> {
     store.apply(cs).await
 }
 
+async fn snapshot(store: &SqliteStore) -> Snapshot {
+    Snapshot::read(store).await.expect("snapshot")
+}
+
 #[tokio::test]
 async fn migrations_apply_once_and_survive_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nested/dir/agora.db");
     let store = open(&path).await;
     let status = store.migration_status().await.unwrap();
-    assert!(status.is_current() && status.applied >= 1 && status.pending() == 0, "{status:?}");
+    assert!(status.is_current() && status.applied == status.latest && status.latest >= 2, "{status:?}");
     store.health().await.unwrap();
     assert_eq!(store.backend(), "sqlite");
     let u = user("keep@example.com");
     let mut cs = Changeset::new();
-    cs.guard(Guard::EmailFree { email: u.email.clone() }).insert(Record::User(u.clone()));
+    cs.guard(guards::email_free(&u.email)).insert(Record::User(u.clone()));
     apply(&store, cs).await.unwrap();
     store.close().await;
     assert!(!path.with_file_name("agora.db-wal").exists(), "a clean close checkpoints and removes the WAL");
@@ -112,7 +117,7 @@ async fn wal_foreign_keys_and_url_options_are_in_effect() {
     let mut cs = Changeset::new();
     cs.insert(Record::Address(address(UserId(Uuid::now_v7()))));
     assert!(matches!(apply(&store, cs).await, Err(StoreError::Missing(_))));
-    assert!(store.snapshot().await.unwrap().addresses.is_empty());
+    assert!(snapshot(&store).await.rows::<UserAddress>().is_empty());
 }
 
 #[tokio::test]
@@ -120,21 +125,21 @@ async fn unique_violations_map_to_the_covering_guard_or_duplicate() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir.path().join("agora.db")).await;
 
-    // Two inserts of one email in one changeset: the EmailFree guard (index 1) is reported.
+    // Two inserts of one email in one changeset: the free check of the email (guard 1) is reported.
     let (a, b) = (user("same@example.com"), user("same@example.com"));
     let mut cs = Changeset::new();
-    cs.guard(Guard::DomainFree { domain: "free.example.com".into() })
-        .guard(Guard::EmailFree { email: "same@example.com".into() })
+    cs.guard(guards::domain_free("free.example.com"))
+        .guard(guards::email_free("same@example.com"))
         .insert(Record::User(a.clone()))
         .insert(Record::User(b));
     match apply(&store, cs).await {
         Err(StoreError::GuardFailed(f)) => {
             assert_eq!(f.index, 1);
-            assert_eq!(f.guard, Guard::EmailFree { email: "same@example.com".into() });
+            assert_eq!(f.condition, Condition::Guard(guards::email_free("same@example.com")));
         }
         other => panic!("expected GuardFailed, got {other:?}"),
     }
-    assert!(store.snapshot().await.unwrap().users.is_empty(), "nothing written");
+    assert!(snapshot(&store).await.rows::<AppUser>().is_empty(), "nothing written");
 
     // Without a covering guard it is a Duplicate, and nothing of the changeset stays.
     let mut cs = Changeset::new();
@@ -143,14 +148,17 @@ async fn unique_violations_map_to_the_covering_guard_or_duplicate() {
     let other = user("other@example.com");
     let mut cs = Changeset::new();
     cs.insert(Record::User(other.clone())).insert(Record::User(a.clone()));
-    assert!(matches!(apply(&store, cs).await, Err(StoreError::Duplicate(_))));
+    match apply(&store, cs).await {
+        Err(StoreError::Duplicate(name)) => assert_eq!(name, format!("app_user_pkey ({})", a.id)),
+        other => panic!("expected Duplicate, got {other:?}"),
+    }
     assert_eq!(store.get_user(other.id).await.unwrap(), None);
 
     // Failing guard: first failing index, nothing written.
     let fresh = user("fresh@example.com");
     let mut cs = Changeset::new();
-    cs.guard(Guard::EmailFree { email: "fresh@example.com".into() })
-        .guard(Guard::EmailFree { email: a.email.clone() })
+    cs.guard(guards::email_free("fresh@example.com"))
+        .guard(guards::email_free(&a.email))
         .insert(Record::User(fresh.clone()));
     match apply(&store, cs).await {
         Err(StoreError::GuardFailed(f)) => assert_eq!(f.index, 1),
@@ -167,16 +175,19 @@ async fn updates_and_stock_adjustments_of_missing_rows_are_missing() {
     let mut cs = Changeset::new();
     cs.insert(Record::User(user("y@example.com"))).update(Record::User(u));
     assert!(matches!(apply(&store, cs).await, Err(StoreError::Missing(_))));
+    for change in [StockChange::Adjust { on_hand: 1, reserved: 0 }, StockChange::Release(1), StockChange::Consume(1)] {
+        let mut cs = Changeset::new();
+        cs.stock(VariantId(Uuid::now_v7()), WarehouseId(Uuid::now_v7()), now(), change);
+        assert!(matches!(apply(&store, cs).await, Err(StoreError::Missing(_))));
+    }
     let mut cs = Changeset::new();
-    cs.write(Write::AdjustStock {
-        variant_id: VariantId(Uuid::now_v7()),
-        warehouse_id: WarehouseId(Uuid::now_v7()),
-        on_hand_delta: 1,
-        reserved_delta: 0,
-        at: now(),
+    cs.write(Write::SequenceEvents {
+        store_id: StoreId(Uuid::now_v7()),
+        after: 0,
+        events: vec![EventId(Uuid::now_v7())],
     });
     assert!(matches!(apply(&store, cs).await, Err(StoreError::Missing(_))));
-    assert!(store.snapshot().await.unwrap().users.is_empty());
+    assert!(snapshot(&store).await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -199,7 +210,7 @@ async fn grouped_changesets_succeed_or_fail_independently() {
             match i % 3 {
                 // A failing guard.
                 0 => {
-                    cs.guard(Guard::EmailFree { email: taken.email.clone() }).insert(Record::User(u.clone()));
+                    cs.guard(guards::email_free(&taken.email)).insert(Record::User(u.clone()));
                 }
                 // A duplicate primary key after a good insert.
                 1 => {
@@ -207,7 +218,7 @@ async fn grouped_changesets_succeed_or_fail_independently() {
                 }
                 // Fine: a user and their address.
                 _ => {
-                    cs.guard(Guard::EmailFree { email: u.email.clone() })
+                    cs.guard(guards::email_free(&u.email))
                         .insert(Record::User(u.clone()))
                         .insert(Record::Address(address(u.id)));
                 }
@@ -227,12 +238,12 @@ async fn grouped_changesets_succeed_or_fail_independently() {
             }
         }
     }
-    let snap = store.snapshot().await.unwrap();
+    let snap = snapshot(&store).await;
     let mut expected: Vec<UserId> = ok.clone();
     expected.push(taken.id);
     expected.sort();
-    assert_eq!(snap.users.iter().map(|u| u.id).collect::<Vec<_>>(), expected);
-    assert_eq!(snap.addresses.len(), ok.len());
+    assert_eq!(snap.rows::<AppUser>().iter().map(|u| u.id).collect::<Vec<_>>(), expected);
+    assert_eq!(snap.rows::<UserAddress>().len(), ok.len());
     let stats = store.writer_stats();
     assert_eq!(stats.changesets, n as u64 + 1);
     assert!(stats.commits < stats.changesets, "group commit batched nothing: {stats:?}");
@@ -258,14 +269,15 @@ async fn backup_then_restore_gives_back_the_same_snapshot() {
     let store = open(&path).await;
     let h = Harness::new(TestStore::new(Arc::new(store.clone()), ()));
     populate(&h, "before").await;
-    let at_backup = store.snapshot().await.unwrap();
-    assert!(!at_backup.orders.is_empty() && !at_backup.payments.is_empty() && !at_backup.events.is_empty());
+    let at_backup = snapshot(&store).await;
+    assert!(!at_backup.rows::<CustomerOrder>().is_empty() && !at_backup.rows::<Payment>().is_empty());
+    assert!(!at_backup.rows::<ActivityEvent>().is_empty());
 
     let backup = dir.path().join("backups/agora-backup.db");
     std::fs::create_dir_all(backup.parent().unwrap()).unwrap();
     store.backup_to(&backup).await.unwrap();
     populate(&h, "after").await;
-    let later = store.snapshot().await.unwrap();
+    let later = snapshot(&store).await;
     assert_ne!(later, at_backup);
     drop(h);
     store.close().await;
@@ -274,14 +286,14 @@ async fn backup_then_restore_gives_back_the_same_snapshot() {
     let fresh = dir.path().join("restored/agora.db");
     SqliteStore::restore(&backup, &fresh).unwrap();
     let restored = open(&fresh).await;
-    assert_eq!(restored.snapshot().await.unwrap(), at_backup);
+    assert_eq!(snapshot(&restored).await, at_backup);
     restored.integrity_check().await.unwrap();
     restored.close().await;
 
     // Over the original (closed) database: its later writes are gone.
     SqliteStore::restore(&backup, &path).unwrap();
     let back = open(&path).await;
-    assert_eq!(back.snapshot().await.unwrap(), at_backup);
+    assert_eq!(snapshot(&back).await, at_backup);
     assert!(back.migration_status().await.unwrap().is_current());
     back.integrity_check().await.unwrap();
 
@@ -289,13 +301,13 @@ async fn backup_then_restore_gives_back_the_same_snapshot() {
     let mut cs = Changeset::new();
     cs.insert(Record::User(user("after-restore@example.com")));
     apply(&back, cs).await.unwrap();
-    let open_snapshot = back.snapshot().await.unwrap();
+    let open_snapshot = snapshot(&back).await;
     assert_ne!(open_snapshot, at_backup);
     let started = std::time::Instant::now();
     let err = SqliteStore::restore(&dir.path().join("restored/agora.db"), &path).unwrap_err();
     assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
-    assert_eq!(back.snapshot().await.unwrap(), open_snapshot);
+    assert_eq!(snapshot(&back).await, open_snapshot);
     back.integrity_check().await.unwrap();
 
     // A file that is not a database is refused and leaves the target alone.
@@ -328,15 +340,16 @@ async fn backup_while_writing_is_consistent() {
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     writer.await.unwrap();
-    let final_users = store.snapshot().await.unwrap().users.len();
+    let final_users = snapshot(&store).await.rows::<AppUser>().len();
     for (i, b) in backups.iter().enumerate() {
         let target = dir.path().join(format!("r{i}.db"));
         SqliteStore::restore(b, &target).unwrap();
         let r = open(&target).await;
         r.integrity_check().await.unwrap();
-        let snap = r.snapshot().await.unwrap();
-        assert_eq!(snap.users.len(), snap.addresses.len(), "backup {i} holds half a changeset");
-        assert!(snap.users.len() <= final_users);
+        let snap = snapshot(&r).await;
+        let users = snap.rows::<AppUser>().len();
+        assert_eq!(users, snap.rows::<UserAddress>().len(), "backup {i} holds half a changeset");
+        assert!(users <= final_users);
     }
 }
 
@@ -350,12 +363,12 @@ async fn every_read_is_served_by_an_index() {
     let h = Harness::new(TestStore::new(Arc::new(store.clone()), ()));
     populate(&h, "one").await;
     populate(&h, "two").await;
-    let snap = store.snapshot().await.unwrap();
-    let s = snap.stores[0].id;
-    let o = snap.orders[0].id;
-    let u = snap.users[0].id;
-    let p = snap.products[0].id;
-    let v = snap.variants[0].id;
+    let snap = snapshot(&store).await;
+    let s = snap.rows::<Shop>()[0].id;
+    let o = snap.rows::<CustomerOrder>()[0].id;
+    let u = snap.rows::<AppUser>()[0].id;
+    let p = snap.rows::<Product>()[0].id;
+    let v = snap.rows::<ProductVariant>()[0].id;
     let t = now();
     let pg = Page { limit: 10, before: Some(Uuid::max()) };
     let any = Uuid::now_v7();
@@ -368,9 +381,9 @@ async fn every_read_is_served_by_an_index() {
     store.list_audit_logs(s, pg).await.unwrap();
 
     store.get_user(u).await.unwrap().unwrap();
-    store.get_user_by_email(&snap.users[0].email).await.unwrap().unwrap();
-    store.get_address(snap.addresses[0].id).await.unwrap().unwrap();
-    store.get_session_by_hash(&snap.sessions[0].token_hash).await.unwrap().unwrap();
+    store.get_user_by_email(&snap.rows::<AppUser>()[0].email).await.unwrap().unwrap();
+    store.get_address(snap.rows::<UserAddress>()[0].id).await.unwrap().unwrap();
+    store.get_session_by_hash(&snap.rows::<Session>()[0].token_hash).await.unwrap().unwrap();
     store.list_expired_sessions(t, 10).await.unwrap();
 
     store.get_product(p).await.unwrap().unwrap();
@@ -379,9 +392,9 @@ async fn every_read_is_served_by_an_index() {
     assert!(!store.list_variants(&[p, ProductId(any)]).await.unwrap().is_empty());
     assert_eq!(store.get_variants(&[v, v, VariantId(any)]).await.unwrap().len(), 1);
     store.list_images(p).await.unwrap();
-    store.get_warehouse(snap.warehouses[0].id).await.unwrap().unwrap();
+    store.get_warehouse(snap.rows::<Warehouse>()[0].id).await.unwrap().unwrap();
     assert!(!store.list_inventory(&[v]).await.unwrap().is_empty());
-    assert!(!store.list_store_inventory(snap.variants[0].store_id).await.unwrap().is_empty());
+    assert!(!store.list_store_inventory(snap.rows::<ProductVariant>()[0].store_id).await.unwrap().is_empty());
     store.active_reservation_totals(s).await.unwrap();
 
     store.get_order(o).await.unwrap().unwrap();
@@ -393,7 +406,7 @@ async fn every_read_is_served_by_an_index() {
     store.list_shipped_before(s, t, 10).await.unwrap();
     store.list_reservations(o).await.unwrap();
 
-    store.get_payment(snap.payments[0].id).await.unwrap().unwrap();
+    store.get_payment(snap.rows::<Payment>()[0].id).await.unwrap().unwrap();
     store.list_payments(o).await.unwrap();
     store.get_payment_event("test", "nope").await.unwrap();
 
@@ -422,11 +435,12 @@ async fn every_read_is_served_by_an_index() {
     store.list_export_audit(ExportId(any)).await.unwrap();
 }
 
-/// The writer fuses `StockAvailable` / `IdempotencyKeyFree` with their
-/// write; the first failing guard by index must still be the one reported,
-/// and nothing of a refused changeset may stay.
+/// Intent writes carry their condition into one conditional statement, and
+/// the last guard is fused with the first write when both name one row: the
+/// first failing condition by index must still be the one reported, and
+/// nothing of a refused changeset may stay.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fused_guards_report_the_first_failure_and_leave_nothing() {
+async fn fused_conditions_report_the_first_failure_and_leave_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir.path().join("agora.db")).await;
     let h = Harness::new(TestStore::new(Arc::new(store.clone()), ()));
@@ -445,43 +459,115 @@ async fn fused_guards_report_the_first_failure_and_leave_nothing() {
         created_at: t,
         expires_at: t + time::Duration::hours(1),
     };
-    let order_like = |key: &str, qty: i64| {
+    let order_like = |key: &str, qty: i64, now: OffsetDateTime| {
         let mut cs = Changeset::new();
-        cs.guard(Guard::IdempotencyKeyFree { scope: "orders:fused".into(), key: key.into(), now: t });
-        cs.guard(Guard::StockAvailable { variant_id: vid, warehouse_id: wid, qty });
-        cs.write(Write::AdjustStock {
-            variant_id: vid,
-            warehouse_id: wid,
-            on_hand_delta: 0,
-            reserved_delta: qty,
-            at: t,
-        });
-        cs.write(Write::Insert(Record::Idempotency(idem(key))));
+        cs.write(Write::PutIdempotency { record: idem(key), now });
+        cs.stock(vid, wid, t, StockChange::Reserve(qty));
         cs
     };
     let failed_index = |r: StoreResult<()>| match r {
         Err(StoreError::GuardFailed(f)) => f.index,
-        other => panic!("expected a guard failure, got {other:?}"),
+        other => panic!("expected a failed condition, got {other:?}"),
     };
 
-    // Key free (its insert already ran), stock short: guard 1, the key stays free.
-    assert_eq!(failed_index(apply(&store, order_like("a", 6)).await), 1);
+    // Key free (its upsert already ran), stock short: write 1, the key stays free.
+    assert_eq!(failed_index(apply(&store, order_like("a", 6, t)).await), 1);
     assert_eq!(store.get_idempotency("orders:fused", "a").await.unwrap(), None);
     assert_eq!(reserved().await, 0);
 
-    apply(&store, order_like("a", 2)).await.unwrap();
+    apply(&store, order_like("a", 2, t)).await.unwrap();
     assert_eq!(reserved().await, 2);
     assert!(store.get_idempotency("orders:fused", "a").await.unwrap().is_some());
 
-    // Key taken and stock short: the key's guard (index 0) is the one reported.
-    assert_eq!(failed_index(apply(&store, order_like("a", 6)).await), 0);
+    // Key taken and stock short: the key's condition (index 0) is the one reported.
+    assert_eq!(failed_index(apply(&store, order_like("a", 6, t)).await), 0);
     // Key taken, stock fine: still index 0, and the stock stays untouched.
-    assert_eq!(failed_index(apply(&store, order_like("a", 1)).await), 0);
+    assert_eq!(failed_index(apply(&store, order_like("a", 1, t)).await), 0);
     assert_eq!(reserved().await, 2);
     // An expired key is replaced.
-    let mut cs = order_like("a", 1);
-    cs.guards[0] =
-        Guard::IdempotencyKeyFree { scope: "orders:fused".into(), key: "a".into(), now: t + time::Duration::hours(2) };
-    apply(&store, cs).await.unwrap();
+    apply(&store, order_like("a", 1, t + time::Duration::hours(2))).await.unwrap();
     assert_eq!(reserved().await, 3);
+
+    // A row check fused with the update of its row: a stale version fails
+    // the guard and changes nothing; a current one updates.
+    let settings = store.get_settings(s.id).await.unwrap().unwrap();
+    let bump = |version: i64| {
+        let mut cs = Changeset::new();
+        cs.guard(guards::settings_version_is(s.id, version));
+        cs.update(Record::StoreSettings(StoreSettings { version: settings.version + 1, ..settings.clone() }));
+        cs
+    };
+    assert_eq!(failed_index(apply(&store, bump(settings.version - 1)).await), 0);
+    assert_eq!(store.get_settings(s.id).await.unwrap(), Some(settings.clone()));
+    apply(&store, bump(settings.version)).await.unwrap();
+    assert_eq!(failed_index(apply(&store, bump(settings.version)).await), 0);
+    assert_eq!(store.get_settings(s.id).await.unwrap().unwrap().version, settings.version + 1);
+
+    // A fused update that breaks a unique constraint fails as the plain update would.
+    let (a, b) = (user("fused-a@example.com"), user("fused-b@example.com"));
+    let mut cs = Changeset::new();
+    cs.insert(Record::User(a.clone())).insert(Record::User(b.clone()));
+    apply(&store, cs).await.unwrap();
+    let mut cs = Changeset::new();
+    cs.guard(Guard::row_is::<AppUser>(a.id, &[("email", Value::from(a.email.as_str()))]));
+    cs.update(Record::User(AppUser { email: b.email.clone(), ..a.clone() }));
+    match apply(&store, cs).await {
+        Err(StoreError::Duplicate(name)) => assert_eq!(name, guards::EMAIL),
+        other => panic!("expected Duplicate, got {other:?}"),
+    }
+    assert_eq!(store.get_user(a.id).await.unwrap(), Some(a));
+}
+
+/// A changeset may insert a row before the row it refers to (foreign keys
+/// are checked when its writes are done); a reference left dangling fails
+/// that changeset alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn foreign_keys_are_checked_per_changeset_not_per_statement() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("agora.db")).await;
+    let u = user("child-first@example.com");
+    let mut cs = Changeset::new();
+    cs.insert(Record::Address(address(u.id))).insert(Record::User(u.clone()));
+    apply(&store, cs).await.unwrap();
+    let mut cs = Changeset::new();
+    cs.insert(Record::User(user("dangling@example.com"))).insert(Record::Address(address(UserId(Uuid::now_v7()))));
+    assert!(matches!(apply(&store, cs).await, Err(StoreError::Missing(_))));
+    let snap = snapshot(&store).await;
+    assert_eq!(snap.rows::<AppUser>(), [&u]);
+    assert_eq!(snap.rows::<UserAddress>().len(), 1);
+}
+
+/// The `sqlite:` kind: opened by URL through a registry, migrated or
+/// refused, backed up through its handle and restored through the kind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kind_opens_backs_up_and_restores_by_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = StoreRegistry::new().register(Arc::new(agora_sqlite::SqliteKind::default()));
+    let url = |name: &str| format!("sqlite://{}?synchronous=normal", dir.path().join(name).display());
+    match registry.open(&url("fresh.db"), false).await {
+        Err(StoreError::Schema(msg)) => assert!(msg.contains("pending"), "{msg}"),
+        Err(other) => panic!("an unmigrated file must be refused, got {other:?}"),
+        Ok(_) => panic!("an unmigrated file must be refused"),
+    }
+    assert!(matches!(registry.open("sqlite://", true).await, Err(StoreError::Schema(_))));
+
+    let handle = registry.open(&url("agora.db"), true).await.unwrap();
+    let status = handle.migration_status().await.unwrap();
+    assert!(status.is_current() && status.pending.is_empty() && status.unknown.is_empty(), "{status:?}");
+    assert_eq!(handle.migrate().await.unwrap(), status);
+    let store = handle.store();
+    assert_eq!(store.backend(), "sqlite");
+    let u = user("kind@example.com");
+    let mut cs = Changeset::new();
+    cs.insert(Record::User(u.clone()));
+    store.apply(cs).await.unwrap();
+    let backup = dir.path().join("backup.db");
+    handle.backup_to(&backup).await.unwrap();
+    handle.close().await;
+    assert!(matches!(store.apply(Changeset::new()).await, Err(StoreError::Unavailable(_))), "closed");
+
+    registry.restore(&backup, &url("restored.db")).await.unwrap();
+    let restored = registry.open(&url("restored.db"), false).await.unwrap();
+    assert_eq!(restored.store().get_user(u.id).await.unwrap(), Some(u));
+    restored.close().await;
 }

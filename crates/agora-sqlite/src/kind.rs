@@ -1,0 +1,80 @@
+//! The `sqlite:` kind of store for a [`agora_core::StoreRegistry`].
+
+use std::path::Path;
+use std::sync::Arc;
+
+use agora_core::{MigrationStatus, Store, StoreError, StoreHandle, StoreKind, StoreResult};
+use async_trait::async_trait;
+
+use crate::{SqliteConfig, SqliteStore};
+
+/// Opens `sqlite://path.db[?synchronous=normal&read_connections=N&busy_timeout_ms=N]`.
+/// Options the URL does not set come from the kind's defaults (the
+/// runtime's `[sqlite]` section).
+#[derive(Clone, Debug, Default)]
+pub struct SqliteKind {
+    defaults: SqliteConfig,
+}
+
+impl SqliteKind {
+    /// A kind whose stores use `defaults` for what their URL does not set
+    /// (its path is ignored: the URL names the file).
+    pub fn new(defaults: SqliteConfig) -> Self {
+        Self { defaults }
+    }
+}
+
+/// An open SQLite store.
+struct SqliteHandle(SqliteStore);
+
+#[async_trait]
+impl StoreHandle for SqliteHandle {
+    fn store(&self) -> Arc<dyn Store> {
+        Arc::new(self.0.clone())
+    }
+
+    async fn migrate(&self) -> StoreResult<MigrationStatus> {
+        self.0.migrate().await
+    }
+
+    async fn migration_status(&self) -> StoreResult<MigrationStatus> {
+        self.0.migration_status().await
+    }
+
+    async fn backup_to(&self, dest: &Path) -> StoreResult<()> {
+        self.0.backup_to(dest).await
+    }
+
+    async fn close(&self) {
+        self.0.shutdown().await;
+    }
+}
+
+#[async_trait]
+impl StoreKind for SqliteKind {
+    fn name(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn schemes(&self) -> &'static [&'static str] {
+        &["sqlite"]
+    }
+
+    async fn open(&self, url: &str, migrate: bool) -> StoreResult<Arc<dyn StoreHandle>> {
+        let config = SqliteConfig::from_url_with(url, &self.defaults)?;
+        let store = if migrate {
+            SqliteStore::open(config).await?
+        } else {
+            SqliteStore::open_without_migrating(config).await?
+        };
+        Ok(Arc::new(SqliteHandle(store)))
+    }
+
+    async fn restore(&self, backup: &Path, url: &str) -> StoreResult<()> {
+        let dest = SqliteConfig::from_url_with(url, &self.defaults)?.path;
+        let backup = backup.to_path_buf();
+        tokio::task::spawn_blocking(move || SqliteStore::restore(&backup, &dest))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("sqlite restore task failed: {e}")))?
+    }
+}
