@@ -121,12 +121,16 @@ pub struct Query {
     pub order: Vec<(usize, Dir)>,
     /// At most this many rows.
     pub limit: Option<u32>,
+    /// No index serves this query, on purpose (a test of the query
+    /// contract, a one-off operator query): adapters that check every read
+    /// is served by an index let this one scan.
+    pub unindexed: bool,
 }
 
 impl Query {
     /// Every row of `table`, in no particular order.
     pub fn table(table: &'static Table) -> Self {
-        Self { table, filters: Vec::new(), order: Vec::new(), limit: None }
+        Self { table, filters: Vec::new(), order: Vec::new(), limit: None, unindexed: false }
     }
 
     /// Every row of `T`'s table.
@@ -239,6 +243,13 @@ impl Query {
     pub fn desc(mut self, column: &str) -> Self {
         let column = self.table.col(column);
         self.order.push((column, Dir::Desc));
+        self
+    }
+
+    /// Marks the query as served by no index on purpose (see
+    /// [`Query::unindexed`]).
+    pub fn unindexed(mut self) -> Self {
+        self.unindexed = true;
         self
     }
 

@@ -89,9 +89,11 @@ pub trait Reads: Store {
         self.fetch_one(Query::of::<Session>().eq("token_hash", token_hash)).await
     }
 
-    /// Up to `limit` sessions with `expires_at <= now`, by id.
+    /// Up to `limit` sessions with `expires_at <= now`, oldest expiry first
+    /// (one index serves the filter and the order).
     async fn list_expired_sessions(&self, now: OffsetDateTime, limit: u32) -> StoreResult<Vec<Session>> {
-        self.fetch_all(Query::of::<Session>().le("expires_at", now).asc("id").limit(limit)).await
+        let q = Query::of::<Session>().le("expires_at", now).asc("expires_at").asc("id");
+        self.fetch_all(q.limit(limit)).await
     }
 
     /// The product with this id.
@@ -297,9 +299,10 @@ pub trait Reads: Store {
         self.fetch_one(Query::of::<IdempotencyRecord>().eq("scope", scope).eq("key", key)).await
     }
 
-    /// Up to `limit` records with `expires_at <= now`, by (scope, key).
+    /// Up to `limit` records with `expires_at <= now`, oldest expiry first
+    /// (one index serves the filter and the order).
     async fn list_expired_idempotency(&self, now: OffsetDateTime, limit: u32) -> StoreResult<Vec<IdempotencyRecord>> {
-        let q = Query::of::<IdempotencyRecord>().le("expires_at", now).asc("scope").asc("key");
+        let q = Query::of::<IdempotencyRecord>().le("expires_at", now).asc("expires_at").asc("scope").asc("key");
         self.fetch_all(q.limit(limit)).await
     }
 

@@ -429,8 +429,8 @@ impl Agora {
 
     /// The order's one changeset: the idempotency record first (when it and
     /// anything else fail, the first failure reported is "the key is
-    /// taken", answered as a replay), the reservations, the order, its
-    /// lines, the help, the event.
+    /// taken", answered as a replay), the order and its lines, then the
+    /// reservations (after the row they refer to), the help, the event.
     fn order_changeset(
         &self,
         record: IdempotencyRecord,
@@ -441,7 +441,6 @@ impl Agora {
     ) -> Changeset {
         let mut cs = Changeset::new();
         cs.write(Write::PutIdempotency { record, now });
-        cs.writes.extend(alloc.stock);
         let event = serde_json::json!({
             "order_number": order.order_number, "amount_minor": order.amount_minor, "user_id": order.user_id,
         });
@@ -450,6 +449,7 @@ impl Agora {
         for item in alloc.items {
             cs.insert(Record::OrderItem(item));
         }
+        cs.writes.extend(alloc.stock);
         if let Some(t) = task {
             cs.guard(guards::no_help_by_helper(t.id, user_id));
             cs.guard(guards::task_state_is(t.id, TaskStatus::Open, t.helps_valid));
