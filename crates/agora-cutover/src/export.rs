@@ -2,28 +2,35 @@
 //!
 //! ```text
 //! {"format":"agora-export","version":1}
-//! {"table":"store","row":{...}}
-//! {"table":"store_settings","row":{...}}
+//! {"row":{...},"table":"store"}
+//! {"row":{...},"table":"store_settings"}
 //! ...
-//! {"format":"agora-export","end":true,"rows":1234,"counts":{"store":1,...}}
+//! {"counts":{"store":1,...},"end":true,"format":"agora-export","rows":1234}
 //! ```
 //!
 //! The first line is the header. Then one line per row, tables in
-//! dependency order ([`crate::TABLES`]), rows of a table in primary-key
-//! order; every row is the entity's serde form (the same field names as
-//! the Rust model) with object keys sorted, so two exports of equal stores
-//! are byte-identical. The last line is the trailer with the row count per
-//! table: a file without it is truncated and is refused.
+//! catalogue (dependency) order ([`agora_core::tables`]), rows of a table
+//! in primary-key order; every row is the entity's serde form (the same
+//! field names as the Rust model) with object keys sorted, so two exports
+//! of equal stores are byte-identical. The last line is the trailer with
+//! the row count per table: a file without it is truncated and is refused.
+//!
+//! Version 1 is also what the builds before the entity catalogue wrote
+//! (stock rows, events and event seqs were already plain rows then), so
+//! their files import unchanged. Rows are read and written page by page:
+//! memory stays bounded by a page (export) or a batch (import).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write as IoWrite};
 
-use agora_core::{Changeset, Store, Write};
+use agora_core::catalogue::{table_named, table_position};
+use agora_core::query::Query;
+use agora_core::{Changeset, SCAN_PAGE, Store, TableScan, Write, tables};
 use serde_json::Value;
 
 use crate::CutoverError;
 use crate::copy::Progress;
-use crate::tables::{canonical_json, create_writes, first_nonempty, snapshot_rows, table_index};
+use crate::json::{canonical_json, record_from_json, row_json};
 
 /// The `format` value of the header and trailer.
 pub const FORMAT: &str = "agora-export";
@@ -33,13 +40,14 @@ pub const VERSION: u64 = 1;
 /// What an export or import moved.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ExportSummary {
-    /// Rows per table, in [`crate::TABLES`] order (tables without rows included).
+    /// Rows per table, in catalogue order (tables without rows included).
     pub counts: Vec<(String, u64)>,
     /// All rows.
     pub rows: u64,
 }
 
-/// Writes every row of `store` to `out` in the canonical format.
+/// Writes every row of `store` to `out` in the canonical format, table by
+/// table in pages.
 ///
 /// # Errors
 /// A store or I/O failure.
@@ -48,18 +56,22 @@ pub async fn export_to(
     out: &mut dyn IoWrite,
     progress: &dyn Progress,
 ) -> Result<ExportSummary, CutoverError> {
-    let snap = store.snapshot().await?;
     writeln!(out, "{}", canonical_json(&serde_json::json!({"format": FORMAT, "version": VERSION})))?;
     let mut summary = ExportSummary::default();
-    for (table, rows) in snapshot_rows(&snap) {
-        progress.table(table, rows.len() as u64);
-        for row in &rows {
-            let line = serde_json::json!({"table": table, "row": row});
-            writeln!(out, "{}", canonical_json(&line))?;
-            progress.rows(1);
+    for table in tables() {
+        progress.table(table.name, 0);
+        let mut rows = 0u64;
+        let mut scan = TableScan::new(store, table, SCAN_PAGE);
+        while let Some(page) = scan.next_page().await? {
+            for record in &page {
+                let line = serde_json::json!({"table": table.name, "row": row_json(record)});
+                writeln!(out, "{}", canonical_json(&line))?;
+            }
+            rows += page.len() as u64;
+            progress.rows(page.len() as u64);
         }
-        summary.counts.push((table.to_owned(), rows.len() as u64));
-        summary.rows += rows.len() as u64;
+        summary.counts.push((table.name.to_owned(), rows));
+        summary.rows += rows;
     }
     let counts: BTreeMap<&str, u64> = summary.counts.iter().map(|(t, n)| (t.as_str(), *n)).collect();
     let trailer = serde_json::json!({"format": FORMAT, "end": true, "rows": summary.rows, "counts": counts});
@@ -68,9 +80,104 @@ pub async fn export_to(
     Ok(summary)
 }
 
+/// Fails unless every table of `store` is empty.
+async fn ensure_empty(store: &dyn Store) -> Result<(), CutoverError> {
+    for table in tables() {
+        if !store.fetch(&Query::scan(table, None, 1)).await?.is_empty() {
+            return Err(CutoverError::NotEmpty(format!("{} has rows", table.name)));
+        }
+    }
+    Ok(())
+}
+
+fn format_error(line_no: u64, message: impl std::fmt::Display) -> CutoverError {
+    CutoverError::Format(format!("line {line_no}: {message}"))
+}
+
+/// Checks the header line.
+fn read_header(line: &str) -> Result<(), CutoverError> {
+    let header: Value =
+        serde_json::from_str(line).map_err(|e| CutoverError::Format(format!("header is not JSON: {e}")))?;
+    if header.get("format").and_then(Value::as_str) != Some(FORMAT) {
+        return Err(CutoverError::Format(format!("not an {FORMAT} file (header {header})")));
+    }
+    match header.get("version").and_then(Value::as_u64) {
+        Some(VERSION) => Ok(()),
+        other => Err(CutoverError::Format(format!("unsupported version {other:?}; this build reads {VERSION}"))),
+    }
+}
+
+/// Checks the trailer against the rows read.
+fn check_trailer(trailer: Option<Value>, counts: &[(String, u64)]) -> Result<u64, CutoverError> {
+    let trailer = trailer.ok_or_else(|| CutoverError::Format("no trailer: the file is truncated".into()))?;
+    let total: u64 = counts.iter().map(|(_, n)| n).sum();
+    if trailer.get("rows").and_then(Value::as_u64) != Some(total) {
+        return Err(CutoverError::Format(format!("trailer says {} rows, the file has {total}", trailer["rows"])));
+    }
+    if let Some(tc) = trailer.get("counts").and_then(Value::as_object) {
+        for (t, n) in counts {
+            let want = tc.get(t).and_then(Value::as_u64).unwrap_or(0);
+            if want != *n {
+                return Err(CutoverError::Format(format!("trailer says {want} rows of {t}, the file has {n}")));
+            }
+        }
+    }
+    Ok(total)
+}
+
+/// The rows being imported: counts, dependency order, the current batch.
+struct Import<'a> {
+    store: &'a dyn Store,
+    progress: &'a dyn Progress,
+    batch_rows: usize,
+    counts: Vec<(String, u64)>,
+    batch: Vec<Write>,
+    last_table: usize,
+}
+
+impl Import<'_> {
+    /// Adds one `{"table":..,"row":..}` line to the batch.
+    async fn row(&mut self, line_no: u64, mut v: Value) -> Result<(), CutoverError> {
+        let name = v.get("table").and_then(Value::as_str).map(str::to_owned);
+        let (Some(name), Some(row)) = (name, v.get_mut("row").map(Value::take)) else {
+            return Err(format_error(line_no, "expected {\"table\":..,\"row\":..}"));
+        };
+        let table = table_named(&name).ok_or_else(|| format_error(line_no, format!("unknown table {name:?}")))?;
+        let idx = table_position(table).unwrap_or(0);
+        if idx < self.last_table {
+            let before = tables()[self.last_table].name;
+            return Err(format_error(
+                line_no,
+                format!("table {name} after {before}: rows must be in dependency order"),
+            ));
+        }
+        if self.counts[idx].1 == 0 {
+            self.progress.table(table.name, 0);
+        }
+        self.last_table = idx;
+        let record = record_from_json(table, row).map_err(|e| format_error(line_no, e))?;
+        self.batch.push(Write::Insert(record));
+        self.counts[idx].1 += 1;
+        if self.batch.len() >= self.batch_rows {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), CutoverError> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let n = self.batch.len() as u64;
+        self.store.apply(Changeset { guards: Vec::new(), writes: std::mem::take(&mut self.batch) }).await?;
+        self.progress.rows(n);
+        Ok(())
+    }
+}
+
 /// Reads a canonical export into `store`, which must be empty (of any
 /// kind). Rows are applied in batches of `batch_rows` rows, each batch one
-/// changeset, so the result's snapshot equals the exported one exactly.
+/// changeset, so afterwards the store holds exactly the exported rows.
 ///
 /// A failure part-way leaves the rows of the batches applied so far: start
 /// again on a fresh, empty store.
@@ -86,27 +193,13 @@ pub async fn import_from(
     batch_rows: usize,
     progress: &dyn Progress,
 ) -> Result<ExportSummary, CutoverError> {
-    let batch_rows = batch_rows.max(1);
-    if let Some((table, n)) = first_nonempty(&store.snapshot().await?) {
-        return Err(CutoverError::NotEmpty(format!("{table} has {n} rows")));
-    }
+    ensure_empty(store).await?;
     let mut lines = input.lines();
     let header = lines.next().ok_or_else(|| CutoverError::Format("empty file".into()))??;
-    let header: Value =
-        serde_json::from_str(&header).map_err(|e| CutoverError::Format(format!("header is not JSON: {e}")))?;
-    if header.get("format").and_then(Value::as_str) != Some(FORMAT) {
-        return Err(CutoverError::Format(format!("not an {FORMAT} file (header {header})")));
-    }
-    match header.get("version").and_then(Value::as_u64) {
-        Some(VERSION) => {}
-        other => {
-            return Err(CutoverError::Format(format!("unsupported version {other:?}; this build reads {VERSION}")));
-        }
-    }
-    let mut counts: Vec<(String, u64)> = crate::TABLES.iter().map(|t| ((*t).to_owned(), 0)).collect();
-    let mut batch: Vec<Write> = Vec::new();
-    let mut in_batch = 0usize;
-    let mut last_table = 0usize;
+    read_header(&header)?;
+    let counts = tables().iter().map(|t| (t.name.to_owned(), 0)).collect();
+    let mut import =
+        Import { store, progress, batch_rows: batch_rows.max(1), counts, batch: Vec::new(), last_table: 0 };
     let mut trailer: Option<Value> = None;
     let mut line_no = 1u64;
     for line in lines {
@@ -116,69 +209,16 @@ pub async fn import_from(
             continue;
         }
         if trailer.is_some() {
-            return Err(CutoverError::Format(format!("line {line_no}: data after the trailer")));
+            return Err(format_error(line_no, "data after the trailer"));
         }
-        let mut v: Value =
-            serde_json::from_str(&line).map_err(|e| CutoverError::Format(format!("line {line_no}: not JSON: {e}")))?;
+        let v: Value = serde_json::from_str(&line).map_err(|e| format_error(line_no, format!("not JSON: {e}")))?;
         if v.get("end").is_some() {
             trailer = Some(v);
-            continue;
-        }
-        let table = v.get("table").and_then(Value::as_str).map(str::to_owned);
-        let (Some(table), Some(row)) = (table, v.get_mut("row").map(Value::take)) else {
-            return Err(CutoverError::Format(format!("line {line_no}: expected {{\"table\":..,\"row\":..}}")));
-        };
-        let idx = table_index(&table)
-            .ok_or_else(|| CutoverError::Format(format!("line {line_no}: unknown table {table:?}")))?;
-        if idx < last_table {
-            return Err(CutoverError::Format(format!(
-                "line {line_no}: table {table} after {}: rows must be in dependency order",
-                crate::TABLES[last_table]
-            )));
-        }
-        last_table = idx;
-        if progress_table_changed(&counts, idx) {
-            progress.table(crate::TABLES[idx], 0);
-        }
-        batch.extend(create_writes(&table, row).map_err(|e| match e {
-            CutoverError::Format(m) => CutoverError::Format(format!("line {line_no}: {m}")),
-            other => other,
-        })?);
-        counts[idx].1 += 1;
-        in_batch += 1;
-        if in_batch >= batch_rows {
-            flush(store, &mut batch).await?;
-            progress.rows(in_batch as u64);
-            in_batch = 0;
+        } else {
+            import.row(line_no, v).await?;
         }
     }
-    flush(store, &mut batch).await?;
-    progress.rows(in_batch as u64);
-    let trailer = trailer.ok_or_else(|| CutoverError::Format("no trailer: the file is truncated".into()))?;
-    let total: u64 = counts.iter().map(|(_, n)| n).sum();
-    if trailer.get("rows").and_then(Value::as_u64) != Some(total) {
-        return Err(CutoverError::Format(format!("trailer says {} rows, the file has {total}", trailer["rows"])));
-    }
-    if let Some(tc) = trailer.get("counts").and_then(Value::as_object) {
-        for (t, n) in &counts {
-            let want = tc.get(t).and_then(Value::as_u64).unwrap_or(0);
-            if want != *n {
-                return Err(CutoverError::Format(format!("trailer says {want} rows of {t}, the file has {n}")));
-            }
-        }
-    }
-    Ok(ExportSummary { counts, rows: total })
-}
-
-fn progress_table_changed(counts: &[(String, u64)], idx: usize) -> bool {
-    counts[idx].1 == 0
-}
-
-async fn flush(store: &dyn Store, batch: &mut Vec<Write>) -> Result<(), CutoverError> {
-    if batch.is_empty() {
-        return Ok(());
-    }
-    let cs = Changeset { guards: Vec::new(), writes: std::mem::take(batch) };
-    store.apply(cs).await?;
-    Ok(())
+    import.flush().await?;
+    let rows = check_trailer(trailer, &import.counts)?;
+    Ok(ExportSummary { counts: import.counts, rows })
 }

@@ -5,35 +5,42 @@
 //!
 //! - [`DualWriteStore`]: reads from the primary; every changeset is applied
 //!   to the primary and then replayed on the secondary. A secondary failure
-//!   is counted, logged and never fails the request; a resumed [`copy`]
+//!   is counted, logged and never fails the request; a resumed [`copy()`]
 //!   repairs it.
 //! - [`ShadowReadStore`]: dual writes plus every read compared with the
 //!   secondary in the background, mismatches exported as metrics and logged
 //!   with the differing fields.
-//! - [`copy`]: a batch-wise, resumable, convergent backfill (insert what is
-//!   missing, update what differs under compare-and-set guards, delete
-//!   sessions and idempotency records the source no longer has).
-//! - [`verify`]: per-table counts and content checksums, identical ordering
+//! - [`copy()`]: a page-wise, resumable, convergent backfill (insert what is
+//!   missing, update what differs under compare-and-set guards, delete rows
+//!   of deletable tables the source no longer has).
+//! - [`verify()`]: per-table counts and content checksums, identical ordering
 //!   of every list read, identical replay of stored idempotent responses.
 //! - [`export_to`] / [`import_from`]: the canonical streaming export format
 //!   (versioned JSON Lines, see [`export`]).
 //!
-//! Every function works on `&dyn Store`, so any pair of adapters (memory,
-//! SQLite, PostgreSQL) can be moved between.
+//! Both wrappers are [`Wrapped`] [`Wrapper`]s: the one forwarding
+//! mechanism, which serves every read (and `order_context` as one call)
+//! from the primary. Copy, verify and export walk the catalogue's tables
+//! ([`agora_core::tables`]) in keyset pages, so their memory is bounded by
+//! a page whatever the data size. Every function works on `&dyn Store`, so
+//! any pair of adapters (memory, SQLite, PostgreSQL) can be moved between.
 
 pub mod copy;
 pub mod dual;
 pub mod export;
+mod json;
+mod merge;
 pub mod shadow;
-pub mod tables;
 pub mod verify;
+pub mod wrap;
 
 pub use copy::{CopyOptions, CopyReport, NoProgress, Progress, TableCopy, copy};
-pub use dual::{DualWriteStats, DualWriteStore};
+pub use dual::{DualWrite, DualWriteStats, DualWriteStore};
 pub use export::{ExportSummary, FORMAT, VERSION, export_to, import_from};
-pub use shadow::{ShadowReadStore, ShadowStats};
-pub use tables::TABLES;
+pub use json::canonical_json;
+pub use shadow::{ShadowRead, ShadowReadStore, ShadowStats};
 pub use verify::{TableCheck, VerifyReport, verify};
+pub use wrap::{Wrapped, Wrapper};
 
 use agora_core::StoreError;
 

@@ -5,49 +5,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use agora_core::{Changeset, Snapshot, Store, StoreResult};
+use agora_core::query::Query;
+use agora_core::schema::Value as Column;
+use agora_core::{
+    AddressId, Changeset, OrderContext, OrderContextQuery, Record, Store, StoreId, StoreResult, VariantId,
+};
 use async_trait::async_trait;
 use futures::future::BoxFuture;
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
-use crate::dual::{DualWriteStats, DualWriteStore, with_store_reads};
-
-#[allow(unused_imports)]
-use agora_core::{
-    ActivityEvent, AddressId, AdminKey, AppUser, AuditLog, CustomerOrder, ExportAuditRecord, ExportId, ExportJob,
-    ExportStatus, Help, HelpTask, IdempotencyRecord, Inventory, InventoryReservation, OrderId, OrderItem, OrderStatus,
-    Page, Payment, PaymentEvent, PaymentId, PayoutId, PayoutLedger, PayoutStatus, Product, ProductId, ProductImage,
-    ProductStatus, ProductVariant, Session, Shop, StoreId, StoreSettings, TaskId, UserAddress, UserId, VariantId,
-    Warehouse, WarehouseId,
-};
-#[allow(unused_imports)]
-use time::OffsetDateTime;
-
-/// Hands an owned argument back to a port method in the borrowed form it takes.
-pub trait Pass<'a, T> {
-    /// The argument.
-    fn pass(&'a self) -> T;
-}
-
-impl<'a, T: Copy> Pass<'a, T> for T {
-    fn pass(&'a self) -> T {
-        *self
-    }
-}
-
-impl<'a> Pass<'a, &'a str> for String {
-    fn pass(&'a self) -> &'a str {
-        self
-    }
-}
-
-impl<'a, U> Pass<'a, &'a [U]> for Vec<U> {
-    fn pass(&'a self) -> &'a [U] {
-        self
-    }
-}
+use crate::dual::{DualWriteStats, DualWriteStore};
+use crate::wrap::{Wrapped, Wrapper};
 
 /// Counters of a [`ShadowReadStore`], readable by tests and the operator.
 #[derive(Debug, Default)]
@@ -81,16 +51,9 @@ impl ShadowStats {
     }
 }
 
-/// Dual writes (exactly as [`DualWriteStore`]) plus shadow reads: every
-/// read is served from the primary and, in a background task, repeated on
-/// the secondary and compared. A difference is read again from both after
-/// a short delay; if the two stores still disagree it is a mismatch,
-/// counted in `agora_shadow_read_total{method,result="mismatch"}` and logged
-/// with the differing fields. Comparisons never delay or fail the request;
-/// when more than `max_in_flight` are running, new ones are skipped
-/// (`result="skipped"`).
+/// The shadow-read [`Wrapper`]; [`ShadowReadStore`] is it as a store.
 #[derive(Clone)]
-pub struct ShadowReadStore {
+pub struct ShadowRead {
     dual: DualWriteStore,
     stats: Arc<ShadowStats>,
     permits: Arc<Semaphore>,
@@ -98,9 +61,20 @@ pub struct ShadowReadStore {
     recheck_delay: Duration,
 }
 
-impl std::fmt::Debug for ShadowReadStore {
+/// Dual writes (exactly as [`DualWriteStore`]) plus shadow reads: every
+/// read (each `fetch`, and `order_context` as one call) is served from the
+/// primary and, in a background task, repeated on the secondary and
+/// compared. A difference is read again from both after a short delay; if
+/// the two stores still disagree it is a mismatch, counted in
+/// `agora_shadow_read_total{method,table,result="mismatch"}` and logged
+/// with the differing fields. Comparisons never delay or fail the request;
+/// when more than `max_in_flight` are running, new ones are skipped
+/// (`result="skipped"`).
+pub type ShadowReadStore = Wrapped<ShadowRead>;
+
+impl std::fmt::Debug for ShadowRead {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ShadowReadStore").field("dual", &self.dual).field("stats", &self.stats).finish()
+        f.debug_struct("ShadowRead").field("dual", &self.dual).field("stats", &self.stats).finish()
     }
 }
 
@@ -113,24 +87,39 @@ impl ShadowReadStore {
 
     /// Shadow reads over an existing dual-write store (sharing its counters).
     pub fn over(dual: DualWriteStore) -> Self {
-        Self {
+        Wrapped(ShadowRead {
             dual,
             stats: Arc::default(),
             permits: Arc::new(Semaphore::new(256)),
             max_in_flight: 256,
             recheck_delay: Duration::from_millis(200),
-        }
+        })
     }
 
     /// Changes the comparison limits.
     pub fn with_limits(mut self, max_in_flight: usize, recheck_delay: Duration) -> Self {
         let max = u32::try_from(max_in_flight.clamp(1, 1 << 20)).unwrap_or(1);
-        self.permits = Arc::new(Semaphore::new(max as usize));
-        self.max_in_flight = max;
-        self.recheck_delay = recheck_delay;
+        self.0.permits = Arc::new(Semaphore::new(max as usize));
+        self.0.max_in_flight = max;
+        self.0.recheck_delay = recheck_delay;
         self
     }
+}
 
+/// Asks one store the read being compared.
+type Ask<T> = Box<dyn Fn(Arc<dyn Store>) -> BoxFuture<'static, StoreResult<T>> + Send + Sync>;
+
+/// One background comparison: what the primary answered, how to ask a
+/// store again, and how to name the differences.
+struct Comparison<T> {
+    method: &'static str,
+    table: &'static str,
+    expected: T,
+    call: Ask<T>,
+    diff: fn(&T, &T) -> Vec<String>,
+}
+
+impl ShadowRead {
     /// The shadow-read counters.
     pub fn stats(&self) -> Arc<ShadowStats> {
         self.stats.clone()
@@ -149,57 +138,20 @@ impl ShadowReadStore {
         }
     }
 
-    fn compare<T, F>(&self, method: &'static str, expected: T, call: F)
-    where
-        T: PartialEq + Serialize + Send + Sync + 'static,
-        F: Fn(Arc<dyn Store>) -> BoxFuture<'static, StoreResult<T>> + Send + Sync + 'static,
-    {
+    fn compare<T: PartialEq + Send + Sync + 'static>(&self, c: Comparison<T>) {
         let Ok(handle) = tokio::runtime::Handle::try_current() else { return };
         let Ok(permit) = self.permits.clone().try_acquire_owned() else {
             self.stats.skipped.fetch_add(1, Ordering::Relaxed);
-            metrics::counter!("agora_shadow_read_total", "method" => method, "result" => "skipped").increment(1);
+            let (method, table) = (c.method, c.table);
+            metrics::counter!("agora_shadow_read_total", "method" => method, "table" => table, "result" => "skipped")
+                .increment(1);
             return;
         };
-        let primary = self.dual.primary.clone();
-        let secondary = self.dual.secondary.clone();
-        let stats = self.stats.clone();
-        let delay = self.recheck_delay;
+        let (primary, secondary) = (self.dual.primary().clone(), self.dual.secondary().clone());
+        let (stats, delay) = (self.stats.clone(), self.recheck_delay);
         handle.spawn(async move {
             let _permit = permit;
-            let result = match call(secondary.clone()).await {
-                Err(e) => {
-                    tracing::warn!(method, error = %e, "shadow read: the secondary failed");
-                    "error"
-                }
-                Ok(got) if got == expected => "match",
-                Ok(got) => {
-                    // Read both again (primary first) a few times: a write
-                    // that landed between the two reads is not a divergence.
-                    let mut last = None;
-                    for _ in 0..3 {
-                        tokio::time::sleep(delay).await;
-                        match (call(primary.clone()).await, call(secondary.clone()).await) {
-                            (Ok(p), Ok(s)) if p == s => {
-                                last = None;
-                                break;
-                            }
-                            (Ok(p), Ok(s)) => last = Some(differing_fields(&p, &s)),
-                            _ => last = Some(differing_fields(&expected, &got)),
-                        }
-                    }
-                    match last {
-                        None => "transient",
-                        Some(fields) => {
-                            tracing::warn!(
-                                method,
-                                differing = %fields.join(", "),
-                                "shadow read: the secondary answers differently from the primary"
-                            );
-                            "mismatch"
-                        }
-                    }
-                }
-            };
+            let result = judge(&c, primary, secondary, delay).await;
             let counter = match result {
                 "match" => &stats.matches,
                 "transient" => &stats.transient,
@@ -207,8 +159,148 @@ impl ShadowReadStore {
                 _ => &stats.mismatches,
             };
             counter.fetch_add(1, Ordering::Relaxed);
-            metrics::counter!("agora_shadow_read_total", "method" => method, "result" => result).increment(1);
+            let (method, table) = (c.method, c.table);
+            metrics::counter!("agora_shadow_read_total", "method" => method, "table" => table, "result" => result)
+                .increment(1);
         });
+    }
+}
+
+/// Asks the secondary and compares; a difference is read again from both
+/// (primary first) a few times, so a write that landed between the two
+/// reads is not a divergence.
+async fn judge<T: PartialEq>(
+    c: &Comparison<T>,
+    primary: Arc<dyn Store>,
+    secondary: Arc<dyn Store>,
+    delay: Duration,
+) -> &'static str {
+    let got = match (c.call)(secondary.clone()).await {
+        Err(e) => {
+            tracing::warn!(method = c.method, table = c.table, error = %e, "shadow read: the secondary failed");
+            return "error";
+        }
+        Ok(got) if got == c.expected => return "match",
+        Ok(got) => got,
+    };
+    let mut last = None;
+    for _ in 0..3 {
+        tokio::time::sleep(delay).await;
+        match ((c.call)(primary.clone()).await, (c.call)(secondary.clone()).await) {
+            (Ok(p), Ok(s)) if p == s => {
+                last = None;
+                break;
+            }
+            (Ok(p), Ok(s)) => last = Some((c.diff)(&p, &s)),
+            _ => last = Some((c.diff)(&c.expected, &got)),
+        }
+    }
+    let Some(fields) = last else { return "transient" };
+    tracing::warn!(
+        method = c.method,
+        table = c.table,
+        differing = %fields.join(", "),
+        "shadow read: the secondary answers differently from the primary"
+    );
+    "mismatch"
+}
+
+/// Rows as two stores may both rightly answer them: in the query's order,
+/// ties (and queries without an order) broken by primary key.
+fn canonical_rows(query: &Query, rows: Vec<Record>) -> Vec<Record> {
+    let t = query.table;
+    if t.key.iter().all(|k| query.order.iter().any(|(c, _)| c == k)) {
+        return rows;
+    }
+    let mut keyed: Vec<(Vec<Column<'static>>, Record)> = rows
+        .into_iter()
+        .map(|r| {
+            let mut v = Vec::with_capacity(t.columns.len());
+            r.encode(&mut v);
+            (v.into_iter().map(Column::into_owned).collect(), r)
+        })
+        .collect();
+    let by_key = |a: &[Column<'_>], b: &[Column<'_>]| t.key.iter().map(|k| a[*k].cmp(&b[*k])).find(|o| o.is_ne());
+    keyed.sort_by(|(a, _), (b, _)| query.compare(a, b).then_with(|| by_key(a, b).unwrap_or(std::cmp::Ordering::Equal)));
+    keyed.into_iter().map(|(_, r)| r).collect()
+}
+
+/// The keys of an order read, owned for a background comparison.
+#[derive(Clone)]
+struct OrderKeys {
+    scope: String,
+    key: String,
+    store_id: StoreId,
+    address_id: AddressId,
+    variant_ids: Vec<VariantId>,
+    task_no: Option<String>,
+}
+
+impl OrderKeys {
+    fn of(q: &OrderContextQuery<'_>) -> Self {
+        Self {
+            scope: q.idempotency_scope.to_owned(),
+            key: q.idempotency_key.to_owned(),
+            store_id: q.store_id,
+            address_id: q.address_id,
+            variant_ids: q.variant_ids.to_vec(),
+            task_no: q.task_no.map(str::to_owned),
+        }
+    }
+
+    fn query(&self) -> OrderContextQuery<'_> {
+        OrderContextQuery {
+            idempotency_scope: &self.scope,
+            idempotency_key: &self.key,
+            store_id: self.store_id,
+            address_id: self.address_id,
+            variant_ids: &self.variant_ids,
+            task_no: self.task_no.as_deref(),
+        }
+    }
+}
+
+fn context_json(c: &OrderContext) -> Value {
+    serde_json::json!({
+        "idempotency": c.idempotency, "store": c.store, "settings": c.settings, "address": c.address,
+        "variants": c.variants, "products": c.products, "inventory": c.inventory, "task": c.task,
+    })
+}
+
+#[async_trait]
+impl Wrapper for ShadowRead {
+    fn reads(&self) -> &Arc<dyn Store> {
+        self.dual.primary()
+    }
+
+    async fn apply(&self, changeset: Changeset) -> StoreResult<()> {
+        Store::apply(&self.dual, changeset).await
+    }
+
+    fn fetched(&self, query: &Query, rows: &[Record]) {
+        let q = query.clone();
+        let call = move |s: Arc<dyn Store>| -> BoxFuture<'static, StoreResult<Vec<Record>>> {
+            let q = q.clone();
+            Box::pin(async move { Ok(canonical_rows(&q, s.fetch(&q).await?)) })
+        };
+        let expected = canonical_rows(query, rows.to_vec());
+        let diff = |a: &Vec<Record>, b: &Vec<Record>| differing_fields(a, b);
+        self.compare(Comparison { method: "fetch", table: query.table.name, expected, call: Box::new(call), diff });
+    }
+
+    fn order_context_read(&self, query: &OrderContextQuery<'_>, answer: &OrderContext) {
+        let keys = OrderKeys::of(query);
+        let call = move |s: Arc<dyn Store>| -> BoxFuture<'static, StoreResult<OrderContext>> {
+            let keys = keys.clone();
+            Box::pin(async move { Ok(s.order_context(&keys.query()).await?.canonical()) })
+        };
+        let expected = answer.clone().canonical();
+        let diff = |a: &OrderContext, b: &OrderContext| differing_fields(&context_json(a), &context_json(b));
+        self.compare(Comparison { method: "order_context", table: "*", expected, call: Box::new(call), diff });
+    }
+
+    async fn health(&self) -> StoreResult<()> {
+        Store::health(&self.dual).await
     }
 }
 
@@ -243,50 +335,5 @@ fn diff_values(path: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
             out.push(format!("{path} (length {} vs {})", x.len(), y.len()));
         }
         _ => out.push(if path.is_empty() { "(value)".into() } else { path.trim_start_matches('.').to_owned() }),
-    }
-}
-
-/// Every read is served by the primary and compared in the background.
-macro_rules! shadow_reads {
-    ($ty:ty; $( $tr:ident { $( fn $name:ident( $($arg:ident : $aty:ty),* ) -> $ret:ty; )* } )*) => {
-        $(
-            #[async_trait]
-            impl agora_core::$tr for $ty {
-                $(
-                    async fn $name(&self, $($arg: $aty),*) -> StoreResult<$ret> {
-                        let out = self.dual.primary.$name($($arg),*).await;
-                        if let Ok(value) = &out {
-                            $( #[allow(clippy::clone_on_copy)] let $arg = $arg.to_owned(); )*
-                            self.compare(stringify!($name), value.clone(), move |s: Arc<dyn Store>| {
-                                $( #[allow(clippy::clone_on_copy)] let $arg = $arg.clone(); )*
-                                Box::pin(async move { s.$name($(Pass::pass(&$arg)),*).await })
-                            });
-                        }
-                        out
-                    }
-                )*
-            }
-        )*
-    };
-}
-
-with_store_reads!(shadow_reads, ShadowReadStore);
-
-#[async_trait]
-impl Store for ShadowReadStore {
-    async fn apply(&self, changeset: Changeset) -> StoreResult<()> {
-        self.dual.apply(changeset).await
-    }
-
-    async fn snapshot(&self) -> StoreResult<Snapshot> {
-        self.dual.snapshot().await
-    }
-
-    async fn health(&self) -> StoreResult<()> {
-        self.dual.health().await
-    }
-
-    fn backend(&self) -> &'static str {
-        self.dual.backend()
     }
 }

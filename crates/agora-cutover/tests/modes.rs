@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use agora_core::*;
 use agora_cutover::{CopyOptions, DualWriteStore, NoProgress, ShadowReadStore, copy, verify};
+use agora_testkit::probe::{ProbeStore, assert_forwards_every_call};
 use agora_testkit::{Harness, TestStore};
-use common::{Flaky, assert_same, populate};
-use std::sync::atomic::AtomicU64;
+use common::{Flaky, Recorder, assert_same, populate};
+use std::sync::atomic::Ordering::SeqCst;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secondary_failure_is_counted_never_raised_and_copy_repairs_it() {
@@ -20,7 +21,7 @@ async fn secondary_failure_is_counted_never_raised_and_copy_repairs_it() {
     let (_, v) = h.product(&shop, "DW-1", 100, 50).await;
     let c = h.customer("dana").await;
     // The secondary is down: every replay fails.
-    let down = Flaky { inner: secondary.clone(), allow: 0, seen: AtomicU64::new(0) };
+    let down = Flaky::new(secondary.clone(), 0);
     let dual = DualWriteStore::new(primary.clone(), Arc::new(down));
     let stats = dual.stats();
     let hd = Harness::new(TestStore::new(Arc::new(dual), ()));
@@ -36,7 +37,7 @@ async fn secondary_failure_is_counted_never_raised_and_copy_repairs_it() {
     let hd = Harness::new(TestStore::new(Arc::new(dual), ()));
     hd.order(&c, &shop, &[(v, 2)]).await.unwrap();
     assert_eq!(stats.failures(), 0);
-    assert_same(&primary.snapshot().await.unwrap(), &secondary.snapshot().await.unwrap(), "dual");
+    assert_same(primary.as_ref(), secondary.as_ref(), "dual").await;
     assert!(verify(primary.as_ref(), secondary.as_ref(), &NoProgress).await.unwrap().is_clean());
 }
 
@@ -63,7 +64,7 @@ async fn replay_upserts_rows_the_backfill_has_not_brought_yet() {
     // The backfill then brings the rest; the rows the replay wrote are left alone.
     let report = copy(primary.as_ref(), secondary.as_ref(), &CopyOptions::default(), &NoProgress).await.unwrap();
     assert_eq!(report.conflicts(), 0, "{report:?}");
-    assert_same(&primary.snapshot().await.unwrap(), &secondary.snapshot().await.unwrap(), "after backfill");
+    assert_same(primary.as_ref(), secondary.as_ref(), "after backfill").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -90,7 +91,7 @@ async fn concurrent_dual_writes_keep_rows_in_primary_order() {
         t.await.unwrap();
     }
     assert_eq!(stats.failures(), 0);
-    assert_same(&primary.snapshot().await.unwrap(), &secondary.snapshot().await.unwrap(), "after the race");
+    assert_same(primary.as_ref(), secondary.as_ref(), "after the race").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -136,4 +137,52 @@ async fn shadow_reads_count_matches_and_report_mismatches() {
     assert!(stats.compared() > before, "the order's reads were compared");
     assert_eq!(shadow.write_stats().failures(), 0);
     let _ = variant;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_wrappers_and_the_test_forwarders_forward_every_call() {
+    let other = || -> Arc<dyn Store> { Arc::new(agora_memory::MemoryStore::new()) };
+    assert_forwards_every_call(|inner| Arc::new(DualWriteStore::new(inner, other()))).await;
+    assert_forwards_every_call(|inner| Arc::new(ShadowReadStore::new(inner, other()))).await;
+    assert_forwards_every_call(|inner| Arc::new(Flaky::new(inner, u64::MAX))).await;
+    assert_forwards_every_call(|inner| Arc::new(Recorder::new(inner))).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shadow_reads_compare_the_order_read_as_one_call() {
+    let primary: Arc<dyn Store> = Arc::new(agora_memory::MemoryStore::new());
+    let probe = Arc::new(ProbeStore::new(Arc::new(agora_memory::MemoryStore::new())));
+    let asked = probe.counts.clone();
+    let shadow = ShadowReadStore::new(primary.clone(), probe.clone()).with_limits(64, Duration::from_millis(5));
+    let stats = shadow.stats();
+    let h = Harness::new(TestStore::new(Arc::new(shadow.clone()), ()));
+    let shop = h.store_fixture("oc.example.com").await;
+    let (product, v) = h.product(&shop, "OC-1", 100, 50).await;
+    let c = h.customer("olga").await;
+    h.order(&c, &shop, &[(v, 1)]).await.unwrap();
+    shadow.drain().await;
+    // Asked once, and again for each re-read of a comparison the order's own writes made differ.
+    let first = asked.order_context.load(SeqCst);
+    assert!(first >= 1, "the secondary was asked the order read as one call");
+    assert_eq!(stats.mismatches(), 0);
+    // The secondary's product drifts: the next order read differs there.
+    let mut drifted = probe.get_product(ProductId(product.id)).await.unwrap().expect("product");
+    drifted.title.push_str(" (drifted)");
+    let mut cs = Changeset::new();
+    cs.update(drifted);
+    probe.apply(cs).await.unwrap();
+    let variants = [VariantId(v)];
+    let q = OrderContextQuery {
+        idempotency_scope: "orders:x",
+        idempotency_key: "k",
+        store_id: shop.id,
+        address_id: AddressId(c.address_id),
+        variant_ids: &variants,
+        task_no: None,
+    };
+    let served = shadow.order_context(&q).await.unwrap();
+    assert_eq!(served, primary.order_context(&q).await.unwrap(), "served by the primary");
+    shadow.drain().await;
+    assert!(asked.order_context.load(SeqCst) > first);
+    assert_eq!(stats.mismatches(), 1, "the drifted product was seen in the order read");
 }

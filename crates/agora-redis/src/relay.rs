@@ -16,7 +16,7 @@
 
 use std::sync::LazyLock;
 
-use agora_core::{ActivityEvent, Store, StoreError, StoreId};
+use agora_core::{ActivityEvent, Reads, Store, StoreError, StoreId};
 use redis::Script;
 use time::format_description::well_known::Rfc3339;
 

@@ -17,17 +17,31 @@ fn cached(inner: Arc<MemoryStore>, client: RedisClient) -> Arc<CachedStore> {
     Arc::new(CachedStore::new(inner, client, TTL))
 }
 
+/// A cache over a fresh memory store, a world written through it, and its product.
+struct Setup {
+    t: TestRedis,
+    inner: Arc<MemoryStore>,
+    store: Arc<CachedStore>,
+    w: World,
+    pid: ProductId,
+}
+
+async fn setup() -> Setup {
+    let t = TestRedis::new().await;
+    let inner = Arc::new(MemoryStore::new());
+    let store = cached(inner.clone(), t.client.clone());
+    let w = World::new(store.clone(), None, 5).await;
+    let pid = ProductId(w.product.id);
+    Setup { t, inner, store, w, pid }
+}
+
 fn retitle(title: &str) -> ProductPatch {
     ProductPatch { title: Some(title.into()), status: None }
 }
 
 #[tokio::test]
 async fn reads_are_served_from_redis() {
-    let t = TestRedis::new().await;
-    let inner = Arc::new(MemoryStore::new());
-    let store = cached(inner.clone(), t.client.clone());
-    let w = World::new(store.clone(), None, 5).await;
-    let pid = ProductId(w.product.id);
+    let Setup { t, inner, store, w, pid } = setup().await;
 
     let p = store.get_product(pid).await.unwrap().expect("product");
     let listing = store.list_products(w.store_id, Some(ProductStatus::Active), Page::first(10)).await.unwrap();
@@ -58,10 +72,7 @@ async fn reads_are_served_from_redis() {
 
 #[tokio::test]
 async fn a_write_followed_by_a_read_never_returns_the_old_value() {
-    let t = TestRedis::new().await;
-    let store = cached(Arc::new(MemoryStore::new()), t.client.clone());
-    let w = World::new(store.clone(), None, 5).await;
-    let pid = ProductId(w.product.id);
+    let Setup { t, inner: _, store: _, w, pid } = setup().await;
     let public = Actor::Anonymous;
 
     for i in 0..20 {
@@ -107,10 +118,7 @@ async fn a_write_followed_by_a_read_never_returns_the_old_value() {
 
 #[tokio::test]
 async fn a_new_variant_is_seen_at_once() {
-    let t = TestRedis::new().await;
-    let store = cached(Arc::new(MemoryStore::new()), t.client.clone());
-    let w = World::new(store.clone(), None, 5).await;
-    let pid = ProductId(w.product.id);
+    let Setup { t: _t, inner: _, store, w, pid } = setup().await;
     let first = store.list_variants(&[pid]).await.unwrap();
     assert_eq!(first.len(), 1);
 
@@ -118,7 +126,7 @@ async fn a_new_variant_is_seen_at_once() {
     v.id = VariantId(uuid::Uuid::now_v7());
     v.sku = "K-2".into();
     let mut cs = Changeset::new();
-    cs.guard(Guard::SkuFree { store_id: w.store_id, sku: "K-2".into() }).insert(Record::Variant(v.clone()));
+    cs.guard(agora_core::guards::sku_free(w.store_id, "K-2")).insert(Record::Variant(v.clone()));
     store.apply(cs).await.unwrap();
 
     let after = store.list_variants(&[pid, pid]).await.unwrap();
@@ -127,12 +135,27 @@ async fn a_new_variant_is_seen_at_once() {
 }
 
 #[tokio::test]
+async fn a_deleted_variant_is_gone_at_once() {
+    let Setup { t, inner: _, store, w: _, pid } = setup().await;
+    let mut extra = store.list_variants(&[pid]).await.unwrap().remove(0);
+    extra.id = VariantId(uuid::Uuid::now_v7());
+    extra.sku = "K-3".into();
+    let mut cs = Changeset::new();
+    cs.insert(extra.clone());
+    store.apply(cs).await.unwrap();
+    assert_eq!(store.list_variants(&[pid]).await.unwrap().len(), 2, "warm");
+    // A delete names only the row's key: the cache reads the row to learn its product.
+    let mut cs = Changeset::new();
+    cs.delete::<ProductVariant>(extra.id);
+    store.apply(cs).await.unwrap();
+    assert_eq!(store.list_variants(&[pid]).await.unwrap().len(), 1);
+    assert_eq!(t.client.errors(), 0);
+}
+
+#[tokio::test]
 async fn list_variants_mixes_hits_and_misses_in_the_stores_order() {
-    let t = TestRedis::new().await;
-    let inner = Arc::new(MemoryStore::new());
-    let store = cached(inner.clone(), t.client.clone());
-    let w = World::new(store.clone(), None, 5).await;
-    let mut ids = vec![ProductId(w.product.id)];
+    let Setup { t: _t, inner, store, w, pid } = setup().await;
+    let mut ids = vec![pid];
     for i in 0..4 {
         let p = w
             .agora
@@ -165,10 +188,7 @@ async fn list_variants_mixes_hits_and_misses_in_the_stores_order() {
 
 #[tokio::test]
 async fn stock_is_never_cached() {
-    let t = TestRedis::new().await;
-    let store = cached(Arc::new(MemoryStore::new()), t.client.clone());
-    let w = World::new(store.clone(), None, 5).await;
-    let pid = ProductId(w.product.id);
+    let Setup { t: _t, inner: _, store: _, w, pid } = setup().await;
     let available = |p: views::ProductView| p.variants[0].available;
     assert_eq!(available(w.agora.get_product(&Actor::Anonymous, pid).await.unwrap()), 5);
     w.agora.place_order(&w.customer, Some("o1"), w.order_request(2)).await.unwrap();
@@ -181,11 +201,7 @@ async fn stock_is_never_cached() {
 
 #[tokio::test]
 async fn concurrent_readers_never_see_an_older_value_after_a_write() {
-    let t = TestRedis::new().await;
-    let inner = Arc::new(MemoryStore::new());
-    let store = cached(inner.clone(), t.client.clone());
-    let w = World::new(store.clone(), None, 5).await;
-    let pid = ProductId(w.product.id);
+    let Setup { t, inner, store, w, pid } = setup().await;
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
 
     // Readers on other "instances" keep populating the cache while we write.

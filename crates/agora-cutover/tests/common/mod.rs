@@ -1,11 +1,13 @@
 //! Shared fixtures: fresh stores of every kind and a rich history.
 #![allow(dead_code)]
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
+use agora_core::query::Query;
 use agora_core::views::*;
 use agora_core::*;
+use agora_cutover::{Wrapped, Wrapper};
 use agora_testkit::{Harness, TestStore};
 use async_trait::async_trait;
 use time::Duration;
@@ -100,115 +102,78 @@ pub async fn populate(store: Arc<dyn Store>) -> Harness {
 }
 
 /// A store that refuses every changeset after the first `allow` (a crash
-/// part-way through a copy).
+/// part-way through a copy); as a store: `Wrapped(Flaky::new(inner, allow))`.
 pub struct Flaky {
     pub inner: Arc<dyn Store>,
     pub allow: u64,
     pub seen: AtomicU64,
 }
 
-macro_rules! forward {
-    ($( $tr:ident { $( fn $name:ident( $($arg:ident : $aty:ty),* ) -> $ret:ty; )* } )*) => {
-        $(
-            #[async_trait]
-            impl $tr for Flaky {
-                $( async fn $name(&self, $($arg: $aty),*) -> StoreResult<$ret> { self.inner.$name($($arg),*).await } )*
-            }
-        )*
-    };
-}
-
-forward! {
-    StoreRepository {
-        fn get_store(id: StoreId) -> Option<Shop>;
-        fn list_stores(page: Page) -> Vec<Shop>;
-        fn get_settings(store_id: StoreId) -> Option<StoreSettings>;
-        fn get_admin_key_by_hash(key_hash: &str) -> Option<AdminKey>;
-        fn list_audit_logs(store_id: StoreId, page: Page) -> Vec<AuditLog>;
-    }
-    UserRepository {
-        fn get_user(id: UserId) -> Option<AppUser>;
-        fn get_user_by_email(email: &str) -> Option<AppUser>;
-        fn get_address(id: AddressId) -> Option<UserAddress>;
-        fn get_session_by_hash(token_hash: &str) -> Option<Session>;
-        fn list_expired_sessions(now: time::OffsetDateTime, limit: u32) -> Vec<Session>;
-    }
-    CatalogRepository {
-        fn get_product(id: ProductId) -> Option<Product>;
-        fn list_products(store_id: StoreId, status: Option<ProductStatus>, page: Page) -> Vec<Product>;
-        fn list_variants(product_ids: &[ProductId]) -> Vec<ProductVariant>;
-        fn get_variants(ids: &[VariantId]) -> Vec<ProductVariant>;
-        fn list_images(product_id: ProductId) -> Vec<ProductImage>;
-        fn get_warehouse(id: WarehouseId) -> Option<Warehouse>;
-        fn list_inventory(variant_ids: &[VariantId]) -> Vec<Inventory>;
-        fn list_store_inventory(store_id: StoreId) -> Vec<Inventory>;
-        fn active_reservation_totals(store_id: StoreId) -> Vec<(VariantId, WarehouseId, i64)>;
-    }
-    OrderRepository {
-        fn get_order(id: OrderId) -> Option<CustomerOrder>;
-        fn list_order_items(order_ids: &[OrderId]) -> Vec<OrderItem>;
-        fn list_orders_by_user(user_id: UserId, page: Page) -> Vec<CustomerOrder>;
-        fn list_orders_by_store(store_id: StoreId, status: Option<OrderStatus>, page: Page) -> Vec<CustomerOrder>;
-        fn list_unpaid_expired(store_id: StoreId, now: time::OffsetDateTime, limit: u32) -> Vec<CustomerOrder>;
-        fn list_shipped_before(store_id: StoreId, cutoff: time::OffsetDateTime, limit: u32) -> Vec<CustomerOrder>;
-        fn list_reservations(order_id: OrderId) -> Vec<InventoryReservation>;
-    }
-    PaymentRepository {
-        fn get_payment(id: PaymentId) -> Option<Payment>;
-        fn list_payments(order_id: OrderId) -> Vec<Payment>;
-        fn get_payment_event(provider: &str, event_id: &str) -> Option<PaymentEvent>;
-    }
-    TaskRepository {
-        fn get_task(id: TaskId) -> Option<HelpTask>;
-        fn get_task_by_no(task_no: &str) -> Option<HelpTask>;
-        fn get_task_by_order(order_id: OrderId) -> Option<HelpTask>;
-        fn list_helps(task_id: TaskId) -> Vec<Help>;
-        fn get_help_by_order(order_id: OrderId) -> Option<Help>;
-        fn list_tasks_expired(store_id: StoreId, now: time::OffsetDateTime, limit: u32) -> Vec<HelpTask>;
-        fn list_tasks_payout_due(store_id: StoreId, now: time::OffsetDateTime, limit: u32) -> Vec<HelpTask>;
-        fn get_payout(id: PayoutId) -> Option<PayoutLedger>;
-        fn get_payout_by_task(task_id: TaskId) -> Option<PayoutLedger>;
-        fn list_payouts(store_id: StoreId, status: Option<PayoutStatus>, page: Page) -> Vec<PayoutLedger>;
-    }
-    IdempotencyRepository {
-        fn get_idempotency(scope: &str, key: &str) -> Option<IdempotencyRecord>;
-        fn list_expired_idempotency(now: time::OffsetDateTime, limit: u32) -> Vec<IdempotencyRecord>;
-    }
-    EventRepository {
-        fn list_events(store_id: StoreId, after: i64, limit: u32) -> Vec<ActivityEvent>;
-        fn list_unsequenced_events(store_id: StoreId, limit: u32) -> Vec<ActivityEvent>;
-        fn last_event_seq(store_id: StoreId) -> i64;
-    }
-    ExportRepository {
-        fn get_export(id: ExportId) -> Option<ExportJob>;
-        fn list_exports_by_status(status: ExportStatus, limit: u32) -> Vec<ExportJob>;
-        fn list_exports_expired(now: time::OffsetDateTime, limit: u32) -> Vec<ExportJob>;
-        fn list_export_audit(export_id: ExportId) -> Vec<ExportAuditRecord>;
+impl Flaky {
+    /// A store over `inner` that takes `allow` changesets and then refuses all.
+    pub fn new(inner: Arc<dyn Store>, allow: u64) -> Wrapped<Flaky> {
+        Wrapped(Flaky { inner, allow, seen: AtomicU64::new(0) })
     }
 }
 
 #[async_trait]
-impl Store for Flaky {
+impl Wrapper for Flaky {
+    fn reads(&self) -> &Arc<dyn Store> {
+        &self.inner
+    }
+
     async fn apply(&self, changeset: Changeset) -> StoreResult<()> {
         if self.seen.fetch_add(1, Ordering::SeqCst) >= self.allow {
             return Err(StoreError::Unavailable("flaky: connection lost".into()));
         }
         self.inner.apply(changeset).await
     }
-    async fn snapshot(&self) -> StoreResult<Snapshot> {
-        self.inner.snapshot().await
+}
+
+/// Every query that reached a store: its table and limit, and how many
+/// rows it answered.
+pub struct Recorder {
+    pub inner: Arc<dyn Store>,
+    pub seen: Mutex<Vec<(&'static str, Option<u32>, usize)>>,
+}
+
+impl Recorder {
+    /// A store over `inner` that records its reads.
+    pub fn new(inner: Arc<dyn Store>) -> Wrapped<Recorder> {
+        Wrapped(Recorder { inner, seen: Mutex::new(Vec::new()) })
     }
-    async fn health(&self) -> StoreResult<()> {
-        self.inner.health().await
-    }
-    fn backend(&self) -> &'static str {
-        "flaky"
+
+    /// The reads of `table` so far: (limit, rows answered).
+    pub fn reads_of(&self, table: &str) -> Vec<(Option<u32>, usize)> {
+        let seen = self.seen.lock().expect("lock");
+        seen.iter().filter(|(t, ..)| *t == table).map(|(_, limit, rows)| (*limit, *rows)).collect()
     }
 }
 
-/// Panics naming the first difference when two snapshots differ.
-pub fn assert_same(a: &Snapshot, b: &Snapshot, what: &str) {
-    if a != b {
-        panic!("{what}: snapshots differ: {}", agora_testkit::model::first_difference(a, b));
+#[async_trait]
+impl Wrapper for Recorder {
+    fn reads(&self) -> &Arc<dyn Store> {
+        &self.inner
+    }
+
+    async fn apply(&self, changeset: Changeset) -> StoreResult<()> {
+        self.inner.apply(changeset).await
+    }
+
+    fn fetched(&self, query: &Query, rows: &[Record]) {
+        self.seen.lock().expect("lock").push((query.table.name, query.limit, rows.len()));
+    }
+}
+
+/// Both stores' snapshots.
+pub async fn snapshots(a: &dyn Store, b: &dyn Store) -> (Snapshot, Snapshot) {
+    (Snapshot::read(a).await.expect("snapshot a"), Snapshot::read(b).await.expect("snapshot b"))
+}
+
+/// Panics naming the first difference when two stores hold different rows.
+pub async fn assert_same(a: &dyn Store, b: &dyn Store, what: &str) {
+    let (sa, sb) = snapshots(a, b).await;
+    if sa != sb {
+        panic!("{what}: snapshots differ: {}", agora_testkit::model::first_difference(&sa, &sb));
     }
 }

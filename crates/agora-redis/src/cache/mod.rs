@@ -1,9 +1,9 @@
 //! A read-through cache for catalog reads in front of any [`Store`].
 //!
-//! Cached: `get_product` (by id), `list_variants` (per product) and
-//! `list_products` (a store's listing pages). Not cached: stock
-//! (`list_inventory`, `list_store_inventory`: it changes on every order) and
-//! everything else; those calls go straight to the inner store.
+//! What is cached is the policy of [`policy`]: a product by id, the
+//! variants of one product, a store's listing pages. Every other query,
+//! every stock read and [`Store::order_context`] go straight to the inner
+//! store, so placing an order keeps the inner store's one-call read.
 //!
 //! # Never stale after a write: generations
 //! Every cached value hangs off a *generation key* holding a random token:
@@ -17,7 +17,7 @@
 //!   stores the value *only if the generation still holds the token it
 //!   started with* (another script, so compare and set are one step).
 //! - After `apply` returns from the inner store, every generation key the
-//!   changeset touched (from [`Changeset::touched`]) gets a fresh random
+//!   changeset's product and variant writes touched gets a fresh random
 //!   token, before `apply` returns to the caller.
 //!
 //! So a reader that read the old row before a commit cannot publish it after
@@ -34,18 +34,21 @@
 //! With Redis unreachable every read goes to the inner store; nothing fails
 //! and [`RedisClient::errors`] rises.
 
+mod policy;
+
 use std::future::Future;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use agora_core::ports::*;
+use agora_core::query::Query;
+use agora_core::schema::Value;
 use agora_core::*;
 use async_trait::async_trait;
 use redis::Script;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use time::OffsetDateTime;
 
+use self::policy::Cached;
 use crate::client::{RedisClient, millis, random_token};
 
 /// Pending invalidations kept at most (beyond this, the TTL bounds staleness).
@@ -160,24 +163,30 @@ impl CachedStore {
         Slot { generation: self.product_gen(id), value: self.client.key(&format!("cache:variants:{id}")) }
     }
 
-    fn listing_slot(&self, store_id: StoreId, status: Option<ProductStatus>, page: Page) -> Slot {
-        let status = status.map_or("*", |s| s.as_str());
-        let before = page.before.map_or_else(|| "-".to_owned(), |b| b.to_string());
+    fn listing_slot(&self, store_id: StoreId, status: Option<&str>, limit: u32, before: Option<uuid::Uuid>) -> Slot {
+        let status = status.unwrap_or("*");
+        let before = before.map_or_else(|| "-".to_owned(), |b| b.to_string());
         Slot {
             generation: self.listing_gen(store_id),
-            value: self.client.key(&format!("cache:listing:{store_id}:{status}:{}:{before}", page.limit)),
+            value: self.client.key(&format!("cache:listing:{store_id}:{status}:{limit}:{before}")),
         }
     }
 
-    /// The generation keys a committed changeset makes stale.
-    fn generations_for(&self, touched: &[EntityRef]) -> Vec<String> {
-        let mut out = Vec::new();
-        for t in touched {
-            // Stock, images, stores, ... are not cached: nothing to do for them.
-            if let EntityRef::Product { product_id, store_id } = t {
-                out.push(self.product_gen(*product_id));
-                out.push(self.listing_gen(*store_id));
+    /// The generation keys `changeset` makes stale once applied. Deleted
+    /// catalog rows are read first to learn their product and store (agora
+    /// never deletes them today; a failed read means the delete fails too).
+    async fn generations_for(&self, changeset: &Changeset) -> Vec<String> {
+        let stale = policy::stale(changeset);
+        let mut products = stale.products;
+        for (table, key) in &stale.deleted {
+            if let Ok(rows) = self.inner.fetch(&Query::by_key(table, key)).await {
+                products.extend(rows.iter().filter_map(policy::product_of));
             }
+        }
+        let mut out = Vec::with_capacity(products.len() * 2);
+        for (product_id, store_id) in products {
+            out.push(self.product_gen(product_id));
+            out.push(self.listing_gen(store_id));
         }
         out.sort();
         out.dedup();
@@ -301,129 +310,73 @@ impl CachedStore {
     }
 }
 
-/// Generates an `impl $trait for CachedStore` whose methods all delegate.
-macro_rules! delegate {
-    ($trait:ident { $(fn $name:ident(&self $(, $arg:ident : $ty:ty)*) -> $ret:ty;)* }) => {
-        #[async_trait]
-        impl $trait for CachedStore {
-            $(async fn $name(&self $(, $arg: $ty)*) -> $ret {
-                self.inner.$name($($arg),*).await
-            })*
-        }
-    };
+/// The rows of `T` among `rows` (a query of `T`'s table answers only those).
+fn typed<T: Catalogued>(rows: Vec<Record>) -> Vec<T> {
+    rows.into_iter().filter_map(T::from_record).collect()
 }
 
-delegate!(StoreRepository {
-    fn get_store(&self, id: StoreId) -> StoreResult<Option<Shop>>;
-    fn list_stores(&self, page: Page) -> StoreResult<Vec<Shop>>;
-    fn get_settings(&self, store_id: StoreId) -> StoreResult<Option<StoreSettings>>;
-    fn get_admin_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<AdminKey>>;
-    fn list_audit_logs(&self, store_id: StoreId, page: Page) -> StoreResult<Vec<AuditLog>>;
-});
+fn records<T: Catalogued>(rows: impl IntoIterator<Item = T>) -> Vec<Record> {
+    rows.into_iter().map(Catalogued::into_record).collect()
+}
 
-delegate!(UserRepository {
-    fn get_user(&self, id: UserId) -> StoreResult<Option<AppUser>>;
-    fn get_user_by_email(&self, email: &str) -> StoreResult<Option<AppUser>>;
-    fn get_address(&self, id: AddressId) -> StoreResult<Option<UserAddress>>;
-    fn get_session_by_hash(&self, token_hash: &str) -> StoreResult<Option<Session>>;
-    fn list_expired_sessions(&self, now: OffsetDateTime, limit: u32) -> StoreResult<Vec<Session>>;
-});
+/// `rows` in `query`'s order (they come from several cached slots).
+fn in_order(query: &Query, rows: Vec<Record>) -> Vec<Record> {
+    if query.order.is_empty() {
+        return rows;
+    }
+    let mut keyed: Vec<(Vec<Value<'static>>, Record)> = rows
+        .into_iter()
+        .map(|r| {
+            let mut values = Vec::with_capacity(query.table.columns.len());
+            r.encode(&mut values);
+            let values = values.into_iter().map(Value::into_owned).collect();
+            (values, r)
+        })
+        .collect();
+    keyed.sort_by(|a, b| query.compare(&a.0, &b.0));
+    keyed.into_iter().map(|(_, r)| r).collect()
+}
 
-delegate!(OrderRepository {
-    fn get_order(&self, id: OrderId) -> StoreResult<Option<CustomerOrder>>;
-    fn list_order_items(&self, order_ids: &[OrderId]) -> StoreResult<Vec<OrderItem>>;
-    fn list_orders_by_user(&self, user_id: UserId, page: Page) -> StoreResult<Vec<CustomerOrder>>;
-    fn list_orders_by_store(&self, store_id: StoreId, status: Option<OrderStatus>, page: Page)
-        -> StoreResult<Vec<CustomerOrder>>;
-    fn list_unpaid_expired(&self, store_id: StoreId, now: OffsetDateTime, limit: u32)
-        -> StoreResult<Vec<CustomerOrder>>;
-    fn list_shipped_before(&self, store_id: StoreId, cutoff: OffsetDateTime, limit: u32)
-        -> StoreResult<Vec<CustomerOrder>>;
-    fn list_reservations(&self, order_id: OrderId) -> StoreResult<Vec<InventoryReservation>>;
-});
-
-delegate!(PaymentRepository {
-    fn get_payment(&self, id: PaymentId) -> StoreResult<Option<Payment>>;
-    fn list_payments(&self, order_id: OrderId) -> StoreResult<Vec<Payment>>;
-    fn get_payment_event(&self, provider: &str, event_id: &str) -> StoreResult<Option<PaymentEvent>>;
-});
-
-delegate!(TaskRepository {
-    fn get_task(&self, id: TaskId) -> StoreResult<Option<HelpTask>>;
-    fn get_task_by_no(&self, task_no: &str) -> StoreResult<Option<HelpTask>>;
-    fn get_task_by_order(&self, order_id: OrderId) -> StoreResult<Option<HelpTask>>;
-    fn list_helps(&self, task_id: TaskId) -> StoreResult<Vec<Help>>;
-    fn get_help_by_order(&self, order_id: OrderId) -> StoreResult<Option<Help>>;
-    fn list_tasks_expired(&self, store_id: StoreId, now: OffsetDateTime, limit: u32) -> StoreResult<Vec<HelpTask>>;
-    fn list_tasks_payout_due(&self, store_id: StoreId, now: OffsetDateTime, limit: u32)
-        -> StoreResult<Vec<HelpTask>>;
-    fn get_payout(&self, id: PayoutId) -> StoreResult<Option<PayoutLedger>>;
-    fn get_payout_by_task(&self, task_id: TaskId) -> StoreResult<Option<PayoutLedger>>;
-    fn list_payouts(&self, store_id: StoreId, status: Option<PayoutStatus>, page: Page)
-        -> StoreResult<Vec<PayoutLedger>>;
-});
-
-delegate!(IdempotencyRepository {
-    fn get_idempotency(&self, scope: &str, key: &str) -> StoreResult<Option<IdempotencyRecord>>;
-    fn list_expired_idempotency(&self, now: OffsetDateTime, limit: u32) -> StoreResult<Vec<IdempotencyRecord>>;
-});
-
-delegate!(EventRepository {
-    fn list_events(&self, store_id: StoreId, after: i64, limit: u32) -> StoreResult<Vec<ActivityEvent>>;
-    fn list_unsequenced_events(&self, store_id: StoreId, limit: u32) -> StoreResult<Vec<ActivityEvent>>;
-    fn last_event_seq(&self, store_id: StoreId) -> StoreResult<i64>;
-});
-
-delegate!(ExportRepository {
-    fn get_export(&self, id: ExportId) -> StoreResult<Option<ExportJob>>;
-    fn list_exports_by_status(&self, status: ExportStatus, limit: u32) -> StoreResult<Vec<ExportJob>>;
-    fn list_exports_expired(&self, now: OffsetDateTime, limit: u32) -> StoreResult<Vec<ExportJob>>;
-    fn list_export_audit(&self, export_id: ExportId) -> StoreResult<Vec<ExportAuditRecord>>;
-});
-
-#[async_trait]
-impl CatalogRepository for CachedStore {
-    async fn get_product(&self, id: ProductId) -> StoreResult<Option<Product>> {
-        // Absent products are not cached: ids that do not exist must not fill Redis.
-        self.read_through(self.product_slot(id), Option::is_some, || self.inner.get_product(id)).await
+impl CachedStore {
+    /// A cached read: a hit from Redis, or the inner store's answer (kept for next time).
+    async fn cached(&self, query: &Query, read: Cached) -> StoreResult<Vec<Record>> {
+        let inner = || async { self.inner.fetch(query).await };
+        match read {
+            Cached::Product(id) => {
+                // Absent products are not cached: ids that do not exist must not fill Redis.
+                let fetch = || async { Ok(typed::<Product>(inner().await?).into_iter().next()) };
+                Ok(records(self.read_through(self.product_slot(id), Option::is_some, fetch).await?))
+            }
+            Cached::Listing { store_id, status, limit, before } => {
+                let slot = self.listing_slot(store_id, status, limit, before);
+                let fetch = || async { Ok(typed::<Product>(inner().await?)) };
+                Ok(records(self.read_through(slot, |_| true, fetch).await?))
+            }
+            Cached::Variants(ids) => self.variants(query, &ids).await,
+        }
     }
 
-    async fn list_products(
-        &self,
-        store_id: StoreId,
-        status: Option<ProductStatus>,
-        page: Page,
-    ) -> StoreResult<Vec<Product>> {
-        self.read_through(
-            self.listing_slot(store_id, status, page),
-            |_| true,
-            || self.inner.list_products(store_id, status, page),
-        )
-        .await
-    }
-
-    async fn list_variants(&self, product_ids: &[ProductId]) -> StoreResult<Vec<ProductVariant>> {
-        let mut ids = product_ids.to_vec();
-        ids.sort();
-        ids.dedup();
+    /// The variants of `ids`, one cached slot per product: hits from Redis,
+    /// the misses in one read of the inner store.
+    async fn variants(&self, query: &Query, ids: &[ProductId]) -> StoreResult<Vec<Record>> {
         if ids.is_empty() {
-            return self.inner.list_variants(product_ids).await;
+            return self.inner.fetch(query).await;
         }
         let slots: Vec<Slot> = ids.iter().map(|id| self.variants_slot(*id)).collect();
         let Some(found) = self.lookup(&slots).await else {
-            return self.inner.list_variants(product_ids).await;
+            return self.inner.fetch(query).await;
         };
-        let mut out: Vec<ProductVariant> = Vec::new();
+        let mut out = Vec::new();
         let mut missing = Vec::new();
         for ((id, slot), f) in ids.iter().zip(slots).zip(found) {
             match f.value.as_deref().and_then(|json| self.decode::<Vec<ProductVariant>>(json)) {
-                Some(vs) => out.extend(vs),
+                Some(vs) => out.extend(records(vs)),
                 None => missing.push((*id, slot, f.token)),
             }
         }
         if !missing.is_empty() {
-            let missing_ids: Vec<ProductId> = missing.iter().map(|(id, ..)| *id).collect();
-            let fresh = self.inner.list_variants(&missing_ids).await?;
+            let misses = Query::of::<ProductVariant>().any("product_id", missing.iter().map(|(id, ..)| *id));
+            let fresh: Vec<ProductVariant> = typed(self.inner.fetch(&misses).await?);
             let mut to_store = Vec::with_capacity(missing.len());
             for (id, slot, token) in missing {
                 let mine: Vec<&ProductVariant> = fresh.iter().filter(|v| v.product_id == id).collect();
@@ -431,44 +384,17 @@ impl CatalogRepository for CachedStore {
                     to_store.push((slot, token, json));
                 }
             }
-            out.extend(fresh);
+            out.extend(records(fresh));
             self.populate(to_store).await;
         }
-        // The inner store's order: (product, created, id).
-        out.sort_by_key(|a| (a.product_id, a.created_at, a.id));
-        Ok(out)
-    }
-
-    async fn get_variants(&self, ids: &[VariantId]) -> StoreResult<Vec<ProductVariant>> {
-        self.inner.get_variants(ids).await
-    }
-
-    async fn list_images(&self, product_id: ProductId) -> StoreResult<Vec<ProductImage>> {
-        self.inner.list_images(product_id).await
-    }
-
-    async fn get_warehouse(&self, id: WarehouseId) -> StoreResult<Option<Warehouse>> {
-        self.inner.get_warehouse(id).await
-    }
-
-    async fn list_inventory(&self, variant_ids: &[VariantId]) -> StoreResult<Vec<Inventory>> {
-        // Stock changes with every order: never cached.
-        self.inner.list_inventory(variant_ids).await
-    }
-
-    async fn list_store_inventory(&self, store_id: StoreId) -> StoreResult<Vec<Inventory>> {
-        self.inner.list_store_inventory(store_id).await
-    }
-
-    async fn active_reservation_totals(&self, store_id: StoreId) -> StoreResult<Vec<(VariantId, WarehouseId, i64)>> {
-        self.inner.active_reservation_totals(store_id).await
+        Ok(in_order(query, out))
     }
 }
 
 #[async_trait]
 impl Store for CachedStore {
     async fn apply(&self, changeset: Changeset) -> StoreResult<()> {
-        let generations = self.generations_for(&changeset.touched());
+        let generations = self.generations_for(&changeset).await;
         let result = self.inner.apply(changeset).await;
         // Unavailable may hide a commit whose answer was lost: invalidate then too.
         let maybe_written = matches!(result, Ok(()) | Err(StoreError::Unavailable(_)));
@@ -478,8 +404,16 @@ impl Store for CachedStore {
         result
     }
 
-    async fn snapshot(&self) -> StoreResult<Snapshot> {
-        self.inner.snapshot().await
+    async fn fetch(&self, query: &Query) -> StoreResult<Vec<Record>> {
+        match policy::recognise(query) {
+            Some(read) => self.cached(query, read).await,
+            None => self.inner.fetch(query).await,
+        }
+    }
+
+    async fn order_context(&self, q: &OrderContextQuery<'_>) -> StoreResult<OrderContext> {
+        // Stock and idempotency must be fresh: the inner store's one-call read.
+        self.inner.order_context(q).await
     }
 
     async fn health(&self) -> StoreResult<()> {
@@ -496,6 +430,7 @@ impl Store for CachedStore {
 mod tests {
     use super::*;
     use crate::RedisConfig;
+    use time::OffsetDateTime;
 
     async fn client() -> RedisClient {
         let url = std::env::var("AGORA_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
@@ -555,20 +490,23 @@ mod tests {
     }
 
     #[test]
-    fn only_products_invalidate() {
+    fn catalog_writes_bump_their_product_and_listing() {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
         rt.block_on(async {
             let client = RedisClient::connect_lazy(RedisConfig::new("redis://127.0.0.1:1")).expect("lazy");
             let store = CachedStore::new(Arc::new(agora_memory::MemoryStore::new()), client, Duration::from_secs(1));
-            let p = ProductId(uuid::Uuid::from_u128(5));
-            let s = StoreId(uuid::Uuid::from_u128(6));
-            let gens = store.generations_for(&[
-                EntityRef::Stock(VariantId(uuid::Uuid::from_u128(9))),
-                EntityRef::Product { product_id: p, store_id: s },
-                EntityRef::Product { product_id: p, store_id: s },
-                EntityRef::Store(s),
-            ]);
-            assert_eq!(gens, vec![format!("agora:cache:gen:listing:{s}"), format!("agora:cache:gen:product:{p}")]);
+            let p = product("p", 1);
+            let mut cs = Changeset::new();
+            cs.insert(p.clone()).insert(p.clone());
+            cs.stock(
+                VariantId(uuid::Uuid::from_u128(9)),
+                WarehouseId(uuid::Uuid::from_u128(1)),
+                p.created_at,
+                StockChange::Reserve(1),
+            );
+            let gens = store.generations_for(&cs).await;
+            let (pid, sid) = (p.id, p.store_id);
+            assert_eq!(gens, vec![format!("agora:cache:gen:listing:{sid}"), format!("agora:cache:gen:product:{pid}")]);
         });
     }
 }

@@ -1,0 +1,80 @@
+//! The one forwarding mechanism of the cutover wrappers (and the test
+//! forwarders): a [`Wrapper`] says where writes go and may watch the
+//! answers of reads; [`Wrapped`] turns it into a [`Store`] that forwards
+//! every read — `fetch`, and `order_context` as one call — to
+//! [`Wrapper::reads`]. A wrapper cannot answer a read itself, so no typed
+//! read of [`agora_core::Reads`], present or future, and no one-call
+//! `order_context` of the wrapped store, can be dropped by it.
+
+use std::sync::Arc;
+
+use agora_core::query::Query;
+use agora_core::{Changeset, OrderContext, OrderContextQuery, Record, Store, StoreResult};
+use async_trait::async_trait;
+
+/// What a wrapper adds around the store(s) it wraps.
+#[async_trait]
+pub trait Wrapper: Send + Sync {
+    /// The store every read is served by.
+    fn reads(&self) -> &Arc<dyn Store>;
+
+    /// Applies a changeset: where writes go is what a wrapper decides.
+    ///
+    /// # Errors
+    /// As [`Store::apply`].
+    async fn apply(&self, changeset: Changeset) -> StoreResult<()>;
+
+    /// Sees the answer [`Wrapper::reads`] gave to a query (a shadow
+    /// comparison); never delays or changes it.
+    fn fetched(&self, _query: &Query, _rows: &[Record]) {}
+
+    /// Sees the answer [`Wrapper::reads`] gave to an order read.
+    fn order_context_read(&self, _query: &OrderContextQuery<'_>, _answer: &OrderContext) {}
+
+    /// Health: the read store's.
+    ///
+    /// # Errors
+    /// As [`Store::health`].
+    async fn health(&self) -> StoreResult<()> {
+        self.reads().health().await
+    }
+}
+
+/// A [`Wrapper`] as a [`Store`]; it dereferences to the wrapper.
+#[derive(Clone, Debug)]
+pub struct Wrapped<W>(pub W);
+
+impl<W> std::ops::Deref for Wrapped<W> {
+    type Target = W;
+
+    fn deref(&self) -> &W {
+        &self.0
+    }
+}
+
+#[async_trait]
+impl<W: Wrapper> Store for Wrapped<W> {
+    async fn apply(&self, changeset: Changeset) -> StoreResult<()> {
+        self.0.apply(changeset).await
+    }
+
+    async fn fetch(&self, query: &Query) -> StoreResult<Vec<Record>> {
+        let rows = self.0.reads().fetch(query).await?;
+        self.0.fetched(query, &rows);
+        Ok(rows)
+    }
+
+    async fn order_context(&self, q: &OrderContextQuery<'_>) -> StoreResult<OrderContext> {
+        let answer = self.0.reads().order_context(q).await?;
+        self.0.order_context_read(q, &answer);
+        Ok(answer)
+    }
+
+    async fn health(&self) -> StoreResult<()> {
+        self.0.health().await
+    }
+
+    fn backend(&self) -> &'static str {
+        self.0.reads().backend()
+    }
+}
