@@ -48,6 +48,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     /// The service behind the server (to run jobs the worker would run).
     pub agora: Agora,
+    /// The store behind it (to look at rows no route shows).
+    pub store: Arc<dyn Store>,
     /// The backend.
     pub backend: Backend,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -86,7 +88,7 @@ pub async fn fresh_store(backend: Backend) -> (Arc<dyn Store>, Box<dyn Any + Sen
 /// Starts the api over a fresh store of `backend` on 127.0.0.1:0.
 pub async fn spawn_app(backend: Backend) -> TestApp {
     let (store, keep) = fresh_store(backend).await;
-    let agora = Agora::builder(store)
+    let agora = Agora::builder(store.clone())
         .passwords(Arc::new(Argon2Passwords::new(Argon2Cost::TESTING)))
         .config(AgoraConfig {
             super_admin_key_hash: Some(hash_token(SUPER_KEY)),
@@ -108,6 +110,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         base: format!("http://{addr}"),
         http: reqwest::Client::builder().pool_max_idle_per_host(64).build().expect("client"),
         agora,
+        store,
         backend,
         shutdown: Some(tx),
         _keep: keep,

@@ -2,6 +2,7 @@
 //! PostgreSQL: each scenario below runs once per backend (see the modules
 //! at the end).
 
+use agora_core::Reads;
 use agora_e2e::{Backend, Customer, SUPER_KEY, TestApp, spawn_app, unique};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -780,7 +781,7 @@ async fn events_and_exports(app: TestApp) {
     app.get(&format!("/v1/exports/{}", uuid::Uuid::now_v7()), Some(&shop.key)).await.expect_problem(404, "not_found");
     // request and download each wrote an export audit record (no route shows them)
     let export_id = agora_core::ExportId(export.parse().unwrap());
-    let records = app.agora.store().list_export_audit(export_id).await.expect("export audit");
+    let records = app.store.list_export_audit(export_id).await.expect("export audit");
     let actions: Vec<String> = records.iter().map(|r| format!("{:?}", r.action)).collect();
     assert!(actions.len() >= 2, "request and download are audited: {actions:?}");
 }

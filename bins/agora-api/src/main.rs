@@ -41,7 +41,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_tracing(config.log_format);
+    init_tracing(config.log.format);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -88,7 +88,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
 
     let mut state = AppState::new(runtime.agora.clone())
-        .with_request_timeout(Duration::from_millis(config.request_timeout_ms.max(1)))
+        .with_request_timeout(Duration::from_millis(config.http.request_timeout_ms.max(1)))
+        .with_trust_forwarded_for(config.http.trust_forwarded_for)
         .with_readiness({
             let rt = runtime.clone();
             move || {
@@ -106,7 +107,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let (stop_jobs, jobs_stopped) = tokio::sync::watch::channel(false);
     let jobs = config.worker.then(|| runtime.spawn_jobs(jobs_stopped));
 
-    tracing::info!(%addr, backend = ?runtime.agora.store().backend(), worker = config.worker, "agora-api listening");
+    tracing::info!(%addr, backend = ?runtime.agora.backend(), worker = config.worker, "agora-api listening");
     println!("agora-api listening on http://{addr}");
 
     agora_http::serve(listener, agora_http::router(state), shutdown_signal()).await.context("serving")?;
@@ -119,6 +120,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         }
         tracing::info!("jobs finished their tick");
     }
+    runtime.close().await;
     tracing::info!("bye");
     Ok(())
 }

@@ -38,7 +38,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_tracing(config.log_format);
+    init_tracing(config.log.format);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -90,7 +90,7 @@ async fn run(config: Config, args: Args) -> anyhow::Result<ExitCode> {
         tracing::warn!("second signal: exiting without finishing the batch");
         std::process::exit(130);
     });
-    tracing::info!(backend = runtime.agora.store().backend(), once = args.once, "agora-worker started");
+    tracing::info!(backend = runtime.agora.backend(), once = args.once, "agora-worker started");
     let code = if args.once {
         let stopper = scheduler.clone();
         let mut rx = stop_rx;
@@ -114,6 +114,7 @@ async fn run(config: Config, args: Args) -> anyhow::Result<ExitCode> {
         ExitCode::SUCCESS
     };
     signals.abort();
+    runtime.close().await;
     tracing::info!("bye");
     Ok(code)
 }

@@ -108,16 +108,12 @@ async fn seed(dir: &Path, url: &str) {
 }
 
 async fn close(rt: agora_runtime::Runtime) {
-    let backend = rt.backend.clone();
-    drop(rt);
-    if let agora_runtime::Backend::Sqlite(s) = backend {
-        s.close().await;
-    }
+    rt.close().await;
 }
 
 async fn snapshot(dir: &Path, url: &str) -> Snapshot {
     let rt = support::runtime(support::config(dir, url)).await;
-    let snap = rt.store.snapshot().await.expect("snapshot");
+    let snap = agora_core::Snapshot::read(&*rt.store).await.expect("snapshot");
     close(rt).await;
     snap
 }
@@ -126,17 +122,27 @@ fn assert_exact(snap: &Snapshot) {
     let tasks = STORES * TASKS_PER_STORE;
     let orders = STORES * ORDERS_PER_STORE;
     support::assert_payouts_exact(snap, tasks);
-    let closed: Vec<&CustomerOrder> = snap.orders.iter().filter(|o| o.status == OrderStatus::Closed).collect();
+    let closed: Vec<&CustomerOrder> =
+        snap.rows::<agora_core::CustomerOrder>().into_iter().filter(|o| o.status == OrderStatus::Closed).collect();
     assert_eq!(closed.len(), orders, "closed orders");
     assert!(closed.iter().all(|o| o.close_reason == Some(CloseReason::Timeout)));
-    assert!(snap.reservations.iter().all(|r| r.status == ReservationStatus::Released), "every hold released");
-    assert!(snap.inventory.iter().all(|r| r.reserved == 0), "stock released exactly once: {:?}", snap.inventory);
-    let closed_events = snap.events.iter().filter(|e| e.kind == "order.closed").count();
+    assert!(
+        snap.rows::<agora_core::InventoryReservation>().into_iter().all(|r| r.status == ReservationStatus::Released),
+        "every hold released"
+    );
+    assert!(
+        snap.rows::<agora_core::Inventory>().into_iter().all(|r| r.reserved == 0),
+        "stock released exactly once: {:?}",
+        snap.rows::<agora_core::Inventory>()
+    );
+    let closed_events =
+        snap.rows::<agora_core::ActivityEvent>().into_iter().filter(|e| e.kind == "order.closed").count();
     assert_eq!(closed_events, orders, "one order.closed event per order");
-    let corrections = snap.audit_logs.iter().filter(|l| l.key.starts_with("inventory_reserved:")).count();
+    let corrections =
+        snap.rows::<agora_core::AuditLog>().into_iter().filter(|l| l.key.starts_with("inventory_reserved:")).count();
     assert_eq!(corrections, 0, "no drift to reconcile after a crash");
     let mut seqs: std::collections::HashMap<StoreId, Vec<i64>> = std::collections::HashMap::new();
-    for e in &snap.events {
+    for e in &snap.rows::<agora_core::ActivityEvent>() {
         seqs.entry(e.store_id).or_default().push(e.seq.expect("every event numbered"));
     }
     for (_, mut s) in seqs {
@@ -159,8 +165,9 @@ async fn killed_mid_batch_and_restarted(backend: &str) {
     assert!(!status.success(), "killed, not exited: {status:?}");
 
     let before = snapshot(dir.path(), &url).await;
-    let settled = before.tasks.iter().filter(|t| t.status == TaskStatus::Settled).count();
-    let closed = before.orders.iter().filter(|o| o.status == OrderStatus::Closed).count();
+    let settled = before.rows::<agora_core::HelpTask>().into_iter().filter(|t| t.status == TaskStatus::Settled).count();
+    let closed =
+        before.rows::<agora_core::CustomerOrder>().into_iter().filter(|o| o.status == OrderStatus::Closed).count();
     assert!(settled + closed > 0, "the worker did some work before it was killed");
     assert!(
         settled < STORES * TASKS_PER_STORE || closed < STORES * ORDERS_PER_STORE,
@@ -191,7 +198,7 @@ async fn sigterm_finishes_the_batch_and_exits_zero(backend: &str) {
     assert_eq!(status.code(), Some(0), "SIGTERM exits 0; log:\n{}", log.join("\n"));
     assert!(log.iter().any(|l| l.contains("job scheduler stopped")), "log:\n{}", log.join("\n"));
     let snap = snapshot(dir.path(), &url).await;
-    let settled = snap.tasks.iter().filter(|t| t.status == TaskStatus::Settled).count();
+    let settled = snap.rows::<agora_core::HelpTask>().into_iter().filter(|t| t.status == TaskStatus::Settled).count();
     support::assert_payouts_exact(&snap, settled);
 }
 

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use agora_core::Reads;
 use agora_core::secrets::{Argon2Cost, Argon2Passwords};
 use agora_core::views::{
     NewAddress, NewProduct, NewStore, NewUser, NewVariant, NewWarehouse, OrderLine, PlaceOrder, SetInventory,
@@ -80,7 +81,12 @@ fn super_admin() -> Actor {
 /// Creates the fixture through the use cases: `skus` products of one
 /// variant each (one product per SKU, so the product page and the order
 /// path read one product per line) and `customers` customers.
-pub async fn create_fixture(agora: &Agora, skus: usize, customers: usize) -> anyhow::Result<Fixture> {
+pub async fn create_fixture(
+    agora: &Agora,
+    db: &dyn agora_core::Store,
+    skus: usize,
+    customers: usize,
+) -> anyhow::Result<Fixture> {
     let admin = super_admin();
     let tag = Uuid::new_v4().simple().to_string();
     let store = agora
@@ -149,12 +155,8 @@ pub async fn create_fixture(agora: &Agora, skus: usize, customers: usize) -> any
             )
             .await
             .context("add_address")?;
-        let addr = agora
-            .store()
-            .get_address(AddressId(a.id))
-            .await
-            .context("get_address")?
-            .context("address just added is missing")?;
+        let addr =
+            db.get_address(AddressId(a.id)).await.context("get_address")?.context("address just added is missing")?;
         out.push(CustomerFx { user_id: u.id, address_id: a.id, address_hash: addr.address_hash, token: None });
     }
     let settings = agora.get_settings(&admin, store_id).await.context("get_settings")?;

@@ -160,10 +160,11 @@ async fn place_orders_on(
 ) -> anyhow::Result<PlaceReport> {
     let label = target.label();
     println!("place-orders db={label} clients={clients} skus={} hot={} seconds={}", args.skus, args.hot, args.seconds);
-    let pool = u32::try_from(clients.max(2)).unwrap_or(u32::MAX);
-    let backend = agora_runtime::open_backend(target.url(), true, pool).await.context("opening the store")?;
-    let agora = inproc::agora_over(backend.store());
-    let fx = inproc::create_fixture(&agora, args.skus, clients).await.context("creating fixtures")?;
+    let handle = open_store(target, clients).await?;
+    let agora = inproc::agora_over(handle.store());
+    let fx = inproc::create_fixture(&agora, handle.store().as_ref(), args.skus, clients)
+        .await
+        .context("creating fixtures")?;
     let (mut agora_rounds, mut raw_rounds) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
         if args.side != Side::Raw {
@@ -182,21 +183,13 @@ async fn place_orders_on(
     let report = PlaceReport { label, agora: Outcome::combine(&agora_rounds), raw: Outcome::combine(&raw_rounds) };
     if let Some(o) = &report.agora {
         println!("  agora: {}", o.line());
-        let grouping = match &backend {
-            agora_runtime::Backend::Sqlite(st) => {
-                let w = st.writer_stats();
-                Some(("sqlite writer", w.changesets, w.commits))
-            }
-            agora_runtime::Backend::Postgres(pg) => {
-                let g = pg.group_stats();
-                Some(("postgres committer", g.changesets, g.commits))
-            }
-            _ => None,
-        };
-        if let Some((who, changesets, commits)) = grouping {
+        if let Some(w) = handle.write_stats() {
             println!(
-                "         {who}: {changesets} changesets in {commits} commits ({:.1} per commit, fixtures included)",
-                changesets as f64 / commits.max(1) as f64
+                "         {} group commit: {} changesets in {} commits ({:.1} per commit, fixtures included)",
+                handle.store().backend(),
+                w.changesets,
+                w.commits,
+                w.changesets as f64 / w.commits.max(1) as f64
             );
         }
     }
@@ -209,16 +202,16 @@ async fn place_orders_on(
         println!("  ratio agora/raw: {r:.2}");
     }
     drop(agora);
-    close_backend(backend).await;
+    handle.close().await;
     Ok(report)
 }
 
-async fn close_backend(backend: agora_runtime::Backend) {
-    match backend {
-        agora_runtime::Backend::Sqlite(s) => s.close().await,
-        agora_runtime::Backend::Postgres(p) => p.pool().close().await,
-        agora_runtime::Backend::Memory(_) => {}
-    }
+/// Opens the target's store through the runtime's registry, with a
+/// PostgreSQL pool sized for `clients`.
+pub async fn open_store(target: &Target, clients: usize) -> anyhow::Result<Arc<dyn agora_core::StoreHandle>> {
+    let mut config = agora_runtime::Config::default();
+    config.postgres.max_connections = u32::try_from(clients.max(2)).unwrap_or(u32::MAX);
+    agora_runtime::open_store(&config, target.url(), true).await.context("opening the store")
 }
 
 /// The result of one `read-product` run.
@@ -245,11 +238,10 @@ async fn read_product_on(target: &Target, args: &ReadArgs) -> anyhow::Result<Rea
     let plan = Plan::timed(args.seconds, None);
     let label = target.label();
     println!("read-product db={label} clients={clients} products={}", args.skus);
-    let pool = u32::try_from(clients.max(2)).unwrap_or(u32::MAX);
-    let backend = agora_runtime::open_backend(target.url(), true, pool).await.context("opening the store")?;
-    let store = backend.store();
+    let handle = open_store(target, clients).await?;
+    let store = handle.store();
     let agora = inproc::agora_over(store.clone());
-    let fx = inproc::create_fixture(&agora, args.skus, 1).await.context("creating fixtures")?;
+    let fx = inproc::create_fixture(&agora, store.as_ref(), args.skus, 1).await.context("creating fixtures")?;
     let plain = inproc::run_product_page(&agora, &fx, clients, plan).await;
     println!("  store:       {}", plain.line());
     let mut cached = None;
@@ -268,7 +260,7 @@ async fn read_product_on(target: &Target, args: &ReadArgs) -> anyhow::Result<Rea
     }
     drop(agora);
     drop(store);
-    close_backend(backend).await;
+    handle.close().await;
     Ok(ReadReport { label, plain, cached })
 }
 

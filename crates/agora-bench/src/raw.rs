@@ -118,7 +118,7 @@ pub fn sqlite_order(
     }
     tx.prepare_cached(
         "INSERT INTO customer_order (id, order_number, store_id, user_id, address_id, address_hash, status, \
-         amount_minor, pay_amount_minor, currency, help_task_no, created_at, paid_at, shipped_at, received_at, \
+         amount, pay_amount, currency, help_task_no, created_at, paid_at, shipped_at, received_at, \
          closed_at, close_reason, reservation_expires_at, updated_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'CREATED', ?7, ?7, ?8, NULL, ?9, NULL, NULL, NULL, NULL, NULL, ?10, ?9)",
     )?
@@ -135,7 +135,7 @@ pub fn sqlite_order(
         micros(o.expires)
     ])?;
     tx.prepare_cached(
-        "INSERT INTO order_item (id, order_id, line_no, variant_id, sku, qty, unit_price_minor) \
+        "INSERT INTO order_item (id, order_id, line_no, variant_id, sku, qty, unit_price) \
          VALUES (?1, ?2, 0, ?3, ?4, 1, ?5)",
     )?
     .execute(params![o.item_id.into_bytes(), o.order_id.into_bytes(), v.id.into_bytes(), v.sku, v.price_minor])?;
@@ -354,14 +354,13 @@ mod tests {
     //! The hand-written transactions must write exactly what the adapters
     //! read back, or the comparison would be against a different workload.
 
-    use agora_core::{OrderId, OrderStatus, ReservationStatus};
+    use agora_core::{OrderId, OrderStatus, Reads, ReservationStatus};
 
     use super::*;
     use crate::inproc::{HUGE_STOCK, agora_over, create_fixture};
     use crate::target::Target;
 
-    async fn check_readable(agora: &agora_core::Agora, fx: &Fixture, id: Uuid) {
-        let store = agora.store();
+    async fn check_readable(store: &dyn agora_core::Store, fx: &Fixture, id: Uuid) {
         let o = store.get_order(OrderId(id)).await.unwrap().expect("raw order readable by the adapter");
         assert_eq!(o.status, OrderStatus::Created);
         assert_eq!(o.amount_minor, fx.variants[0].price_minor);
@@ -375,34 +374,36 @@ mod tests {
         let inv = store.list_inventory(&[agora_core::VariantId(fx.variants[0].id)]).await.unwrap();
         assert_eq!((inv[0].on_hand, inv[0].reserved), (HUGE_STOCK, 1));
         let scope = format!("orders:{}", fx.customers[0].user_id);
-        let snap = store.snapshot().await.unwrap();
-        let rec = snap.idempotency.iter().find(|r| r.scope == scope).expect("idempotency record");
+        let snap = agora_core::Snapshot::read(store).await.unwrap();
+        let keys = snap.rows::<agora_core::IdempotencyRecord>();
+        let rec = keys.iter().find(|r| r.scope == scope).expect("idempotency record");
         assert_eq!(rec.resource_id, Some(id));
         assert_eq!(rec.response_status, 201);
         let view: agora_core::views::OrderView = serde_json::from_str(&rec.response_body).expect("body is an order");
         assert_eq!(view.id, id);
-        let ev = snap.events.iter().find(|e| e.entity_id == id).expect("activity event");
+        let events = snap.rows::<agora_core::ActivityEvent>();
+        let ev = events.iter().find(|e| e.entity_id == id).expect("activity event");
         assert_eq!(ev.kind, "order.created");
     }
 
     #[tokio::test]
     async fn raw_sqlite_order_is_what_the_adapter_reads() {
         let target = Target::prepare("sqlite://?synchronous=normal").await.unwrap();
-        let backend = agora_runtime::open_backend(target.url(), true, 2).await.unwrap();
-        let agora = agora_over(backend.store());
-        let fx = create_fixture(&agora, 2, 1).await.unwrap();
+        let handle = crate::open_store(&target, 2).await.unwrap();
+        let agora = agora_over(handle.store());
+        let fx = create_fixture(&agora, handle.store().as_ref(), 2, 1).await.unwrap();
         let Target::Sqlite { path, .. } = &target else { unreachable!() };
         let mut conn = open_sqlite(path, "NORMAL").unwrap();
         let id = sqlite_order(&mut conn, &fx, &fx.customers[0], &fx.variants[0]).unwrap().expect("stock available");
-        check_readable(&agora, &fx, id).await;
+        check_readable(handle.store().as_ref(), &fx, id).await;
     }
 
     #[tokio::test]
     async fn raw_sqlite_order_refuses_without_stock() {
         let target = Target::prepare("sqlite://?synchronous=normal").await.unwrap();
-        let backend = agora_runtime::open_backend(target.url(), true, 2).await.unwrap();
-        let agora = agora_over(backend.store());
-        let fx = create_fixture(&agora, 1, 1).await.unwrap();
+        let handle = crate::open_store(&target, 2).await.unwrap();
+        let agora = agora_over(handle.store());
+        let fx = create_fixture(&agora, handle.store().as_ref(), 1, 1).await.unwrap();
         let Target::Sqlite { path, .. } = &target else { unreachable!() };
         let conn = open_sqlite(path, "NORMAL").unwrap();
         conn.execute("UPDATE inventory SET on_hand = 0", []).unwrap();
@@ -419,15 +420,14 @@ mod tests {
         let target = Target::prepare("postgres").await.expect("AGORA_TEST_POSTGRES_URL must name a reachable server");
         let url = target.url().to_owned();
         let result = async move {
-            let backend = agora_runtime::open_backend(&url, true, 2).await.unwrap();
-            let agora = agora_over(backend.store());
-            let fx = create_fixture(&agora, 2, 1).await.unwrap();
+            let config = agora_runtime::Config::default();
+            let handle = agora_runtime::open_store(&config, &url, true).await.unwrap();
+            let agora = agora_over(handle.store());
+            let fx = create_fixture(&agora, handle.store().as_ref(), 2, 1).await.unwrap();
             let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
             let id = pg_order(&mut conn, &fx, &fx.customers[0], &fx.variants[0]).await.unwrap().expect("stock");
-            check_readable(&agora, &fx, id).await;
-            if let agora_runtime::Backend::Postgres(p) = backend {
-                p.pool().close().await;
-            }
+            check_readable(handle.store().as_ref(), &fx, id).await;
+            handle.close().await;
         };
         let r = tokio::spawn(result).await;
         target.cleanup().await;

@@ -37,6 +37,27 @@ impl MigrationStatus {
     }
 }
 
+/// How a store has grouped writes into commits so far (group commit).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    /// Changesets applied (or refused).
+    pub changesets: u64,
+    /// Transactions committed for them; fewer than `changesets` when
+    /// groups shared a commit.
+    pub commits: u64,
+}
+
+/// How [`StoreKind::open`] treats the store's schema.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Apply pending migrations (a schema newer than this build is refused).
+    Migrate,
+    /// Refuse a store whose schema is not exactly this build's.
+    RequireCurrent,
+    /// Open whatever is there, to look at it (`agora migrate status`).
+    Inspect,
+}
+
 /// A job a kind of store needs run now and then (PostgreSQL: create the
 /// coming months' partitions). The worker runs it under a lease.
 #[async_trait]
@@ -85,6 +106,11 @@ pub trait StoreHandle: Send + Sync {
         None
     }
 
+    /// How writes were grouped into commits, when the kind groups them.
+    fn write_stats(&self) -> Option<WriteStats> {
+        None
+    }
+
     /// Jobs this kind of store needs the worker to run.
     fn maintenance(&self) -> Vec<Arc<dyn MaintenanceJob>> {
         Vec::new()
@@ -104,15 +130,14 @@ pub trait StoreKind: Send + Sync {
     /// `postgresql`).
     fn schemes(&self) -> &'static [&'static str];
 
-    /// Opens the store at `url`, applying pending migrations when
-    /// `migrate` is true; with `migrate` false a store that is not current
-    /// is refused with [`StoreError::Schema`]. A store migrated by a newer
-    /// build is always refused.
+    /// Opens the store at `url`; `mode` says what to do about its schema
+    /// (see [`OpenMode`]).
     ///
     /// # Errors
     /// A malformed URL ([`StoreError::Schema`] naming what is wrong), an
-    /// unreachable store ([`StoreError::Unavailable`]).
-    async fn open(&self, url: &str, migrate: bool) -> StoreResult<Arc<dyn StoreHandle>>;
+    /// unreachable store ([`StoreError::Unavailable`]), a schema the mode
+    /// refuses ([`StoreError::Schema`]).
+    async fn open(&self, url: &str, mode: OpenMode) -> StoreResult<Arc<dyn StoreHandle>>;
 
     /// Restores the native backup `backup` into the store at `url`, which
     /// nothing may have open.
@@ -164,8 +189,8 @@ impl StoreRegistry {
     ///
     /// # Errors
     /// As [`StoreRegistry::kind_for`] and [`StoreKind::open`].
-    pub async fn open(&self, url: &str, migrate: bool) -> StoreResult<Arc<dyn StoreHandle>> {
-        self.kind_for(url)?.open(url, migrate).await
+    pub async fn open(&self, url: &str, mode: OpenMode) -> StoreResult<Arc<dyn StoreHandle>> {
+        self.kind_for(url)?.open(url, mode).await
     }
 
     /// Restores a native backup into the store named by `url`.

@@ -19,7 +19,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::catalogue::{Record, tables};
 use crate::ports::{Store, StoreResult};
@@ -31,16 +31,42 @@ pub const FORMAT: &str = "agora-export";
 /// The format version this build writes and reads.
 pub const VERSION: u64 = 1;
 
-/// `value` with every object's keys sorted (whatever serde_json's map
-/// flavour), so equal data always prints the same.
-pub fn canonical(value: Value) -> Value {
-    match value {
+/// Canonical JSON text: object keys sorted, no insignificant whitespace.
+/// Two equal values always give the same text, whatever map order they
+/// were built with (PostgreSQL `jsonb` reorders keys).
+pub fn canonical_json(v: &Value) -> String {
+    let mut out = String::new();
+    write_canonical(v, &mut out);
+    out
+}
+
+fn write_canonical(v: &Value, out: &mut String) {
+    match v {
         Value::Object(map) => {
-            let sorted: BTreeMap<String, Value> = map.into_iter().map(|(k, v)| (k, canonical(v))).collect();
-            Value::Object(sorted.into_iter().collect::<Map<String, Value>>())
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push(':');
+                write_canonical(&map[k.as_str()], out);
+            }
+            out.push('}');
         }
-        Value::Array(items) => Value::Array(items.into_iter().map(canonical).collect()),
-        other => other,
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
     }
 }
 
@@ -63,7 +89,7 @@ pub fn trailer_line(counts: &[(&str, u64)]) -> String {
 }
 
 fn line(v: Value) -> String {
-    let mut s = canonical(v).to_string();
+    let mut s = canonical_json(&v);
     s.push('\n');
     s
 }
@@ -131,5 +157,16 @@ impl ExportStream {
         }
         self.done = true;
         Ok(Some(trailer_line(&self.counts)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_text_sorts_keys() {
+        let v: Value = serde_json::from_str(r#"{"b":[{"y":1,"x":2}],"a":null}"#).expect("json");
+        assert_eq!(canonical_json(&v), r#"{"a":null,"b":[{"x":2,"y":1}]}"#);
     }
 }

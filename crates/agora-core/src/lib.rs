@@ -50,7 +50,7 @@ pub mod usecases;
 pub mod validate;
 pub mod views;
 
-pub use backend::{MaintenanceJob, MigrationStatus, StoreHandle, StoreKind, StoreRegistry};
+pub use backend::{MaintenanceJob, MigrationStatus, OpenMode, StoreHandle, StoreKind, StoreRegistry, WriteStats};
 pub use catalogue::{Catalogued, Record, table_named, tables};
 pub use changeset::{Changeset, Condition, Guard, GuardFailure, StockChange, Write};
 pub use clock::{Clock, Entropy, ManualClock, OsEntropy, SeededEntropy, SystemClock};

@@ -20,7 +20,6 @@
 //! their files import unchanged. Rows are read and written page by page:
 //! memory stays bounded by a page (export) or a batch (import).
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, Write as IoWrite};
 
 use agora_core::catalogue::{table_named, table_position};
@@ -30,12 +29,11 @@ use serde_json::Value;
 
 use crate::CutoverError;
 use crate::copy::Progress;
-use crate::json::{canonical_json, record_from_json, row_json};
+use agora_core::export_format::{header_line, row_line, trailer_line};
 
-/// The `format` value of the header and trailer.
-pub const FORMAT: &str = "agora-export";
-/// The format version this build writes and reads.
-pub const VERSION: u64 = 1;
+use crate::json::record_from_json;
+
+pub use agora_core::export_format::{FORMAT, VERSION};
 
 /// What an export or import moved.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -56,7 +54,7 @@ pub async fn export_to(
     out: &mut dyn IoWrite,
     progress: &dyn Progress,
 ) -> Result<ExportSummary, CutoverError> {
-    writeln!(out, "{}", canonical_json(&serde_json::json!({"format": FORMAT, "version": VERSION})))?;
+    out.write_all(header_line().as_bytes())?;
     let mut summary = ExportSummary::default();
     for table in tables() {
         progress.table(table.name, 0);
@@ -64,8 +62,7 @@ pub async fn export_to(
         let mut scan = TableScan::new(store, table, SCAN_PAGE);
         while let Some(page) = scan.next_page().await? {
             for record in &page {
-                let line = serde_json::json!({"table": table.name, "row": row_json(record)});
-                writeln!(out, "{}", canonical_json(&line))?;
+                out.write_all(row_line(record).as_bytes())?;
             }
             rows += page.len() as u64;
             progress.rows(page.len() as u64);
@@ -73,9 +70,8 @@ pub async fn export_to(
         summary.counts.push((table.name.to_owned(), rows));
         summary.rows += rows;
     }
-    let counts: BTreeMap<&str, u64> = summary.counts.iter().map(|(t, n)| (t.as_str(), *n)).collect();
-    let trailer = serde_json::json!({"format": FORMAT, "end": true, "rows": summary.rows, "counts": counts});
-    writeln!(out, "{}", canonical_json(&trailer))?;
+    let counts: Vec<(&str, u64)> = summary.counts.iter().map(|(t, n)| (t.as_str(), *n)).collect();
+    out.write_all(trailer_line(&counts).as_bytes())?;
     out.flush()?;
     Ok(summary)
 }

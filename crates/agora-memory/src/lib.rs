@@ -278,7 +278,7 @@ impl StoreKind for MemoryKind {
         &["memory"]
     }
 
-    async fn open(&self, url: &str, _migrate: bool) -> StoreResult<Arc<dyn StoreHandle>> {
+    async fn open(&self, url: &str, _mode: OpenMode) -> StoreResult<Arc<dyn StoreHandle>> {
         if url != "memory:" && url != "memory://" {
             return Err(StoreError::Schema(format!("a memory store URL is `memory:`, not {url:?}")));
         }

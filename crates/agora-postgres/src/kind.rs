@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use agora_core::backend::{MaintenanceJob, MigrationStatus, StoreHandle, StoreKind};
+use agora_core::backend::{MaintenanceJob, MigrationStatus, OpenMode, StoreHandle, StoreKind};
 use agora_core::{LockManager, Store, StoreError};
 use async_trait::async_trait;
 
@@ -41,12 +41,12 @@ impl StoreKind for PgKind {
         &["postgres", "postgresql"]
     }
 
-    async fn open(&self, url: &str, migrate: bool) -> StoreResult<Arc<dyn StoreHandle>> {
+    async fn open(&self, url: &str, mode: OpenMode) -> StoreResult<Arc<dyn StoreHandle>> {
         let config = PgConfig::from_url(url, &self.defaults)?;
         let store = PgStore::connect_without_migrating(config.clone()).await?;
-        if migrate {
+        if mode == OpenMode::Migrate {
             store.migrate().await?;
-        } else {
+        } else if mode == OpenMode::RequireCurrent {
             let status = store.migration_status().await?;
             if !status.is_current() {
                 return Err(StoreError::Schema(format!(

@@ -502,10 +502,10 @@ async fn the_store_kind_opens_migrates_backs_up_and_restores() {
     let kind = PgKind::new(PgConfig { max_connections: 4, ..PgConfig::default() });
     assert_eq!((kind.name(), kind.schemes()), ("postgres", &["postgres", "postgresql"][..]));
     let (empty, _g1) = agora_postgres::testing::empty_database().await;
-    let refused = kind.open(&empty.url, false).await.err();
+    let refused = kind.open(&empty.url, agora_core::OpenMode::RequireCurrent).await.err();
     assert!(matches!(refused, Some(StoreError::Schema(_))), "an unmigrated store is refused: {refused:?}");
     let url = format!("{}?max_group=1", empty.url);
-    let handle = kind.open(&url, true).await.expect("open and migrate");
+    let handle = kind.open(&url, agora_core::OpenMode::Migrate).await.expect("open and migrate");
     let status = handle.migration_status().await.unwrap();
     assert!(status.is_current() && status.applied == MIGRATOR.iter().map(|m| m.version).max().unwrap());
     assert_eq!(handle.migrate().await.unwrap(), status);
@@ -523,7 +523,8 @@ async fn the_store_kind_opens_migrates_backs_up_and_restores() {
     assert!(std::fs::metadata(&file).unwrap().len() > 0);
     let (target, _g2) = agora_postgres::testing::empty_database().await;
     kind.restore(&file, &target.url).await.expect("pg_restore");
-    let restored = kind.open(&target.url, false).await.expect("the restored store is current");
+    let restored =
+        kind.open(&target.url, agora_core::OpenMode::RequireCurrent).await.expect("the restored store is current");
     assert_eq!(snapshot(&*restored.store()).await, before);
     assert!(restored.store().get_store(s.id).await.unwrap().is_some());
     assert!(kind.restore(&dir.path().join("missing.dump"), &target.url).await.is_err());

@@ -37,6 +37,21 @@ impl ObjectBlobs {
     }
 }
 
+/// The blob store an object store URL names: `file://DIR` (created when
+/// missing) or `memory:`.
+///
+/// # Errors
+/// Another scheme, or a directory that cannot be created.
+pub fn open(url: &str) -> Result<Arc<dyn BlobStore>, StoreError> {
+    if url == "memory:" || url == "memory://" {
+        return Ok(Arc::new(ObjectBlobs::memory()));
+    }
+    match url.strip_prefix("file://") {
+        Some(dir) if !dir.is_empty() => Ok(Arc::new(ObjectBlobs::local(std::path::Path::new(dir))?)),
+        _ => Err(StoreError::Schema(format!("object_store_url: use file://DIR or memory:, not {url:?}"))),
+    }
+}
+
 fn err(e: object_store::Error) -> StoreError {
     StoreError::Unavailable(format!("blob store: {e}"))
 }

@@ -15,88 +15,45 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agora_core::secrets::{Argon2Cost, Argon2Passwords};
-use agora_core::{Agora, AgoraConfig, AgoraError, Entropy, OsEntropy, PasswordHasher, Store, SystemClock};
+use agora_core::{
+    Agora, AgoraConfig, AgoraError, Entropy, OpenMode, OsEntropy, PasswordHasher, Store, StoreHandle, StoreRegistry,
+    SystemClock,
+};
 use anyhow::Context;
 use async_trait::async_trait;
 
 pub use config::{Config, ConfigError, LogFormat, StorageMode};
+pub use jobs::Scheduler;
 
-/// The primary store, by backend, for the operations only some have.
-#[derive(Clone)]
-pub enum Backend {
-    /// In memory.
-    Memory(agora_memory::MemoryStore),
-    /// SQLite.
-    Sqlite(agora_sqlite::SqliteStore),
-    /// PostgreSQL.
-    Postgres(agora_postgres::PgStore),
+/// The kinds of store this build knows, by URL scheme: the one place a
+/// new store is registered. The `[sqlite]` and `[postgres]` sections give
+/// the defaults a URL does not override.
+pub fn registry(config: &Config) -> StoreRegistry {
+    StoreRegistry::new()
+        .register(Arc::new(agora_memory::MemoryKind))
+        .register(Arc::new(agora_sqlite::SqliteKind::new(config.sqlite.clone())))
+        .register(Arc::new(agora_postgres::PgKind::new(config.postgres.clone())))
 }
 
-impl Backend {
-    /// The store as the domain sees it.
-    pub fn store(&self) -> Arc<dyn Store> {
-        match self {
-            Backend::Memory(s) => Arc::new(s.clone()),
-            Backend::Sqlite(s) => Arc::new(s.clone()),
-            Backend::Postgres(s) => Arc::new(s.clone()),
-        }
-    }
-
-    /// Whether the schema is current (always for memory).
-    ///
-    /// # Errors
-    /// A message naming what is wrong.
-    pub async fn schema_current(&self) -> Result<(), String> {
-        match self {
-            Backend::Memory(_) => Ok(()),
-            Backend::Sqlite(s) => {
-                let st = s.migration_status().await.map_err(|e| e.to_string())?;
-                if st.is_current() { Ok(()) } else { Err(format!("sqlite schema not current: {st:?}")) }
-            }
-            Backend::Postgres(s) => {
-                let st = s.migration_status().await.map_err(|e| e.to_string())?;
-                if st.is_current() { Ok(()) } else { Err(format!("postgres schema not current: {st:?}")) }
-            }
-        }
-    }
-}
-
-/// Opens the store named by a URL: `memory:`, `sqlite://PATH[?synchronous=normal]`
-/// or `postgres://...`. Migrations are applied when `migrate` is true; a
-/// schema newer than this build is refused either way.
+/// Opens the store named by `url` with this build's registry and checks its
+/// schema is current (a pending migration is applied first when `migrate`).
 ///
 /// # Errors
-/// An unknown scheme, or the store's own error.
-pub async fn open_backend(url: &str, migrate: bool, pg_max_connections: u32) -> anyhow::Result<Backend> {
-    if url == "memory:" || url == "memory://" {
-        return Ok(Backend::Memory(agora_memory::MemoryStore::new()));
+/// An unknown scheme, an unreachable store, a schema newer than this build
+/// or (with `migrate` off) one that is not current.
+pub async fn open_store(config: &Config, url: &str, migrate: bool) -> anyhow::Result<Arc<dyn StoreHandle>> {
+    let mode = if migrate { OpenMode::Migrate } else { OpenMode::RequireCurrent };
+    let handle = registry(config).open(url, mode).await.map_err(|e| anyhow::anyhow!("opening {}: {e}", redact(url)))?;
+    let status = handle.migration_status().await.map_err(|e| anyhow::anyhow!("{}: {e}", redact(url)))?;
+    if !status.is_current() {
+        anyhow::bail!("{}: schema not current: {status:?}", redact(url));
     }
-    if url.starts_with("sqlite:") {
-        let cfg = agora_sqlite::SqliteConfig::from_url(url).map_err(|e| anyhow::anyhow!("{e}"))?;
-        // With migrate off, a pending migration is refused instead of applied.
-        let store = if migrate {
-            agora_sqlite::SqliteStore::open(cfg).await
-        } else {
-            agora_sqlite::SqliteStore::open_without_migrating(cfg).await
-        }
-        .map_err(|e| anyhow::anyhow!("opening sqlite: {e}"))?;
-        return Ok(Backend::Sqlite(store));
-    }
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let mut cfg = agora_postgres::PgConfig::new(url);
-        cfg.max_connections = pg_max_connections;
-        let store = if migrate {
-            agora_postgres::PgStore::connect(cfg).await
-        } else {
-            agora_postgres::PgStore::connect_without_migrating(cfg).await
-        }
-        .map_err(|e| anyhow::anyhow!("opening postgres: {e}"))?;
-        return Ok(Backend::Postgres(store));
-    }
-    anyhow::bail!(
-        "database_url: unknown scheme in {:?}; use memory:, sqlite://PATH or postgres://...",
-        agora_redis::redact_url(url)
-    )
+    Ok(handle)
+}
+
+/// A URL with its password hidden, for logs and errors.
+pub fn redact(url: &str) -> String {
+    agora_redis::redact_url(url)
 }
 
 /// Argon2id at production cost on tokio's blocking pool, so hashing never
@@ -133,13 +90,16 @@ pub struct Runtime {
     pub config: Config,
     /// The domain service.
     pub agora: Agora,
-    /// The primary store (wrapped by the Redis cache when configured).
+    /// The primary store (wrapped by the cutover stores and the Redis cache
+    /// when configured).
     pub store: Arc<dyn Store>,
-    /// The primary store by backend.
-    pub backend: Backend,
+    /// The primary store's handle: migrations, backups, locks, maintenance.
+    pub handle: Arc<dyn StoreHandle>,
+    /// The secondary store's handle during a cutover.
+    pub secondary: Option<Arc<dyn StoreHandle>>,
     /// The Redis client, when configured.
     pub redis: Option<agora_redis::RedisClient>,
-    /// Per-client request budget, when `rate_limit_per_minute` > 0.
+    /// Per-client request budget, when `http.rate_limit_per_minute` > 0.
     pub request_budget: Option<Arc<agora_redis::RequestBudget>>,
     /// Secrets generated by this start: print once.
     pub generated: Vec<(String, String)>,
@@ -169,26 +129,22 @@ impl Runtime {
         let entropy: Arc<dyn Entropy> = Arc::new(OsEntropy::default());
         let clock = Arc::new(SystemClock);
         let secrets = secrets::resolve(&config, entropy.as_ref())?;
-        let backend = open_backend(&config.database_url, config.migrate, config.pg_max_connections).await?;
-        backend.schema_current().await.map_err(|e| anyhow::anyhow!(e))?;
-        let mut store = backend.store();
+        let handle = open_store(&config, &config.database_url, config.migrate).await?;
+        let mut store = handle.store();
         // Cutover: dual writes / shadow reads to the secondary store.
-        if config.storage_mode != StorageMode::Single {
-            let url = config.secondary_database_url.as_deref().context("storage_mode needs secondary_database_url")?;
-            let secondary = open_backend(url, config.migrate, config.pg_max_connections).await?;
-            secondary.schema_current().await.map_err(|e| anyhow::anyhow!("secondary store: {e}"))?;
-            store = match config.storage_mode {
-                StorageMode::DualWrite => Arc::new(agora_cutover::DualWriteStore::new(store, secondary.store())),
-                _ => Arc::new(agora_cutover::ShadowReadStore::new(store, secondary.store())),
+        let mut secondary = None;
+        if config.cutover.mode != StorageMode::Single {
+            let url =
+                config.cutover.secondary_database_url.as_deref().context("cutover.mode needs a secondary store")?;
+            let other = open_store(&config, url, config.migrate).await.context("secondary store")?;
+            store = match config.cutover.mode {
+                StorageMode::DualWrite => Arc::new(agora_cutover::DualWriteStore::new(store, other.store())),
+                _ => Arc::new(agora_cutover::ShadowReadStore::new(store, other.store())),
             };
-            tracing::info!(mode = ?config.storage_mode, secondary = %agora_redis::redact_url(url), "cutover storage mode");
+            tracing::info!(mode = ?config.cutover.mode, secondary = %redact(url), "cutover storage mode");
+            secondary = Some(other);
         }
-
-        let blobs: Arc<dyn agora_core::BlobStore> = match config.blob_dir.as_deref() {
-            Some("memory:") => Arc::new(blobs::ObjectBlobs::memory()),
-            Some(dir) => Arc::new(blobs::ObjectBlobs::local(std::path::Path::new(dir))?),
-            None => Arc::new(blobs::ObjectBlobs::local(&config.data_dir.join("exports"))?),
-        };
+        let blobs = blobs::open(&config.object_store())?;
         let redis = match &config.redis_url {
             Some(url) => {
                 let client = agora_redis::RedisClient::connect_lazy(agora_redis::RedisConfig::new(url.clone()))
@@ -196,7 +152,8 @@ impl Runtime {
                 if let Err(e) = client.ping().await {
                     tracing::warn!(error = %e, "redis is not reachable yet; running on the primary store until it is");
                 }
-                store = Arc::new(agora_redis::CachedStore::new(store, client.clone(), Duration::from_secs(300)));
+                let ttl = Duration::from_secs(config.redis.cache_ttl_secs.max(1));
+                store = Arc::new(agora_redis::CachedStore::new(store, client.clone(), ttl));
                 Some(client)
             }
             None => None,
@@ -207,19 +164,19 @@ impl Runtime {
             .keyring(secrets.keyring.clone())
             .passwords(Arc::new(BlockingPasswords::new(cost)))
             .blobs(blobs)
-            .guard_observer(Arc::new(|guard| {
-                metrics::counter!("agora_guard_conflicts_total", "kind" => guard.kind()).increment(1);
+            .guard_observer(Arc::new(|condition| {
+                metrics::counter!("agora_guard_conflicts_total", "kind" => condition.kind()).increment(1);
             }))
-            .config(AgoraConfig {
+            .config(config.domain.apply(AgoraConfig {
                 super_admin_key_hash: Some(secrets.admin_key_hash.clone()),
                 webhook_secret: secrets.webhook_secret.clone(),
                 ..AgoraConfig::default()
-            });
-        if let Backend::Postgres(pg) = &backend {
-            builder = builder.locks(Arc::new(agora_postgres::PgLocks::new(pg.pool().clone())));
+            }));
+        if let Some(locks) = handle.locks() {
+            builder = builder.locks(locks);
         }
         let window = Duration::from_secs(60);
-        let per_minute = config.rate_limit_per_minute;
+        let per_minute = config.http.rate_limit_per_minute;
         let mut request_budget = None;
         if let Some(client) = &redis {
             builder = builder
@@ -233,7 +190,7 @@ impl Runtime {
             request_budget = Some(Arc::new(agora_redis::RequestBudget::local(clock.clone(), per_minute, window)));
         }
         let agora = builder.build();
-        Ok(Runtime { config, agora, store, backend, redis, request_budget, generated: secrets.generated })
+        Ok(Runtime { config, agora, store, handle, secondary, redis, request_budget, generated: secrets.generated })
     }
 
     /// Ready to serve: the store answers and its schema is current.
@@ -242,7 +199,16 @@ impl Runtime {
     /// A message saying what is not ready.
     pub async fn readiness(&self) -> Result<(), String> {
         self.agora.health().await.map_err(|e| e.to_string())?;
-        self.backend.schema_current().await
+        let status = self.handle.migration_status().await.map_err(|e| e.to_string())?;
+        if status.is_current() { Ok(()) } else { Err(format!("schema not current: {status:?}")) }
+    }
+
+    /// Finishes pending writes and closes the stores' connections.
+    pub async fn close(&self) {
+        self.handle.close().await;
+        if let Some(s) = &self.secondary {
+            s.close().await;
+        }
     }
 
     /// Starts the job scheduler; it stops after its current tick once

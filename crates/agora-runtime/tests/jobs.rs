@@ -40,7 +40,7 @@ on_every_backend!(
 
 fn settled_per_store(snap: &Snapshot) -> HashMap<StoreId, usize> {
     let mut m = HashMap::new();
-    for t in snap.tasks.iter().filter(|t| t.status == TaskStatus::Settled) {
+    for t in snap.rows::<agora_core::HelpTask>().into_iter().filter(|t| t.status == TaskStatus::Settled) {
         *m.entry(t.store_id).or_default() += 1;
     }
     m
@@ -65,7 +65,7 @@ fn total(stats: &[std::collections::BTreeMap<Job, JobStats>], job: Job) -> JobSt
 /// Each store's feed is numbered 1..=n without gaps, every event numbered.
 fn assert_feeds_gapless(snap: &Snapshot) {
     let mut seqs: HashMap<StoreId, Vec<i64>> = HashMap::new();
-    for e in &snap.events {
+    for e in &snap.rows::<agora_core::ActivityEvent>() {
         seqs.entry(e.store_id).or_default().push(e.seq.expect("every event sequenced"));
     }
     for (store, mut s) in seqs {
@@ -92,7 +92,7 @@ async fn a_backlog_does_not_starve_other_stores(backend: &str) {
     let first = scheduler.tick().await;
     assert_eq!(first.report.changed, 30, "one pass moves one batch");
     assert!(first.more_work, "a backlog asks for the next tick at once");
-    let per_store = settled_per_store(&rt.store.snapshot().await.unwrap());
+    let per_store = settled_per_store(&agora_core::Snapshot::read(&*rt.store).await.unwrap());
     assert_eq!(per_store.get(&small1), Some(&4), "small stores are served in the first pass: {per_store:?}");
     assert_eq!(per_store.get(&small2), Some(&5), "small stores are served in the first pass: {per_store:?}");
     assert_eq!(per_store.get(&big), Some(&21), "the backlog gets what is left of the batch");
@@ -100,13 +100,13 @@ async fn a_backlog_does_not_starve_other_stores(backend: &str) {
     // Small stores that get new work keep being served while the backlog drains.
     seed_due_tasks(store, small1, 3, |_| past).await;
     scheduler.tick().await;
-    let per_store = settled_per_store(&rt.store.snapshot().await.unwrap());
+    let per_store = settled_per_store(&agora_core::Snapshot::read(&*rt.store).await.unwrap());
     assert_eq!(per_store.get(&small1), Some(&7), "{per_store:?}");
     assert_eq!(per_store.get(&big), Some(&48), "{per_store:?}");
 
     let rest = scheduler.run_until_idle().await;
     assert_eq!(rest.errors, 0);
-    let snap = rt.store.snapshot().await.unwrap();
+    let snap = agora_core::Snapshot::read(&*rt.store).await.unwrap();
     assert_payouts_exact(&snap, 312);
     let stats = scheduler.stats()[&Job::Payouts];
     assert_eq!((stats.changed, stats.conflicts, stats.errors), (312, 0, 0), "{stats:?}");
@@ -129,7 +129,7 @@ async fn a_batch_smaller_than_the_store_count_rotates_over_the_stores() {
     for _ in 0..3 {
         assert_eq!(scheduler.tick().await.report.changed, 2);
     }
-    let per_store = settled_per_store(&rt.store.snapshot().await.unwrap());
+    let per_store = settled_per_store(&agora_core::Snapshot::read(&*rt.store).await.unwrap());
     for s in &stores {
         assert_eq!(per_store.get(s), Some(&1), "every store served once in three passes of two: {per_store:?}");
     }
@@ -148,13 +148,7 @@ async fn every_job_runs_and_leaves_the_data_exact(backend: &str) {
     seed_due_tasks(store, b, 70, |i| if i < 50 { past } else { now() + time::Duration::days(1) }).await;
     // Drift the reconcile job must correct and audit: 2 units reserved by nothing.
     let mut cs = Changeset::new();
-    cs.write(Write::AdjustStock {
-        variant_id: expired.variant_id,
-        warehouse_id: expired.warehouse_id,
-        on_hand_delta: 0,
-        reserved_delta: 2,
-        at: now(),
-    });
+    cs.stock(expired.variant_id, expired.warehouse_id, now(), StockChange::Adjust { on_hand: 0, reserved: 2 });
     store.apply(cs).await.unwrap();
 
     let scheduler = Scheduler::new(&rt);
@@ -162,20 +156,24 @@ async fn every_job_runs_and_leaves_the_data_exact(backend: &str) {
     let summary = scheduler.run_until_idle().await;
     assert_eq!(summary.errors, 0, "{:?}", scheduler.stats());
 
-    let snap = rt.store.snapshot().await.unwrap();
+    let snap = agora_core::Snapshot::read(&*rt.store).await.unwrap();
     assert_payouts_exact(&snap, 120);
-    let closed = snap.orders.iter().filter(|o| o.status == OrderStatus::Closed).count();
+    let closed =
+        snap.rows::<agora_core::CustomerOrder>().into_iter().filter(|o| o.status == OrderStatus::Closed).count();
     assert_eq!(closed, 120);
     assert!(
-        snap.orders
+        snap.rows::<agora_core::CustomerOrder>()
             .iter()
             .filter(|o| o.status == OrderStatus::Closed)
             .all(|o| o.close_reason == Some(CloseReason::Timeout))
     );
-    assert!(snap.reservations.iter().all(|r| r.status == ReservationStatus::Released));
-    let row = snap.inventory.iter().find(|r| r.variant_id == expired.variant_id).unwrap();
+    assert!(
+        snap.rows::<agora_core::InventoryReservation>().into_iter().all(|r| r.status == ReservationStatus::Released)
+    );
+    let row = snap.rows::<agora_core::Inventory>().into_iter().find(|r| r.variant_id == expired.variant_id).unwrap();
     assert_eq!((row.on_hand, row.reserved), (expired.on_hand, 0), "stock released exactly once");
-    let audits: Vec<&AuditLog> = snap.audit_logs.iter().filter(|l| l.key.starts_with("inventory_reserved:")).collect();
+    let audits: Vec<&AuditLog> =
+        snap.rows::<agora_core::AuditLog>().into_iter().filter(|l| l.key.starts_with("inventory_reserved:")).collect();
     // The reconcile pass ran before or after the expiry: either way one audited correction of the 2 units.
     assert_eq!(audits.len(), 1, "{audits:?}");
     assert_feeds_gapless(&snap);
@@ -188,7 +186,7 @@ async fn every_job_runs_and_leaves_the_data_exact(backend: &str) {
     // Nothing is due any more: another catch-up changes nothing.
     let again = scheduler.run_until_idle().await;
     assert_eq!((again.report.changed, again.errors), (0, 0));
-    assert_eq!(rt.store.snapshot().await.unwrap(), snap);
+    assert_eq!(agora_core::Snapshot::read(&*rt.store).await.unwrap(), snap);
 }
 
 async fn stale_running_exports_are_requeued_and_written(backend: &str) {
@@ -264,7 +262,7 @@ async fn shutdown_finishes_the_batch_in_hand(backend: &str) {
     tx.send(true).unwrap();
     tokio::time::timeout(Duration::from_secs(30), handle).await.expect("stops promptly").unwrap();
     let stats = scheduler.stats()[&Job::Payouts];
-    let snap = rt.store.snapshot().await.unwrap();
+    let snap = agora_core::Snapshot::read(&*rt.store).await.unwrap();
     // Whatever was done is whole: every settled task has its one payout row.
     assert_payouts_exact(&snap, stats.changed as usize);
     assert!(stats.changed < 1200, "stopped before the backlog was done ({stats:?})");
@@ -339,9 +337,9 @@ async fn three_workers(dir: &std::path::Path, url: &str, shared_locks: bool) {
     // Number the last events, then check everything.
     let tail = Scheduler::new(&runtimes[0]).with_jobs(&[Job::SequenceEvents, Job::Payouts]).run_until_idle().await;
     assert_eq!(tail.errors, 0);
-    let snap = store.snapshot().await.unwrap();
+    let snap = agora_core::Snapshot::read(&*store).await.unwrap();
     assert_payouts_exact(&snap, 1000);
-    assert_eq!(snap.tasks.len(), 1000);
+    assert_eq!(snap.rows::<agora_core::HelpTask>().len(), 1000);
     assert_feeds_gapless(&snap);
 
     let stats: Vec<_> = schedulers.iter().map(Scheduler::stats).collect();

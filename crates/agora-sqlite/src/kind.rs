@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use agora_core::{MigrationStatus, Store, StoreError, StoreHandle, StoreKind, StoreResult};
+use agora_core::{MigrationStatus, OpenMode, Store, StoreError, StoreHandle, StoreKind, StoreResult, WriteStats};
 use async_trait::async_trait;
 
 use crate::{SqliteConfig, SqliteStore};
@@ -45,6 +45,11 @@ impl StoreHandle for SqliteHandle {
         self.0.backup_to(dest).await
     }
 
+    fn write_stats(&self) -> Option<WriteStats> {
+        let w = self.0.writer_stats();
+        Some(WriteStats { changesets: w.changesets, commits: w.commits })
+    }
+
     async fn close(&self) {
         self.0.shutdown().await;
     }
@@ -60,12 +65,12 @@ impl StoreKind for SqliteKind {
         &["sqlite"]
     }
 
-    async fn open(&self, url: &str, migrate: bool) -> StoreResult<Arc<dyn StoreHandle>> {
+    async fn open(&self, url: &str, mode: OpenMode) -> StoreResult<Arc<dyn StoreHandle>> {
         let config = SqliteConfig::from_url_with(url, &self.defaults)?;
-        let store = if migrate {
-            SqliteStore::open(config).await?
-        } else {
-            SqliteStore::open_without_migrating(config).await?
+        let store = match mode {
+            OpenMode::Migrate => SqliteStore::open(config).await?,
+            OpenMode::RequireCurrent => SqliteStore::open_without_migrating(config).await?,
+            OpenMode::Inspect => SqliteStore::open_as_is(config).await?,
         };
         Ok(Arc::new(SqliteHandle(store)))
     }

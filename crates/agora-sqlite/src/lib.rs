@@ -54,7 +54,7 @@ use std::sync::Arc;
 
 use agora_core::ports::{OrderContext, OrderContextQuery};
 use agora_core::query::Query;
-use agora_core::{Changeset, MigrationStatus, Record, Store, StoreError, StoreResult};
+use agora_core::{Changeset, MigrationStatus, OpenMode, Record, Store, StoreError, StoreResult};
 use async_trait::async_trait;
 use rusqlite::Connection;
 
@@ -96,7 +96,7 @@ impl SqliteStore {
     /// [`StoreError::Schema`] when the file's schema is newer than this
     /// build; [`StoreError::Unavailable`] when the file cannot be opened.
     pub async fn open(config: SqliteConfig) -> Result<SqliteStore, StoreError> {
-        tokio::task::spawn_blocking(move || Self::open_blocking(config, true))
+        tokio::task::spawn_blocking(move || Self::open_blocking(config, OpenMode::Migrate))
             .await
             .map_err(|e| StoreError::Unavailable(format!("sqlite open task failed: {e}")))?
     }
@@ -108,12 +108,23 @@ impl SqliteStore {
     /// # Errors
     /// As [`SqliteStore::open`], plus `Schema` when migrations are pending.
     pub async fn open_without_migrating(config: SqliteConfig) -> Result<SqliteStore, StoreError> {
-        tokio::task::spawn_blocking(move || Self::open_blocking(config, false))
+        tokio::task::spawn_blocking(move || Self::open_blocking(config, OpenMode::RequireCurrent))
             .await
             .map_err(|e| StoreError::Unavailable(format!("sqlite open task failed: {e}")))?
     }
 
-    fn open_blocking(config: SqliteConfig, migrate: bool) -> Result<SqliteStore, StoreError> {
+    /// Opens the database whatever its schema, migrating nothing and
+    /// refusing nothing: to look at it (`agora migrate status`).
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the file cannot be opened.
+    pub async fn open_as_is(config: SqliteConfig) -> Result<SqliteStore, StoreError> {
+        tokio::task::spawn_blocking(move || Self::open_blocking(config, OpenMode::Inspect))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("sqlite open task failed: {e}")))?
+    }
+
+    fn open_blocking(config: SqliteConfig, mode: OpenMode) -> Result<SqliteStore, StoreError> {
         if let Some(parent) = config.path.parent()
             && !parent.as_os_str().is_empty()
             && !parent.exists()
@@ -122,10 +133,14 @@ impl SqliteStore {
                 .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", parent.display())))?;
         }
         let mut conn = config::open_write_connection(&config)?;
-        if migrate {
-            schema::migrate(&mut conn)?;
-        } else {
-            schema::require_current(&conn)?;
+        match mode {
+            OpenMode::Migrate => {
+                schema::migrate(&mut conn)?;
+            }
+            OpenMode::RequireCurrent => {
+                schema::require_current(&conn)?;
+            }
+            OpenMode::Inspect => {}
         }
         let readers = ReadPool::open(&config)?;
         let writer = Writer::start(conn)?;

@@ -544,14 +544,14 @@ async fn the_kind_opens_backs_up_and_restores_by_url() {
     let dir = tempfile::tempdir().unwrap();
     let registry = StoreRegistry::new().register(Arc::new(agora_sqlite::SqliteKind::default()));
     let url = |name: &str| format!("sqlite://{}?synchronous=normal", dir.path().join(name).display());
-    match registry.open(&url("fresh.db"), false).await {
+    match registry.open(&url("fresh.db"), agora_core::OpenMode::RequireCurrent).await {
         Err(StoreError::Schema(msg)) => assert!(msg.contains("pending"), "{msg}"),
         Err(other) => panic!("an unmigrated file must be refused, got {other:?}"),
         Ok(_) => panic!("an unmigrated file must be refused"),
     }
-    assert!(matches!(registry.open("sqlite://", true).await, Err(StoreError::Schema(_))));
+    assert!(matches!(registry.open("sqlite://", agora_core::OpenMode::Migrate).await, Err(StoreError::Schema(_))));
 
-    let handle = registry.open(&url("agora.db"), true).await.unwrap();
+    let handle = registry.open(&url("agora.db"), agora_core::OpenMode::Migrate).await.unwrap();
     let status = handle.migration_status().await.unwrap();
     assert!(status.is_current() && status.pending.is_empty() && status.unknown.is_empty(), "{status:?}");
     assert_eq!(handle.migrate().await.unwrap(), status);
@@ -567,7 +567,7 @@ async fn the_kind_opens_backs_up_and_restores_by_url() {
     assert!(matches!(store.apply(Changeset::new()).await, Err(StoreError::Unavailable(_))), "closed");
 
     registry.restore(&backup, &url("restored.db")).await.unwrap();
-    let restored = registry.open(&url("restored.db"), false).await.unwrap();
+    let restored = registry.open(&url("restored.db"), agora_core::OpenMode::RequireCurrent).await.unwrap();
     assert_eq!(restored.store().get_user(u.id).await.unwrap(), Some(u));
     restored.close().await;
 }

@@ -1,14 +1,23 @@
 //! Configuration: environment variables over `agora.toml` over defaults
-//! (figment). Every key of `agora.toml` must be known: an unknown key is an
-//! error naming it. From the environment only `AGORA_*` variables with a
-//! known name are read, so unrelated variables (`AGORA_TEST_POSTGRES_URL`)
-//! cannot break a start.
+//! (figment), nested by part: the contract's keys at the top
+//! (`database_url`, `listen`, ...), every other knob in its section
+//! (`[http] trust_forwarded_for`, `[sqlite] synchronous`, `[postgres]
+//! max_group`, ...). A key `a.b` is read from `AGORA_A_B`. Every key of
+//! `agora.toml` must be known: an unknown key is an error naming it. From
+//! the environment only the known `AGORA_*` names are read, so unrelated
+//! variables (`AGORA_TEST_POSTGRES_URL`) cannot break a start. The flat
+//! names of earlier versions (`job_batch_size`, `pg_max_connections`, ...)
+//! are still read, as aliases of their new places.
 
 use std::path::{Path, PathBuf};
 
 use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
+use figment::value::Value as FigValue;
 use serde::{Deserialize, Deserializer, Serialize};
+
+pub use agora_postgres::PgConfig;
+pub use agora_sqlite::SqliteConfig;
 
 /// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -56,7 +65,7 @@ pub const ALL_JOBS: &[&str] = &[
     "payouts",
     "exports",
     "retention",
-    "partitions",
+    "maintenance",
     "sequence_events",
     "relay_events",
     "reconcile",
@@ -84,8 +93,144 @@ pub enum StorageMode {
     ShadowRead,
 }
 
-/// agora's configuration. Field names are the `agora.toml` keys; the
-/// environment variable of each is `AGORA_` + the name in upper case.
+/// `[http]`: the api's knobs.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Per-request timeout in milliseconds; over it the client gets 503.
+    pub request_timeout_ms: u64,
+    /// Requests per minute per client IP (0 disables).
+    pub rate_limit_per_minute: u32,
+    /// Take the client IP from the first `X-Forwarded-For` entry (only
+    /// behind a proxy that sets it); otherwise the peer address is used.
+    #[serde(deserialize_with = "on_off")]
+    pub trust_forwarded_for: bool,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self { request_timeout_ms: 10_000, rate_limit_per_minute: 0, trust_forwarded_for: false }
+    }
+}
+
+/// `[jobs]`: the scheduler's knobs (`AGORA_JOB_INTERVAL_MS` stays at the
+/// top, as the contract names it).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobsConfig {
+    /// Rows per job batch, shared out per store (1..=10000).
+    pub batch_size: u32,
+    /// Comma-separated jobs to run (default: all).
+    pub run: String,
+    /// How long a job's lease lives without a heartbeat, in milliseconds.
+    pub lease_ttl_ms: u64,
+    /// A running export older than this (seconds) whose worker holds no
+    /// lease is given back to the queue.
+    pub export_stale_after_secs: u64,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self { batch_size: 100, run: ALL_JOBS.join(","), lease_ttl_ms: 30_000, export_stale_after_secs: 15 * 60 }
+    }
+}
+
+/// `[log]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { format: LogFormat::Text }
+    }
+}
+
+/// `[redis]`: knobs of the Redis parts (enabled by `redis_url`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisSection {
+    /// Longest a cached catalog value lives, in seconds (it only bounds
+    /// memory and what other instances may see while Redis cannot be written).
+    pub cache_ttl_secs: u64,
+}
+
+impl Default for RedisSection {
+    fn default() -> Self {
+        Self { cache_ttl_secs: 300 }
+    }
+}
+
+/// `[cutover]`: moving a live deployment between stores.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CutoverConfig {
+    /// `single`, `dual_write` or `shadow_read`.
+    pub mode: StorageMode,
+    /// The other store of a cutover.
+    pub secondary_database_url: Option<String>,
+}
+
+impl Default for CutoverConfig {
+    fn default() -> Self {
+        Self { mode: StorageMode::Single, secondary_database_url: None }
+    }
+}
+
+/// `[domain]`: the use cases' tunables (`agora_core::AgoraConfig`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DomainConfig {
+    /// Lifetime of a login session, in seconds.
+    pub session_ttl_secs: u64,
+    /// How long idempotent responses are kept, in seconds.
+    pub idempotency_ttl_secs: u64,
+    /// How long an in-flight idempotency marker lives, in milliseconds.
+    pub idempotency_lease_ms: u64,
+    /// How long export files are kept, in seconds.
+    pub export_ttl_secs: u64,
+    /// Failed logins per email per minute before 429.
+    pub login_failures_per_minute: u32,
+    /// Attempts of a use case whose guard lost a race before it gives up.
+    pub max_attempts: u32,
+}
+
+impl Default for DomainConfig {
+    fn default() -> Self {
+        let d = agora_core::AgoraConfig::default();
+        let secs = |t: time::Duration| u64::try_from(t.whole_seconds()).unwrap_or(0);
+        Self {
+            session_ttl_secs: secs(d.session_ttl),
+            idempotency_ttl_secs: secs(d.idempotency_ttl),
+            idempotency_lease_ms: u64::try_from(d.idempotency_lease.as_millis()).unwrap_or(u64::MAX),
+            export_ttl_secs: secs(d.export_ttl),
+            login_failures_per_minute: d.login_failures_per_minute,
+            max_attempts: d.max_attempts,
+        }
+    }
+}
+
+impl DomainConfig {
+    /// These tunables over `base` (which carries the secrets).
+    pub fn apply(&self, base: agora_core::AgoraConfig) -> agora_core::AgoraConfig {
+        let secs = |s: u64| time::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX));
+        agora_core::AgoraConfig {
+            session_ttl: secs(self.session_ttl_secs),
+            idempotency_ttl: secs(self.idempotency_ttl_secs),
+            idempotency_lease: std::time::Duration::from_millis(self.idempotency_lease_ms),
+            export_ttl: secs(self.export_ttl_secs),
+            login_failures_per_minute: self.login_failures_per_minute,
+            max_attempts: self.max_attempts.max(1),
+            ..base
+        }
+    }
+}
+
+/// agora's configuration. Field names are the `agora.toml` keys (sections
+/// are tables); the environment variable of `a.b` is `AGORA_A_B`.
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
@@ -106,29 +251,33 @@ pub struct Config {
     pub worker: bool,
     /// How often each job rescans, in milliseconds.
     pub job_interval_ms: u64,
-    /// Rows per job batch per store.
-    pub job_batch_size: u32,
-    /// Comma-separated jobs to run (default: all).
-    pub jobs: String,
     /// Apply pending migrations at start.
     #[serde(deserialize_with = "on_off")]
     pub migrate: bool,
-    /// Where generated secrets and export files live.
+    /// Where generated secrets live (and files, by default).
     pub data_dir: PathBuf,
-    /// Export files: a local directory path, or `memory:`.
-    pub blob_dir: Option<String>,
-    /// `text` or `json`.
-    pub log_format: LogFormat,
-    /// Per-request timeout in milliseconds.
-    pub request_timeout_ms: u64,
-    /// Requests per minute per client IP (0 disables).
-    pub rate_limit_per_minute: u32,
-    /// PostgreSQL pool size.
-    pub pg_max_connections: u32,
-    /// `single`, `dual_write` or `shadow_read`.
-    pub storage_mode: StorageMode,
-    /// The secondary store of a cutover.
-    pub secondary_database_url: Option<String>,
+    /// Where export files go: `file://DIR` or `memory:` (default
+    /// `file://<data_dir>/blobs`).
+    pub object_store_url: Option<String>,
+    /// The api.
+    pub http: HttpConfig,
+    /// The job scheduler.
+    pub jobs: JobsConfig,
+    /// Logging.
+    pub log: LogConfig,
+    /// The SQLite store (`synchronous`, `read_connections`,
+    /// `busy_timeout_ms`); a `sqlite://` URL's own parameters win.
+    pub sqlite: SqliteConfig,
+    /// The PostgreSQL store (`max_connections`, `max_group`,
+    /// `acquire_timeout_ms`); a `postgres://` URL's own parameters win.
+    #[serde(skip_serializing)]
+    pub postgres: PgConfig,
+    /// The Redis parts.
+    pub redis: RedisSection,
+    /// Cutover between stores.
+    pub cutover: CutoverConfig,
+    /// The use cases' tunables.
+    pub domain: DomainConfig,
 }
 
 impl Default for Config {
@@ -142,17 +291,17 @@ impl Default for Config {
             secret_keys: None,
             worker: true,
             job_interval_ms: 1000,
-            job_batch_size: 100,
-            jobs: ALL_JOBS.join(","),
             migrate: true,
             data_dir: PathBuf::from("."),
-            blob_dir: None,
-            log_format: LogFormat::Text,
-            request_timeout_ms: 10_000,
-            rate_limit_per_minute: 0,
-            pg_max_connections: 16,
-            storage_mode: StorageMode::Single,
-            secondary_database_url: None,
+            object_store_url: None,
+            http: HttpConfig::default(),
+            jobs: JobsConfig::default(),
+            log: LogConfig::default(),
+            sqlite: SqliteConfig::default(),
+            postgres: PgConfig::default(),
+            redis: RedisSection::default(),
+            cutover: CutoverConfig::default(),
+            domain: DomainConfig::default(),
         }
     }
 }
@@ -161,31 +310,45 @@ impl Default for Config {
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let hide = |s: &Option<String>| s.as_ref().map(|_| "***");
+        let redact = |s: &Option<String>| s.as_deref().map(agora_redis::redact_url);
         f.debug_struct("Config")
             .field("database_url", &agora_redis::redact_url(&self.database_url))
-            .field("redis_url", &self.redis_url.as_deref().map(agora_redis::redact_url))
+            .field("redis_url", &redact(&self.redis_url))
             .field("listen", &self.listen)
             .field("admin_key", &hide(&self.admin_key))
             .field("webhook_secret", &hide(&self.webhook_secret))
             .field("secret_keys", &hide(&self.secret_keys))
             .field("worker", &self.worker)
             .field("job_interval_ms", &self.job_interval_ms)
-            .field("job_batch_size", &self.job_batch_size)
-            .field("jobs", &self.jobs)
             .field("migrate", &self.migrate)
             .field("data_dir", &self.data_dir)
-            .field("blob_dir", &self.blob_dir)
-            .field("log_format", &self.log_format)
-            .field("request_timeout_ms", &self.request_timeout_ms)
-            .field("rate_limit_per_minute", &self.rate_limit_per_minute)
-            .field("pg_max_connections", &self.pg_max_connections)
-            .field("storage_mode", &self.storage_mode)
-            .field("secondary_database_url", &self.secondary_database_url.as_deref().map(agora_redis::redact_url))
+            .field("object_store_url", &redact(&self.object_store_url))
+            .field("http", &self.http)
+            .field("jobs", &self.jobs)
+            .field("log", &self.log)
+            .field("sqlite", &self.sqlite)
+            .field("postgres", &self.postgres)
+            .field("redis", &self.redis)
+            .field("cutover.mode", &self.cutover.mode)
+            .field("cutover.secondary_database_url", &redact(&self.cutover.secondary_database_url))
+            .field("domain", &self.domain)
             .finish()
     }
 }
 
-/// The configuration keys, as read from `AGORA_<KEY>`.
+/// How a key's value is read from the environment.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Kept as text (booleans are text too: `on`/`off`).
+    Text,
+    /// A whole number; malformed stays text so the error names the key.
+    Number,
+}
+
+use Kind::{Number as N, Text as T};
+
+/// Every key, by its path; `AGORA_` + the path with `.` as `_`, upper case,
+/// is its environment variable.
 pub const KEYS: &[&str] = &[
     "database_url",
     "redis_url",
@@ -195,22 +358,122 @@ pub const KEYS: &[&str] = &[
     "secret_keys",
     "worker",
     "job_interval_ms",
-    "job_batch_size",
-    "jobs",
     "migrate",
     "data_dir",
-    "blob_dir",
-    "log_format",
-    "request_timeout_ms",
-    "rate_limit_per_minute",
-    "pg_max_connections",
-    "storage_mode",
-    "secondary_database_url",
+    "object_store_url",
+    "http.request_timeout_ms",
+    "http.rate_limit_per_minute",
+    "http.trust_forwarded_for",
+    "jobs.batch_size",
+    "jobs.run",
+    "jobs.lease_ttl_ms",
+    "jobs.export_stale_after_secs",
+    "log.format",
+    "sqlite.synchronous",
+    "sqlite.read_connections",
+    "sqlite.busy_timeout_ms",
+    "postgres.max_connections",
+    "postgres.max_group",
+    "postgres.acquire_timeout_ms",
+    "redis.cache_ttl_secs",
+    "cutover.mode",
+    "cutover.secondary_database_url",
+    "domain.session_ttl_secs",
+    "domain.idempotency_ttl_secs",
+    "domain.idempotency_lease_ms",
+    "domain.export_ttl_secs",
+    "domain.login_failures_per_minute",
+    "domain.max_attempts",
 ];
 
-/// The keys whose values are numbers.
-const NUMERIC_KEYS: &[&str] =
-    &["job_interval_ms", "job_batch_size", "request_timeout_ms", "rate_limit_per_minute", "pg_max_connections"];
+/// The flat names of earlier versions and where they live now.
+const ALIASES: &[(&str, &str)] = &[
+    ("job_batch_size", "jobs.batch_size"),
+    ("jobs", "jobs.run"),
+    ("log_format", "log.format"),
+    ("request_timeout_ms", "http.request_timeout_ms"),
+    ("rate_limit_per_minute", "http.rate_limit_per_minute"),
+    ("pg_max_connections", "postgres.max_connections"),
+    ("storage_mode", "cutover.mode"),
+    ("secondary_database_url", "cutover.secondary_database_url"),
+    ("blob_dir", "object_store_url"),
+];
+
+fn kind(path: &str) -> Kind {
+    const NUMBERS: &[&str] = &[
+        "job_interval_ms",
+        "http.request_timeout_ms",
+        "http.rate_limit_per_minute",
+        "jobs.batch_size",
+        "jobs.lease_ttl_ms",
+        "jobs.export_stale_after_secs",
+        "sqlite.read_connections",
+        "sqlite.busy_timeout_ms",
+        "postgres.max_connections",
+        "postgres.max_group",
+        "postgres.acquire_timeout_ms",
+        "redis.cache_ttl_secs",
+        "domain.session_ttl_secs",
+        "domain.idempotency_ttl_secs",
+        "domain.idempotency_lease_ms",
+        "domain.export_ttl_secs",
+        "domain.login_failures_per_minute",
+        "domain.max_attempts",
+    ];
+    if NUMBERS.contains(&path) { N } else { T }
+}
+
+/// The environment variable of a key path.
+pub fn env_name(path: &str) -> String {
+    format!("AGORA_{}", path.replace('.', "_").to_ascii_uppercase())
+}
+
+/// A value from the environment, typed for `path`.
+fn env_value(path: &str, raw: &str) -> FigValue {
+    match (kind(path), raw.trim().parse::<u64>()) {
+        (N, Ok(n)) => FigValue::from(n),
+        _ => FigValue::from(raw.to_owned()),
+    }
+}
+
+/// An old `blob_dir` (a directory or `memory:`) as an object store URL.
+fn blob_dir_url(v: &str) -> String {
+    if v == "memory:" || v.contains("://") { v.to_owned() } else { format!("file://{v}") }
+}
+
+/// Moves the old flat keys of a TOML file to their new places (so one
+/// extraction checks everything, and unknown keys still fail by name).
+fn lift_aliases(mut dict: figment::value::Dict) -> Result<figment::value::Dict, ConfigError> {
+    let mut lifted = Vec::new();
+    for (old, new) in ALIASES {
+        let Some(v) = dict.get(*old) else { continue };
+        // `jobs` as a table is the new section, not the old list.
+        if *old == "jobs" && v.as_dict().is_some() {
+            continue;
+        }
+        let v = dict.remove(*old).unwrap_or(FigValue::from(""));
+        let v = match (*old, v.as_str()) {
+            ("blob_dir", Some(s)) => FigValue::from(blob_dir_url(s)),
+            _ => v,
+        };
+        lifted.push((*new, v));
+    }
+    for (path, v) in lifted {
+        let (section, key) = path.split_once('.').unwrap_or(("", path));
+        if section.is_empty() {
+            dict.insert(key.to_owned(), v);
+            continue;
+        }
+        let table = dict.entry(section.to_owned()).or_insert_with(|| FigValue::from(figment::value::Dict::new()));
+        match table {
+            FigValue::Dict(_, d) => {
+                d.insert(key.to_owned(), v);
+            }
+            _ => return Err(ConfigError::Invalid(format!("{section}: expected a table"))),
+        }
+    }
+    Ok(dict)
+}
 
 impl Config {
     /// Loads `./agora.toml` (if present, or the file named by
@@ -231,127 +494,68 @@ impl Config {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, ConfigError> {
+        let invalid = |e: figment::Error| ConfigError::Invalid(e.to_string());
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(path) = file
             && path.exists()
         {
-            figment = figment.merge(Toml::file_exact(path));
+            let dict = Figment::from(Toml::file_exact(path)).extract::<figment::value::Dict>().map_err(invalid)?;
+            figment = figment.merge(Serialized::defaults(lift_aliases(dict)?));
         }
-        // Only known AGORA_* names; values are parsed like TOML scalars.
-        let mut dict = figment::value::Dict::new();
-        for (k, v) in env {
-            let Some(name) = k.strip_prefix("AGORA_") else { continue };
-            let name = name.to_ascii_lowercase();
-            if KEYS.contains(&name.as_str()) {
-                // Numeric keys arrive as text; a malformed number stays text
-                // so the error names the key.
-                let value = match v.trim().parse::<u64>() {
-                    Ok(n) if NUMERIC_KEYS.contains(&name.as_str()) => figment::value::Value::from(n),
-                    _ => figment::value::Value::from(v),
-                };
-                dict.insert(name, value);
+        let env: Vec<(String, String)> = env.into_iter().collect();
+        // Old names first, so the new name wins when both are set.
+        for (old, new) in ALIASES {
+            if let Some((_, v)) = env.iter().find(|(k, _)| *k == env_name(old)) {
+                let v = if *old == "blob_dir" { blob_dir_url(v) } else { v.clone() };
+                figment = figment.merge(Serialized::default(new, env_value(new, &v)));
             }
         }
-        figment = figment.merge(Serialized::defaults(dict));
-        let config: Config = figment.extract().map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        for path in KEYS {
+            if let Some((_, v)) = env.iter().find(|(k, _)| *k == env_name(path)) {
+                figment = figment.merge(Serialized::default(path, env_value(path, v)));
+            }
+        }
+        let config: Config = figment.extract().map_err(invalid)?;
         config.validate()?;
         Ok(config)
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        for job in self.jobs.split(',').map(str::trim).filter(|j| !j.is_empty()) {
-            if !ALL_JOBS.contains(&job) {
-                return Err(ConfigError::Invalid(format!("jobs: unknown job {job:?}; known: {}", ALL_JOBS.join(", "))));
+        for job in self.job_list() {
+            // `partitions` is the earlier name of `maintenance`.
+            if !ALL_JOBS.contains(&job.as_str()) && job != "partitions" {
+                let known = ALL_JOBS.join(", ");
+                return Err(ConfigError::Invalid(format!("jobs.run: unknown job {job:?}; known: {known}")));
             }
         }
         if self.job_interval_ms == 0 {
             return Err(ConfigError::Invalid("job_interval_ms: must be at least 1".into()));
         }
-        if !(1..=10_000).contains(&self.job_batch_size) {
-            return Err(ConfigError::Invalid("job_batch_size: must be 1..=10000".into()));
+        if !(1..=10_000).contains(&self.jobs.batch_size) {
+            return Err(ConfigError::Invalid("jobs.batch_size: must be 1..=10000".into()));
         }
-        if self.storage_mode != StorageMode::Single && self.secondary_database_url.is_none() {
-            return Err(ConfigError::Invalid("storage_mode: needs secondary_database_url".into()));
+        if self.cutover.mode != StorageMode::Single && self.cutover.secondary_database_url.is_none() {
+            return Err(ConfigError::Invalid("cutover.mode: needs cutover.secondary_database_url".into()));
+        }
+        if self.postgres.max_group == 0 || self.postgres.max_connections == 0 {
+            return Err(ConfigError::Invalid("postgres.max_group and postgres.max_connections: at least 1".into()));
         }
         Ok(())
     }
 
     /// The jobs to run.
     pub fn job_list(&self) -> Vec<String> {
-        self.jobs.split(',').map(str::trim).filter(|j| !j.is_empty()).map(str::to_owned).collect()
+        self.jobs.run.split(',').map(str::trim).filter(|j| !j.is_empty()).map(str::to_owned).collect()
+    }
+
+    /// Where export files go: `object_store_url`, or `<data_dir>/blobs`.
+    pub fn object_store(&self) -> String {
+        match &self.object_store_url {
+            Some(url) => url.clone(),
+            None => format!("file://{}", self.data_dir.join("blobs").display()),
+        }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
-    }
-
-    #[test]
-    fn defaults_match_the_contract() {
-        let c = Config::load_from(None, env(&[])).unwrap();
-        assert_eq!(c.database_url, "sqlite://agora.db");
-        assert_eq!(c.listen, "127.0.0.1:8080");
-        assert!(c.worker && c.migrate);
-        assert_eq!(c.job_interval_ms, 1000);
-        assert!(c.redis_url.is_none());
-    }
-
-    #[test]
-    fn env_overrides_file_overrides_defaults() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("agora.toml");
-        std::fs::write(&file, "listen = \"0.0.0.0:9000\"\nworker = \"off\"\njob_interval_ms = 250\n").unwrap();
-        let c = Config::load_from(
-            Some(&file),
-            env(&[("AGORA_LISTEN", "127.0.0.1:7000"), ("AGORA_TEST_POSTGRES_URL", "x")]),
-        )
-        .unwrap();
-        assert_eq!(c.listen, "127.0.0.1:7000");
-        assert!(!c.worker);
-        assert_eq!(c.job_interval_ms, 250);
-        let c =
-            Config::load_from(Some(&file), env(&[("AGORA_WORKER", "on"), ("AGORA_DATABASE_URL", "memory:")])).unwrap();
-        assert!(c.worker);
-        assert_eq!(c.database_url, "memory:");
-    }
-
-    #[test]
-    fn unknown_keys_are_errors_naming_the_key() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("agora.toml");
-        std::fs::write(&file, "databse_url = \"memory:\"\n").unwrap();
-        let err = Config::load_from(Some(&file), env(&[])).unwrap_err().to_string();
-        assert!(err.contains("databse_url"), "{err}");
-        let err = Config::load_from(None, env(&[("AGORA_WORKER", "maybe")])).unwrap_err().to_string();
-        assert!(err.contains("worker"), "{err}");
-        let err = Config::load_from(None, env(&[("AGORA_JOBS", "expire_orders,nope")])).unwrap_err().to_string();
-        assert!(err.contains("nope"), "{err}");
-        let err = Config::load_from(None, env(&[("AGORA_JOB_BATCH_SIZE", "many")])).unwrap_err().to_string();
-        assert!(err.contains("job_batch_size"), "{err}");
-    }
-
-    #[test]
-    fn numbers_from_the_environment() {
-        let c = Config::load_from(
-            None,
-            env(&[("AGORA_JOB_BATCH_SIZE", "20"), ("AGORA_JOB_INTERVAL_MS", "10"), ("AGORA_PG_MAX_CONNECTIONS", "4")]),
-        )
-        .unwrap();
-        assert_eq!((c.job_batch_size, c.job_interval_ms, c.pg_max_connections), (20, 10, 4));
-    }
-
-    #[test]
-    fn debug_hides_secrets() {
-        let c = Config::load_from(
-            None,
-            env(&[("AGORA_ADMIN_KEY", "super-secret-admin"), ("AGORA_DATABASE_URL", "postgres://u:hunter2@db/agora")]),
-        )
-        .unwrap();
-        let s = format!("{c:?}");
-        assert!(!s.contains("super-secret-admin") && !s.contains("hunter2"), "{s}");
-    }
-}
+mod tests;

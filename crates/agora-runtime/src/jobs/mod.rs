@@ -25,29 +25,20 @@
 
 pub mod fair;
 pub mod lease;
+mod passes;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use agora_core::{
-    Agora, AgoraError, Changeset, ExportJob, ExportStatus, Guard, Page, Record, StoreError, StoreId, SweepReport,
-};
+use agora_core::{Agora, AgoraError, MaintenanceJob, Page, Store, StoreId, Sweep, SweepReport};
 use tokio::sync::{Notify, watch};
 
-use crate::{Backend, Runtime};
-use fair::{Batch, share_out};
-use lease::Claim;
+use crate::Runtime;
 
-/// How long a job lease lives without an extension (extended every third of it).
-pub const LEASE_TTL: Duration = Duration::from_secs(30);
-/// A `running` export older than this whose lease nobody holds is given back to the queue.
-pub const EXPORT_STALE_AFTER: Duration = Duration::from_secs(15 * 60);
 /// Exports written per pass at most.
 const EXPORTS_PER_PASS: u32 = 10;
-/// Monthly partitions kept ahead on PostgreSQL.
-const PARTITION_MONTHS_AHEAD: u32 = 3;
 
 /// One of the worker's jobs (the names of `AGORA_JOBS`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -64,8 +55,10 @@ pub enum Job {
     Exports,
     /// Delete expired idempotency keys and sessions, expire export files.
     Retention,
-    /// Create upcoming PostgreSQL partitions.
-    Partitions,
+    /// The store's own maintenance jobs (PostgreSQL: create the coming
+    /// months' partitions), each at its own period; `partitions` in the
+    /// configuration is the same job.
+    Maintenance,
     /// Number committed events per store.
     SequenceEvents,
     /// Relay sequenced events to Redis streams (when Redis is configured).
@@ -83,7 +76,7 @@ impl Job {
         Job::Payouts,
         Job::Exports,
         Job::Retention,
-        Job::Partitions,
+        Job::Maintenance,
         Job::SequenceEvents,
         Job::RelayEvents,
         Job::Reconcile,
@@ -98,7 +91,7 @@ impl Job {
             Job::Payouts => "payouts",
             Job::Exports => "exports",
             Job::Retention => "retention",
-            Job::Partitions => "partitions",
+            Job::Maintenance => "maintenance",
             Job::SequenceEvents => "sequence_events",
             Job::RelayEvents => "relay_events",
             Job::Reconcile => "reconcile",
@@ -107,13 +100,27 @@ impl Job {
 
     /// Parses a configuration name.
     pub fn parse(name: &str) -> Option<Job> {
+        if name == "partitions" {
+            return Some(Job::Maintenance);
+        }
         Job::ALL.iter().copied().find(|j| j.as_str() == name)
+    }
+
+    /// The core sweep this job runs per store, if it is one.
+    pub const fn sweep(self) -> Option<Sweep> {
+        match self {
+            Job::ExpireOrders => Some(Sweep::ExpireOrders),
+            Job::AutoReceive => Some(Sweep::AutoReceive),
+            Job::ExpireTasks => Some(Sweep::ExpireTasks),
+            Job::Payouts => Some(Sweep::Payouts),
+            Job::SequenceEvents => Some(Sweep::SequenceEvents),
+            _ => None,
+        }
     }
 
     /// Jobs that need not run every tick run at most this often.
     pub const fn min_period(self) -> Option<Duration> {
         match self {
-            Job::Partitions => Some(Duration::from_secs(3600)),
             Job::Reconcile => Some(Duration::from_secs(60)),
             _ => None,
         }
@@ -172,6 +179,8 @@ struct State {
     stats: BTreeMap<Job, JobStats>,
     cursors: HashMap<Job, usize>,
     last_run: HashMap<Job, Instant>,
+    /// Last run of each maintenance job, by name.
+    maintained: HashMap<&'static str, Instant>,
 }
 
 struct Shared {
@@ -185,7 +194,9 @@ struct Shared {
 #[derive(Clone)]
 pub struct Scheduler {
     agora: Agora,
-    backend: Backend,
+    /// The store the event relay reads (the runtime's, with its wrappers).
+    store: Arc<dyn Store>,
+    maintenance: Vec<Arc<dyn MaintenanceJob>>,
     redis: Option<agora_redis::RedisClient>,
     jobs: Vec<Job>,
     interval: Duration,
@@ -208,7 +219,8 @@ impl std::fmt::Debug for Scheduler {
 }
 
 impl Scheduler {
-    /// A scheduler for a runtime's configuration (`jobs`, `job_interval_ms`, `job_batch_size`).
+    /// A scheduler for a runtime's configuration (`job_interval_ms` and the
+    /// `[jobs]` section).
     pub fn new(rt: &Runtime) -> Self {
         let mut jobs = Vec::new();
         for name in rt.config.job_list() {
@@ -221,13 +233,14 @@ impl Scheduler {
         let suffix = uuid::Uuid::new_v4().simple().to_string();
         Self {
             agora: rt.agora.clone(),
-            backend: rt.backend.clone(),
+            store: rt.store.clone(),
+            maintenance: rt.handle.maintenance(),
             redis: rt.redis.clone(),
             jobs,
             interval: Duration::from_millis(rt.config.job_interval_ms.max(1)),
-            batch: rt.config.job_batch_size.max(1),
-            lease_ttl: LEASE_TTL,
-            export_stale_after: EXPORT_STALE_AFTER,
+            batch: rt.config.jobs.batch_size.max(1),
+            lease_ttl: Duration::from_millis(rt.config.jobs.lease_ttl_ms.max(30)),
+            export_stale_after: Duration::from_secs(rt.config.jobs.export_stale_after_secs),
             name: format!("worker-{}-{}", std::process::id(), &suffix[..6]),
             shared: Arc::new(Shared { stop: AtomicBool::new(false), wake: Notify::new(), state: Mutex::default() }),
         }
@@ -441,318 +454,14 @@ impl Scheduler {
         let mut ids = Vec::new();
         let mut page = Page::first(200);
         loop {
-            let stores = self.agora.store().list_stores(page).await?;
-            ids.extend(stores.iter().map(|s| s.id));
+            let stores = self.agora.stores_page(page).await?;
+            ids.extend(&stores);
             match stores.last() {
-                Some(last) if stores.len() == 200 => page.before = Some(last.id.0),
+                Some(last) if stores.len() == 200 => page.before = Some(last.0),
                 _ => break,
             }
         }
         ids.sort();
         Ok(ids)
-    }
-
-    async fn pass(&self, job: Job, stores: &[StoreId]) -> Pass {
-        match job {
-            Job::Exports => self.exports_pass().await,
-            Job::Retention => self.retention_pass().await,
-            Job::Partitions => self.partitions_pass().await,
-            Job::SequenceEvents | Job::Reconcile => {
-                // Whole-store jobs: every store once per pass.
-                let acc = Mutex::new(Pass::default());
-                for &store in stores {
-                    if self.stopping() {
-                        break;
-                    }
-                    self.store_batch(job, store, u32::MAX, &acc).await;
-                }
-                acc.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner)
-            }
-            Job::ExpireOrders | Job::AutoReceive | Job::ExpireTasks | Job::Payouts | Job::RelayEvents => {
-                if job == Job::RelayEvents && self.redis.is_none() {
-                    return Pass::default();
-                }
-                let start = self.state().cursors.get(&job).copied().unwrap_or(0);
-                let acc = Mutex::new(Pass::default());
-                let stop = || self.stopping();
-                let shared = share_out(stores, start, self.batch, &stop, |store, limit| {
-                    self.store_batch(job, store, limit, &acc)
-                })
-                .await;
-                self.state().cursors.insert(job, shared.next_start);
-                let mut pass = acc.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
-                pass.saturated = shared.saturated;
-                pass
-            }
-        }
-    }
-
-    /// One store's batch: probe for due rows, claim, sweep, release.
-    async fn store_batch(&self, job: Job, store: StoreId, limit: u32, acc: &Mutex<Pass>) -> Batch {
-        let add = |f: &dyn Fn(&mut Pass)| f(&mut acc.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
-        match self.has_work(job, store).await {
-            Ok(true) => {}
-            Ok(false) => return Batch::Skipped,
-            Err(e) => {
-                add(&|p| p.errors += 1);
-                tracing::warn!(worker = %self.name, job = job.as_str(), store = %store, error = %e, "job batch failed; retried next pass");
-                return Batch::Skipped;
-            }
-        }
-        // The sequencer takes its own lock in core.
-        let claim = if job == Job::SequenceEvents {
-            None
-        } else {
-            match self.claim(&format!("job:{job}:{store}")).await {
-                Ok(Some(c)) => Some(c),
-                Ok(None) => {
-                    add(&|p| p.claims_skipped += 1);
-                    return Batch::Skipped;
-                }
-                Err(()) => None,
-            }
-        };
-        let result = self.sweep(job, store, limit).await;
-        if let Some(c) = claim {
-            c.release().await;
-        }
-        match result {
-            Ok(r) => {
-                add(&|p| {
-                    p.report.add(r);
-                    p.batches += 1;
-                });
-                Batch::Ran(r.scanned)
-            }
-            Err(e) => {
-                add(&|p| p.errors += 1);
-                tracing::warn!(worker = %self.name, job = job.as_str(), store = %store, error = %e, "job batch failed; retried next pass");
-                Batch::Skipped
-            }
-        }
-    }
-
-    /// Takes a lease; `Err(())` when the lock manager is unreachable (the
-    /// batch then runs unclaimed: guards keep it right).
-    async fn claim(&self, name: &str) -> Result<Option<Claim>, ()> {
-        match Claim::try_take(self.agora.locks(), name, self.lease_ttl).await {
-            Ok(c) => Ok(c),
-            Err(e) => {
-                tracing::warn!(worker = %self.name, lock = name, error = %e, "lock manager unavailable; running unclaimed");
-                metrics::counter!("agora_job_lease_errors_total").increment(1);
-                Err(())
-            }
-        }
-    }
-
-    /// A cheap look (one row) for due work, so idle stores cost no lease.
-    async fn has_work(&self, job: Job, store: StoreId) -> Result<bool, AgoraError> {
-        let s = self.agora.store();
-        let now = self.agora.clock().now();
-        Ok(match job {
-            Job::ExpireOrders => !s.list_unpaid_expired(store, now, 1).await?.is_empty(),
-            Job::AutoReceive => match s.get_settings(store).await? {
-                Some(settings) => {
-                    let cutoff = now - time::Duration::seconds(settings.auto_receive_seconds);
-                    !s.list_shipped_before(store, cutoff, 1).await?.is_empty()
-                }
-                None => false,
-            },
-            Job::ExpireTasks => !s.list_tasks_expired(store, now, 1).await?.is_empty(),
-            Job::Payouts => !s.list_tasks_payout_due(store, now, 1).await?.is_empty(),
-            Job::SequenceEvents => !s.list_unsequenced_events(store, 1).await?.is_empty(),
-            Job::RelayEvents => match &self.redis {
-                Some(client) => {
-                    let relay = agora_redis::EventRelay::new(client.clone(), 100_000);
-                    relay.checkpoint(store).await? < s.last_event_seq(store).await?
-                }
-                None => false,
-            },
-            Job::Reconcile | Job::Exports | Job::Retention | Job::Partitions => true,
-        })
-    }
-
-    async fn sweep(&self, job: Job, store: StoreId, limit: u32) -> Result<SweepReport, AgoraError> {
-        let a = &self.agora;
-        let moved = |n: u64| SweepReport { scanned: n, changed: n, conflicts: 0 };
-        match job {
-            Job::ExpireOrders => a.expire_unpaid_orders(store, limit).await,
-            Job::AutoReceive => a.auto_receive_orders(store, limit).await,
-            Job::ExpireTasks => a.expire_tasks(store, limit).await,
-            Job::Payouts => a.settle_due_payouts(store, limit).await,
-            Job::Reconcile => a.reconcile_inventory(store).await,
-            Job::SequenceEvents => Ok(moved(a.sequence_events(store).await?)),
-            Job::RelayEvents => match &self.redis {
-                Some(client) => {
-                    let relay = agora_redis::EventRelay::new(client.clone(), 100_000).with_batch(limit.min(10_000));
-                    Ok(moved(relay.relay_once(a.store().as_ref(), store).await? as u64))
-                }
-                None => Ok(SweepReport::default()),
-            },
-            Job::Exports | Job::Retention | Job::Partitions => Ok(SweepReport::default()),
-        }
-    }
-
-    async fn retention_pass(&self) -> Pass {
-        let mut pass = Pass::default();
-        let claim = match self.claim("job:retention").await {
-            Ok(Some(c)) => Some(c),
-            Ok(None) => {
-                pass.claims_skipped += 1;
-                return pass;
-            }
-            Err(()) => None,
-        };
-        let a = &self.agora;
-        let results = [
-            a.purge_expired_idempotency(self.batch).await,
-            a.purge_expired_sessions(self.batch).await,
-            a.expire_exports(self.batch).await,
-        ];
-        for r in results {
-            match r {
-                Ok(r) => {
-                    pass.batches += 1;
-                    pass.saturated |= r.scanned >= u64::from(self.batch);
-                    pass.report.add(r);
-                }
-                Err(e) => {
-                    pass.errors += 1;
-                    tracing::warn!(worker = %self.name, job = "retention", error = %e, "retention failed; retried next pass");
-                }
-            }
-        }
-        if let Some(c) = claim {
-            c.release().await;
-        }
-        pass
-    }
-
-    async fn partitions_pass(&self) -> Pass {
-        let mut pass = Pass::default();
-        let Backend::Postgres(pg) = &self.backend else { return pass };
-        let claim = match self.claim("job:partitions").await {
-            Ok(Some(c)) => Some(c),
-            Ok(None) => {
-                pass.claims_skipped += 1;
-                return pass;
-            }
-            Err(()) => None,
-        };
-        match pg.create_partitions(PARTITION_MONTHS_AHEAD).await {
-            Ok(n) => {
-                pass.batches += 1;
-                pass.report.changed += u64::from(n);
-            }
-            Err(e) => {
-                pass.errors += 1;
-                tracing::warn!(worker = %self.name, job = "partitions", error = %e, "creating partitions failed; retried next pass");
-            }
-        }
-        if let Some(c) = claim {
-            c.release().await;
-        }
-        pass
-    }
-
-    async fn exports_pass(&self) -> Pass {
-        let mut pass = Pass::default();
-        if let Err(e) = self.requeue_stale_exports(&mut pass).await {
-            pass.errors += 1;
-            tracing::warn!(worker = %self.name, job = "exports", error = %e, "requeueing stale exports failed");
-        }
-        let per_pass = self.batch.min(EXPORTS_PER_PASS);
-        let mut written = 0;
-        while written < per_pass && !self.stopping() {
-            match self.export_one(&mut pass).await {
-                Ok(true) => written += 1,
-                Ok(false) => break,
-                Err(e) => {
-                    pass.errors += 1;
-                    tracing::warn!(worker = %self.name, job = "exports", error = %e, "export failed; retried next pass");
-                    break;
-                }
-            }
-        }
-        pass.saturated = written == per_pass;
-        pass
-    }
-
-    /// Claims the oldest queued export and writes it; false when there is
-    /// none (or another worker is claiming it right now).
-    async fn export_one(&self, pass: &mut Pass) -> Result<bool, AgoraError> {
-        let store = self.agora.store();
-        let Some(next) = store.list_exports_by_status(ExportStatus::Queued, 1).await?.into_iter().next() else {
-            return Ok(false);
-        };
-        let claim = match self.claim(&format!("export:{}", next.id)).await {
-            Ok(Some(c)) => Some(c),
-            Ok(None) => {
-                pass.claims_skipped += 1;
-                return Ok(false);
-            }
-            Err(()) => None,
-        };
-        // Another worker may have written it between the read and the claim.
-        let still_queued = store.get_export(next.id).await?.is_some_and(|j| j.status == ExportStatus::Queued);
-        let result = if still_queued {
-            let worker = self.name.clone();
-            let progress = move |id: agora_core::ExportId, rows: i64| {
-                tracing::info!(worker = %worker, export = %id, rows, "export in progress");
-            };
-            self.agora.run_queued_exports(1, &progress).await.map(Some)
-        } else {
-            Ok(None)
-        };
-        if let Some(c) = claim {
-            c.release().await;
-        }
-        match result? {
-            Some(r) => {
-                pass.batches += 1;
-                pass.report.add(r);
-                if r.changed > 0 {
-                    tracing::info!(worker = %self.name, export = %next.id, store = %next.store_id, "export written");
-                }
-                Ok(true)
-            }
-            None => Ok(true),
-        }
-    }
-
-    /// Gives `running` exports whose worker died back to the queue: older
-    /// than the staleness timeout and with nobody holding their lease.
-    async fn requeue_stale_exports(&self, pass: &mut Pass) -> Result<(), AgoraError> {
-        let store = self.agora.store();
-        let now = self.agora.clock().now();
-        let stale = time::Duration::try_from(self.export_stale_after).unwrap_or(time::Duration::MINUTE);
-        for job in store.list_exports_by_status(ExportStatus::Running, 100).await? {
-            pass.report.scanned += 1;
-            if job.started_at.is_some_and(|t| now - t < stale) {
-                continue;
-            }
-            let claim = match self.claim(&format!("export:{}", job.id)).await {
-                Ok(Some(c)) => Some(c),
-                Ok(None) => continue, // its worker is alive
-                Err(()) => None,
-            };
-            let mut cs = Changeset::new();
-            cs.guard(Guard::ExportStatusIs { export_id: job.id, status: ExportStatus::Running })
-                .update(Record::Export(ExportJob { status: ExportStatus::Queued, started_at: None, ..job.clone() }));
-            let result = store.apply(cs).await;
-            if let Some(c) = claim {
-                c.release().await;
-            }
-            match result {
-                Ok(()) => {
-                    pass.report.changed += 1;
-                    metrics::counter!("agora_exports_requeued_total").increment(1);
-                    tracing::warn!(worker = %self.name, export = %job.id, started_at = ?job.started_at, "stale export given back to the queue");
-                }
-                Err(StoreError::GuardFailed(_)) => pass.report.conflicts += 1,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(())
     }
 }

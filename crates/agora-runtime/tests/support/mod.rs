@@ -15,8 +15,8 @@ pub fn config(dir: &Path, database_url: &str) -> agora_runtime::Config {
     c.database_url = database_url.to_owned();
     c.data_dir = dir.to_path_buf();
     c.job_interval_ms = 20;
-    c.job_batch_size = 50;
-    c.pg_max_connections = 4;
+    c.jobs.batch_size = 50;
+    c.postgres.max_connections = 4;
     c
 }
 
@@ -216,7 +216,7 @@ pub async fn seed_expired_orders(store: &dyn Store, store_id: StoreId, n: usize)
         created_at: at,
     }))
     .insert(Record::Warehouse(Warehouse { id: warehouse_id, store_id, name: "main".into(), created_at: at }))
-    .write(Write::SetOnHand { variant_id, warehouse_id, store_id, on_hand, at });
+    .stock(variant_id, warehouse_id, at, StockChange::SetOnHand { store_id, on_hand });
     store.apply(cs).await.expect("catalog seeded");
     let mut orders = Vec::with_capacity(n);
     for start in (0..n).step_by(100) {
@@ -240,7 +240,7 @@ pub async fn seed_expired_orders(store: &dyn Store, store_id: StoreId, n: usize)
             }));
             orders.push(o.id);
         }
-        cs.write(Write::AdjustStock { variant_id, warehouse_id, on_hand_delta: 0, reserved_delta: count as i64, at });
+        cs.stock(variant_id, warehouse_id, at, StockChange::Adjust { on_hand: 0, reserved: count as i64 });
         store.apply(cs).await.expect("orders seeded");
     }
     ExpiredOrders { orders, variant_id, warehouse_id, on_hand }
@@ -249,15 +249,16 @@ pub async fn seed_expired_orders(store: &dyn Store, store_id: StoreId, n: usize)
 /// Checks the ledger invariants: exactly one payout per settled task, none
 /// for others, and one `payout.created` event per payout.
 pub fn assert_payouts_exact(snap: &Snapshot, expected: usize) {
-    let settled: Vec<&HelpTask> = snap.tasks.iter().filter(|t| t.status == TaskStatus::Settled).collect();
-    assert_eq!(snap.payouts.len(), expected, "payout rows");
+    let settled: Vec<&HelpTask> =
+        snap.rows::<agora_core::HelpTask>().into_iter().filter(|t| t.status == TaskStatus::Settled).collect();
+    assert_eq!(snap.rows::<agora_core::PayoutLedger>().len(), expected, "payout rows");
     assert_eq!(settled.len(), expected, "settled tasks");
     let mut per_task: std::collections::HashMap<TaskId, usize> = std::collections::HashMap::new();
-    for p in &snap.payouts {
+    for p in &snap.rows::<agora_core::PayoutLedger>() {
         *per_task.entry(p.task_id).or_default() += 1;
     }
     assert!(per_task.values().all(|n| *n == 1), "a task has two payout rows");
     assert!(settled.iter().all(|t| per_task.contains_key(&t.id)), "a settled task has no payout row");
-    let events = snap.events.iter().filter(|e| e.kind == "payout.created").count();
+    let events = snap.rows::<agora_core::ActivityEvent>().into_iter().filter(|e| e.kind == "payout.created").count();
     assert_eq!(events, expected, "payout.created events");
 }
