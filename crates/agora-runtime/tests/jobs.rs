@@ -233,7 +233,7 @@ async fn stale_running_exports_are_requeued_and_written(backend: &str) {
         assert_eq!(job.status, ExportStatus::Ready, "{job:?}");
         assert_eq!(job.rows, 30);
         let key = job.blob_key.unwrap();
-        let file = dir.path().join("exports").join(&key);
+        let file = dir.path().join("blobs").join(&key);
         let bytes = std::fs::read(&file).unwrap_or_else(|e| panic!("export file {}: {e}", file.display()));
         assert_eq!(bytes.len() as i64, job.bytes);
     }
