@@ -1,25 +1,21 @@
 //! Typed identifiers. Every entity id is a UUID v7 (time-ordered), wrapped in
 //! its own type so an order id can never be passed where a user id is meant.
 
-use std::borrow::Cow;
-
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
-
-use crate::schema::{ColumnShape, ColumnType, DecodeError, Field, Key, Value, Values};
-
+/// Declares typed ids (a UUID newtype with every conversion the catalogue
+/// needs). Usable next to an entity in any model file:
+/// `typed_id! { /// Identifies a ticket. TicketId }`.
 macro_rules! typed_id {
     ($(#[$doc:meta] $name:ident),* $(,)?) => {$(
         #[$doc]
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
         #[serde(transparent)]
-        pub struct $name(pub Uuid);
+        pub struct $name(pub uuid::Uuid);
 
         impl $name {
             /// Wraps a raw UUID.
-            pub const fn from_uuid(id: Uuid) -> Self { Self(id) }
+            pub const fn from_uuid(id: uuid::Uuid) -> Self { Self(id) }
             /// The raw UUID.
-            pub const fn as_uuid(&self) -> Uuid { self.0 }
+            pub const fn as_uuid(&self) -> uuid::Uuid { self.0 }
         }
 
         impl std::fmt::Display for $name {
@@ -28,44 +24,52 @@ macro_rules! typed_id {
 
         impl std::str::FromStr for $name {
             type Err = uuid::Error;
-            fn from_str(s: &str) -> Result<Self, Self::Err> { Uuid::parse_str(s).map(Self) }
+            fn from_str(s: &str) -> Result<Self, Self::Err> { uuid::Uuid::parse_str(s).map(Self) }
         }
 
-        impl From<Uuid> for $name {
-            fn from(id: Uuid) -> Self { Self(id) }
+        impl From<uuid::Uuid> for $name {
+            fn from(id: uuid::Uuid) -> Self { Self(id) }
         }
 
-        impl Field for $name {
-            fn shape() -> Vec<ColumnShape> { Uuid::shape() }
-            fn encode<'a>(&'a self, out: &mut Vec<Value<'a>>) { out.push(Value::Uuid(self.0)); }
-            fn decode(values: &mut Values) -> Result<Self, DecodeError> { Uuid::decode(values).map(Self) }
+        impl $crate::schema::Field for $name {
+            fn shape() -> Vec<$crate::schema::ColumnShape> { <uuid::Uuid as $crate::schema::Field>::shape() }
+            fn encode<'a>(&'a self, out: &mut Vec<$crate::schema::Value<'a>>) {
+                out.push($crate::schema::Value::Uuid(self.0));
+            }
+            fn decode(values: &mut $crate::schema::Values) -> Result<Self, $crate::schema::DecodeError> {
+                <uuid::Uuid as $crate::schema::Field>::decode(values).map(Self)
+            }
         }
 
         /// Stored as one list-of-uuid column.
-        impl Field for Vec<$name> {
-            fn shape() -> Vec<ColumnShape> {
-                vec![ColumnShape { ty: ColumnType::UuidArray, nullable: false }]
+        impl $crate::schema::Field for Vec<$name> {
+            fn shape() -> Vec<$crate::schema::ColumnShape> {
+                vec![$crate::schema::ColumnShape { ty: $crate::schema::ColumnType::UuidArray, nullable: false }]
             }
-            fn encode<'a>(&'a self, out: &mut Vec<Value<'a>>) {
-                out.push(Value::UuidArray(Cow::Owned(self.iter().map(|i| i.0).collect())));
+            fn encode<'a>(&'a self, out: &mut Vec<$crate::schema::Value<'a>>) {
+                let ids = self.iter().map(|i| i.0).collect();
+                out.push($crate::schema::Value::UuidArray(std::borrow::Cow::Owned(ids)));
             }
-            fn decode(values: &mut Values) -> Result<Self, DecodeError> {
+            fn decode(values: &mut $crate::schema::Values) -> Result<Self, $crate::schema::DecodeError> {
                 match values.take()? {
-                    Value::UuidArray(a) => Ok(a.iter().copied().map($name).collect()),
-                    other => Err(DecodeError::new(format!("expected a list of uuids, found {other:?}"))),
+                    $crate::schema::Value::UuidArray(a) => Ok(a.iter().copied().map($name).collect()),
+                    other => Err($crate::schema::DecodeError::new(format!("expected a list of uuids, found {other:?}"))),
                 }
             }
         }
 
-        impl From<$name> for Value<'static> {
-            fn from(id: $name) -> Self { Value::Uuid(id.0) }
+        impl From<$name> for $crate::schema::Value<'static> {
+            fn from(id: $name) -> Self { $crate::schema::Value::Uuid(id.0) }
         }
 
-        impl From<$name> for Key {
-            fn from(id: $name) -> Self { Key(vec![Value::Uuid(id.0)]) }
+        impl From<$name> for $crate::schema::Key {
+            fn from(id: $name) -> Self { $crate::schema::Key(vec![$crate::schema::Value::Uuid(id.0)]) }
         }
     )*};
 }
+// For model files that declare their entity's id next to it (see "Adding an entity").
+#[allow(unused_imports)]
+pub(crate) use typed_id;
 
 typed_id! {
     /// Identifies a [`crate::Shop`].

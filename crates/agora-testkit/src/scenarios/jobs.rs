@@ -9,6 +9,27 @@ use time::Duration;
 use super::*;
 use crate::harness::TestStore;
 
+/// This module's scenarios, for [`crate::conformance_tests!`]: a new
+/// scenario is listed here, beside its code.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __scenarios_jobs {
+    ($factory:path) => {
+        $crate::__conformance_test!($factory;
+            unpaid_orders_time_out_and_release_stock,
+            shipped_orders_are_auto_received,
+            expired_sessions_and_keys_are_purged,
+            reconciliation_records_drift_as_audit,
+            event_feed_is_gapless_and_ordered,
+            event_feed_misses_nothing_under_concurrency,
+            export_lifecycle_csv_and_jsonl,
+            export_expiry_deletes_file_and_audits,
+            due_checks_match_what_the_sweeps_do,
+            stale_exports_are_requeued_with_an_event,
+        );
+    };
+}
+
 pub async fn unpaid_orders_time_out_and_release_stock(ts: TestStore) {
     let (h, s) = setup(ts).await;
     let (p, v) = h.product(&s, "TO-1", 100, 5).await;

@@ -10,6 +10,39 @@ use uuid::Uuid;
 use super::*;
 use crate::harness::{Harness, TestStore};
 
+/// This module's scenarios, for [`crate::conformance_tests!`]: a new
+/// scenario is listed here, beside its code.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __scenarios_orders {
+    ($factory:path) => {
+        $crate::__conformance_test!($factory;
+            register_and_login,
+            duplicate_email_is_conflict,
+            registration_validation,
+            wrong_credentials_are_unauthorized,
+            login_is_rate_limited_per_email,
+            sessions_expire,
+            order_reserves_stock,
+            order_replay_returns_same_body,
+            order_key_reused_with_other_body,
+            order_requires_idempotency_key,
+            out_of_stock_reserves_nothing,
+            order_splits_across_warehouses,
+            order_validation,
+            order_with_foreign_address_is_not_found,
+            order_context_matches_single_reads,
+            idempotency_keys_expire_after_24h,
+            orders_are_private_to_owner_and_store,
+            cancel_releases_stock,
+            illegal_order_moves_are_invalid_transition,
+            ship_and_receive,
+            my_orders_newest_first_with_cursor,
+            store_orders_filter_by_status,
+        );
+    };
+}
+
 pub async fn register_and_login(ts: TestStore) {
     let h = Harness::new(ts);
     let c = h.customer("ann").await;

@@ -9,6 +9,31 @@ use uuid::Uuid;
 use super::*;
 use crate::harness::{Harness, TestStore};
 
+/// This module's scenarios, for [`crate::conformance_tests!`]: a new
+/// scenario is listed here, beside its code.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __scenarios_payments {
+    ($factory:path) => {
+        $crate::__conformance_test!($factory;
+            payment_success_marks_paid_and_commits_stock,
+            duplicate_webhook_has_no_second_effect,
+            webhook_signature_is_required,
+            webhook_amount_mismatch_fails_payment,
+            webhook_success_after_close_needs_refund,
+            webhook_malformed_body,
+            payment_requires_created_order,
+            task_requires_paid_order_and_is_unique,
+            help_rules,
+            task_qualifies_when_helps_are_valid,
+            payout_is_written_once_per_task,
+            payout_risk_rules_hold_it,
+            payout_approve_and_reject_are_audited,
+            open_tasks_expire,
+        );
+    };
+}
+
 pub async fn payment_success_marks_paid_and_commits_stock(ts: TestStore) {
     let (h, s) = setup(ts).await;
     let (p, v) = h.product(&s, "PAY-1", 4999, 5).await;

@@ -10,6 +10,25 @@ use uuid::Uuid;
 use super::*;
 use crate::harness::TestStore;
 
+/// This module's scenarios, for [`crate::conformance_tests!`]: a new
+/// scenario is listed here, beside its code.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __scenarios_races {
+    ($factory:path) => {
+        $crate::__conformance_test!($factory;
+            changeset_guard_failure_writes_nothing,
+            changeset_duplicate_insert_writes_nothing,
+            changeset_update_of_missing_row_fails,
+            concurrent_orders_never_oversell,
+            concurrent_retries_of_one_key_create_one_order,
+            concurrent_settlement_pays_out_once,
+            store_key_cannot_touch_another_store,
+            list_limits_are_validated,
+        );
+    };
+}
+
 pub async fn changeset_guard_failure_writes_nothing(ts: TestStore) {
     let (h, s) = setup(ts).await;
     let (_, v) = h.product(&s, "CS-1", 100, 2).await;

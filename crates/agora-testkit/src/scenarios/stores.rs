@@ -7,6 +7,33 @@ use uuid::Uuid;
 use super::*;
 use crate::harness::{Harness, TestStore};
 
+/// This module's scenarios, for [`crate::conformance_tests!`]: a new
+/// scenario is listed here, beside its code.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __scenarios_stores {
+    ($factory:path) => {
+        $crate::__conformance_test!($factory;
+            store_created_with_default_settings,
+            store_creation_requires_super_admin,
+            duplicate_domain_is_conflict,
+            access_token_is_encrypted_at_rest,
+            settings_patch_audits_each_changed_key,
+            settings_patch_rejects_out_of_range,
+            admin_key_is_scoped_to_its_store,
+            admin_keys_and_sessions_stored_hashed,
+            product_created_with_availability,
+            duplicate_sku_is_conflict_per_store,
+            product_validation_lists_every_field,
+            draft_products_are_hidden_from_public,
+            product_patch_changes_title_and_status,
+            inventory_set_reports_reserved_and_available,
+            inventory_below_reserved_is_conflict,
+            inventory_of_foreign_variant_is_not_found,
+        );
+    };
+}
+
 pub async fn store_created_with_default_settings(ts: TestStore) {
     let (h, s) = setup(ts).await;
     assert_eq!(s.store.status, "active");
