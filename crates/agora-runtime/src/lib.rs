@@ -147,7 +147,9 @@ impl Runtime {
         let blobs = blobs::open(&config.object_store())?;
         let redis = match &config.redis_url {
             Some(url) => {
-                let client = agora_redis::RedisClient::connect_lazy(agora_redis::RedisConfig::new(url.clone()))
+                let redis_config =
+                    agora_redis::RedisConfig::new(url.clone()).with_prefix(config.redis.key_prefix.clone());
+                let client = agora_redis::RedisClient::connect_lazy(redis_config)
                     .map_err(|e| anyhow::anyhow!("redis_url: {e}"))?;
                 if let Err(e) = client.ping().await {
                     tracing::warn!(error = %e, "redis is not reachable yet; running on the primary store until it is");

@@ -156,11 +156,14 @@ pub struct RedisSection {
     /// Longest a cached catalog value lives, in seconds (it only bounds
     /// memory and what other instances may see while Redis cannot be written).
     pub cache_ttl_secs: u64,
+    /// Prepended to every key agora writes; two deployments sharing one
+    /// Redis must use different prefixes.
+    pub key_prefix: String,
 }
 
 impl Default for RedisSection {
     fn default() -> Self {
-        Self { cache_ttl_secs: 300 }
+        Self { cache_ttl_secs: 300, key_prefix: agora_redis::DEFAULT_KEY_PREFIX.to_owned() }
     }
 }
 
@@ -376,6 +379,7 @@ pub const KEYS: &[&str] = &[
     "postgres.max_group",
     "postgres.acquire_timeout_ms",
     "redis.cache_ttl_secs",
+    "redis.key_prefix",
     "cutover.mode",
     "cutover.secondary_database_url",
     "domain.session_ttl_secs",
