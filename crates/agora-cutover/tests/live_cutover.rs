@@ -10,26 +10,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use agora_core::local::MemoryBlobs;
-use agora_core::secrets::{Argon2Cost, Argon2Passwords, Keyring, hash_token, sign_webhook};
+use agora_core::secrets::{Keyring, sign_webhook};
 use agora_core::views::*;
 use agora_core::*;
 use agora_cutover::{CopyOptions, DualWriteStore, NoProgress, ShadowReadStore, copy, verify};
-use agora_testkit::harness::{SUPER_KEY, WEBHOOK_SECRET};
+use agora_testkit::harness::{SUPER_KEY, WEBHOOK_SECRET, agora_builder};
 use uuid::Uuid;
 
 fn agora_over(store: Arc<dyn Store>, keyring: &Keyring) -> Agora {
-    Agora::builder(store)
-        .clock(Arc::new(SystemClock))
-        .keyring(keyring.clone())
-        .passwords(Arc::new(Argon2Passwords::new(Argon2Cost::TESTING)))
-        .blobs(Arc::new(MemoryBlobs::default()))
-        .config(AgoraConfig {
-            super_admin_key_hash: Some(hash_token(SUPER_KEY)),
-            webhook_secret: WEBHOOK_SECRET.to_vec(),
-            ..AgoraConfig::default()
-        })
-        .build()
+    agora_builder(store).clock(Arc::new(SystemClock)).keyring(keyring.clone()).build()
 }
 
 /// What the traffic needs to place orders.

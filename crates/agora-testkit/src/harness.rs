@@ -62,6 +62,20 @@ pub struct StoreFixture {
     pub warehouse: Uuid,
 }
 
+/// An [`Agora`] builder over `store` with what every test deployment
+/// shares: cheap password hashing, blobs in memory, [`SUPER_KEY`] and
+/// [`WEBHOOK_SECRET`]. The caller adds its clock (and keyring) and builds.
+pub fn agora_builder(store: Arc<dyn Store>) -> AgoraBuilder {
+    Agora::builder(store)
+        .passwords(Arc::new(Argon2Passwords::new(Argon2Cost::TESTING)))
+        .blobs(Arc::new(MemoryBlobs::default()))
+        .config(AgoraConfig {
+            super_admin_key_hash: Some(hash_token(SUPER_KEY)),
+            webhook_secret: WEBHOOK_SECRET.to_vec(),
+            ..AgoraConfig::default()
+        })
+}
+
 /// The scenario harness.
 pub struct Harness {
     /// The service under test.
@@ -87,17 +101,10 @@ impl Harness {
     /// A harness with a given randomness source (the model test seeds it).
     pub fn with_entropy(ts: TestStore, entropy: Arc<dyn Entropy>) -> Self {
         let clock = Arc::new(ManualClock::at_epoch());
-        let agora = Agora::builder(ts.store.clone())
+        let agora = agora_builder(ts.store.clone())
             .clock(clock.clone())
             .entropy(entropy.clone())
             .keyring(agora_core::secrets::Keyring::generate(entropy.as_ref()))
-            .passwords(Arc::new(Argon2Passwords::new(Argon2Cost::TESTING)))
-            .blobs(Arc::new(MemoryBlobs::default()))
-            .config(AgoraConfig {
-                super_admin_key_hash: Some(hash_token(SUPER_KEY)),
-                webhook_secret: WEBHOOK_SECRET.to_vec(),
-                ..AgoraConfig::default()
-            })
             .build();
         Self { agora, clock, store: ts.store, _keep: ts.keep_alive }
     }
@@ -145,6 +152,13 @@ impl Harness {
             .await
             .expect("set inventory");
         (p, vid)
+    }
+
+    /// A draft product (hidden from the public) with one variant and no stock.
+    pub async fn draft_product(&self, s: &StoreFixture, title: &str, sku: &str) -> ProductView {
+        let variants = vec![NewVariant { sku: sku.into(), name: "d".into(), price_minor: 5 }];
+        let draft = NewProduct { title: title.into(), currency: "EUR".into(), status: Some("draft".into()), variants };
+        self.agora.create_product(&s.admin, s.id, draft).await.expect("create draft product")
     }
 
     /// A registered, logged-in customer with one address.

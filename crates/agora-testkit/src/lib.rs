@@ -38,6 +38,25 @@ macro_rules! conformance_tests {
     };
 }
 
+/// Defines `__scenarios_<module>!($factory)`, the macro that
+/// [`conformance_tests!`] calls for one scenario module: one line per
+/// module instead of a hand-written `macro_rules!` each. The first token is
+/// a literal `$`, passed in because a macro cannot write `$factory` for the
+/// macro it defines.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __scenario_list {
+    ($d:tt $name:ident: $($scenario:ident),* $(,)?) => {
+        #[doc(hidden)]
+        #[macro_export]
+        macro_rules! $name {
+            ($d factory:path) => {
+                $crate::__conformance_test!($d factory; $($scenario),*);
+            };
+        }
+    };
+}
+
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __conformance_test {
@@ -61,6 +80,24 @@ macro_rules! model_tests {
         #[test]
         fn model_matches_memory_reference() {
             $crate::model::run_model_test($factory);
+        }
+    };
+}
+
+/// Everything an adapter must pass, on fresh stores from `$factory`: the
+/// conformance suite ([`conformance_tests!`]), the differential model test
+/// ([`model_tests!`]), and 32 clients racing for 50 units, which must sell
+/// exactly 50.
+#[macro_export]
+macro_rules! adapter_tests {
+    ($factory:path) => {
+        $crate::conformance_tests!($factory);
+        $crate::model_tests!($factory);
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn thirty_two_clients_never_oversell_fifty_units() {
+            let (placed, left) = $crate::oversell_race($factory().await, 32, 50).await;
+            assert_eq!((placed, left), (50, 0));
         }
     };
 }

@@ -61,19 +61,7 @@ pub async fn populate(store: Arc<dyn Store>) -> Harness {
         .expect("settings");
     let (_p, v) = h.product(&s, "SKU-1", 1000, 100).await;
     let (_p2, v2) = h.product(&s, "SKU-2", 250, 10).await;
-    h.agora
-        .create_product(
-            &s.admin,
-            s.id,
-            NewProduct {
-                title: "Hidden".into(),
-                currency: "EUR".into(),
-                status: Some("draft".into()),
-                variants: vec![NewVariant { sku: "SKU-D".into(), name: "d".into(), price_minor: 5 }],
-            },
-        )
-        .await
-        .expect("draft product");
+    h.draft_product(&s, "Hidden", "SKU-D").await;
     h.clock.advance(Duration::seconds(1));
     let owner = h.customer_at("owner", "1 Main St", Some("+4915100000001")).await;
     let helper = h.customer_at("helper", "9 Elm St", None).await;

@@ -9,31 +9,17 @@ use time::Duration;
 use super::*;
 use crate::harness::TestStore;
 
-/// This module's scenarios, for [`crate::conformance_tests!`]: a new
-/// scenario is listed here, beside its code.
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __scenarios_jobs {
-    ($factory:path) => {
-        $crate::__conformance_test!($factory;
-            unpaid_orders_time_out_and_release_stock,
-            shipped_orders_are_auto_received,
-            expired_sessions_and_keys_are_purged,
-            reconciliation_records_drift_as_audit,
-            event_feed_is_gapless_and_ordered,
-            event_feed_misses_nothing_under_concurrency,
-            export_lifecycle_csv_and_jsonl,
-            export_expiry_deletes_file_and_audits,
-            due_checks_match_what_the_sweeps_do,
-            stale_exports_are_requeued_with_an_event,
-        );
-    };
-}
+// This module's scenarios, for `crate::conformance_tests!`: a new
+// scenario is listed here, beside its code.
+crate::__scenario_list!($ __scenarios_jobs:
+    unpaid_orders_time_out_and_release_stock, shipped_orders_are_auto_received, expired_sessions_and_keys_are_purged,
+    reconciliation_records_drift_as_audit, event_feed_is_gapless_and_ordered,
+    event_feed_misses_nothing_under_concurrency, export_lifecycle_csv_and_jsonl, export_expiry_deletes_file_and_audits,
+    due_checks_match_what_the_sweeps_do, stale_exports_are_requeued_with_an_event,
+);
 
 pub async fn unpaid_orders_time_out_and_release_stock(ts: TestStore) {
-    let (h, s) = setup(ts).await;
-    let (p, v) = h.product(&s, "TO-1", 100, 5).await;
-    let c = h.customer("ann").await;
+    let Scene { h, s, p, v, c } = scene(ts, "TO-1", 100, 5).await;
     let o = h.order(&c, &s, &[(v, 2)]).await.unwrap();
     let kept = paid_order(&h, &c, &s, v).await;
     h.clock.advance(Duration::seconds(1799));
@@ -52,10 +38,7 @@ pub async fn unpaid_orders_time_out_and_release_stock(ts: TestStore) {
 pub async fn shipped_orders_are_auto_received(ts: TestStore) {
     let (h, s) = setup(ts).await;
     let (_, v) = h.product(&s, "AR-1", 100, 5).await;
-    h.agora
-        .patch_settings(&s.admin, s.id, SettingsPatch { auto_receive_seconds: Some(3600), ..Default::default() }, None)
-        .await
-        .unwrap();
+    configure(&h, &s, SettingsPatch { auto_receive_seconds: Some(3600), ..Default::default() }).await;
     let c = h.customer("ann").await;
     let o = paid_order(&h, &c, &s, v).await;
     h.agora.ship_order(&s.admin, OrderId(o.id)).await.unwrap();
@@ -67,9 +50,7 @@ pub async fn shipped_orders_are_auto_received(ts: TestStore) {
 }
 
 pub async fn expired_sessions_and_keys_are_purged(ts: TestStore) {
-    let (h, s) = setup(ts).await;
-    let (_, v) = h.product(&s, "PU-1", 100, 5).await;
-    let c = h.customer("ann").await;
+    let Scene { h, s, v, c, .. } = scene(ts, "PU-1", 100, 5).await;
     h.order(&c, &s, &[(v, 1)]).await.unwrap();
     h.clock.advance(Duration::days(8));
     assert_eq!(h.agora.purge_expired_sessions(100).await.unwrap().changed, 1);
@@ -80,9 +61,7 @@ pub async fn expired_sessions_and_keys_are_purged(ts: TestStore) {
 }
 
 pub async fn reconciliation_records_drift_as_audit(ts: TestStore) {
-    let (h, s) = setup(ts).await;
-    let (p, v) = h.product(&s, "RC-1", 100, 10).await;
-    let c = h.customer("ann").await;
+    let Scene { h, s, p, v, c } = scene(ts, "RC-1", 100, 10).await;
     h.order(&c, &s, &[(v, 2)]).await.unwrap();
     assert_eq!(h.agora.reconcile_inventory(s.id).await.unwrap().changed, 0, "no drift, no audit");
     let mut cs = Changeset::new();
@@ -98,9 +77,7 @@ pub async fn reconciliation_records_drift_as_audit(ts: TestStore) {
 }
 
 pub async fn event_feed_is_gapless_and_ordered(ts: TestStore) {
-    let (h, s) = setup(ts).await;
-    let (_, v) = h.product(&s, "EV-1", 100, 5).await;
-    let c = h.customer("ann").await;
+    let Scene { h, s, v, c, .. } = scene(ts, "EV-1", 100, 5).await;
     let o = paid_order(&h, &c, &s, v).await;
     let page = h.agora.list_events(&s.admin, s.id, 0, Some(200)).await.unwrap();
     let seqs: Vec<i64> = page.items.iter().map(|e| e.seq).collect();
@@ -169,9 +146,7 @@ pub async fn event_feed_misses_nothing_under_concurrency(ts: TestStore) {
 }
 
 pub async fn export_lifecycle_csv_and_jsonl(ts: TestStore) {
-    let (h, s) = setup(ts).await;
-    let (_, v) = h.product(&s, "X-1", 100, 50).await;
-    let c = h.customer("ann").await;
+    let Scene { h, s, v, c, .. } = scene(ts, "X-1", 100, 50).await;
     for _ in 0..3 {
         h.order(&c, &s, &[(v, 1)]).await.unwrap();
     }

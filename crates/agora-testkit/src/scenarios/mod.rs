@@ -35,10 +35,40 @@ async fn setup(ts: TestStore) -> (Harness, StoreFixture) {
     (h, s)
 }
 
+/// Where most scenarios start: a store with one product (`sku` at `price`,
+/// `stock` units in the store's warehouse) and a customer, ann.
+struct Scene {
+    h: Harness,
+    s: StoreFixture,
+    p: ProductView,
+    v: Uuid,
+    c: Customer,
+}
+
+async fn scene(ts: TestStore, sku: &str, price: i64, stock: i64) -> Scene {
+    let (h, s) = setup(ts).await;
+    let (p, v) = h.product(&s, sku, price, stock).await;
+    let c = h.customer("ann").await;
+    Scene { h, s, p, v, c }
+}
+
 async fn paid_order(h: &Harness, c: &Customer, s: &StoreFixture, variant: Uuid) -> OrderView {
     let o = h.order(c, s, &[(variant, 1)]).await.expect("order");
     h.pay(c, &o).await;
     h.agora.get_order(&c.actor, OrderId(o.id)).await.expect("get")
+}
+
+/// Changes the settings of `s` (as its admin, from no client address).
+async fn configure(h: &Harness, s: &StoreFixture, patch: SettingsPatch) {
+    h.agora.patch_settings(&s.admin, s.id, patch, None).await.expect("patch settings");
+}
+
+/// A second warehouse of `s`, holding `on_hand` units of `variant`.
+async fn second_warehouse(h: &Harness, s: &StoreFixture, variant: Uuid, on_hand: i64) -> WarehouseView {
+    let w = h.agora.create_warehouse(&s.admin, s.id, NewWarehouse { name: "second".into() }).await.expect("warehouse");
+    let stock = SetInventory { variant_id: variant, warehouse_id: w.id, on_hand };
+    h.agora.set_inventory(&s.admin, s.id, stock).await.expect("stock");
+    w
 }
 
 async fn ship_then_receive(h: &Harness, c: &Customer, s: &StoreFixture, order: &OrderView) {
@@ -50,10 +80,7 @@ async fn ship_then_receive(h: &Harness, c: &Customer, s: &StoreFixture, order: &
 /// `suspicious` set of helpers shares the owner's address and registers
 /// after the task opened (two risk rules); otherwise they are clean.
 async fn qualified_task(h: &Harness, s: &StoreFixture, v: Uuid, n: usize, suspicious: bool) -> (Customer, TaskView) {
-    h.agora
-        .patch_settings(&s.admin, s.id, SettingsPatch { required_helpers: Some(n as i64), ..Default::default() }, None)
-        .await
-        .unwrap();
+    configure(h, s, SettingsPatch { required_helpers: Some(n as i64), ..Default::default() }).await;
     let owner = h.customer_at("owner", "1 Main St", Some("+4915100000001")).await;
     let mut helpers = Vec::new();
     if !suspicious {

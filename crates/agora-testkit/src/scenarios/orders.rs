@@ -10,38 +10,17 @@ use uuid::Uuid;
 use super::*;
 use crate::harness::{Harness, TestStore};
 
-/// This module's scenarios, for [`crate::conformance_tests!`]: a new
-/// scenario is listed here, beside its code.
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __scenarios_orders {
-    ($factory:path) => {
-        $crate::__conformance_test!($factory;
-            register_and_login,
-            duplicate_email_is_conflict,
-            registration_validation,
-            wrong_credentials_are_unauthorized,
-            login_is_rate_limited_per_email,
-            sessions_expire,
-            order_reserves_stock,
-            order_replay_returns_same_body,
-            order_key_reused_with_other_body,
-            order_requires_idempotency_key,
-            out_of_stock_reserves_nothing,
-            order_splits_across_warehouses,
-            order_validation,
-            order_with_foreign_address_is_not_found,
-            order_context_matches_single_reads,
-            idempotency_keys_expire_after_24h,
-            orders_are_private_to_owner_and_store,
-            cancel_releases_stock,
-            illegal_order_moves_are_invalid_transition,
-            ship_and_receive,
-            my_orders_newest_first_with_cursor,
-            store_orders_filter_by_status,
-        );
-    };
-}
+// This module's scenarios, for `crate::conformance_tests!`: a new
+// scenario is listed here, beside its code.
+crate::__scenario_list!($ __scenarios_orders:
+    register_and_login, duplicate_email_is_conflict, registration_validation, wrong_credentials_are_unauthorized,
+    login_is_rate_limited_per_email, sessions_expire, order_reserves_stock, order_replay_returns_same_body,
+    order_key_reused_with_other_body, order_requires_idempotency_key, out_of_stock_reserves_nothing,
+    order_splits_across_warehouses, order_validation, order_with_foreign_address_is_not_found,
+    order_context_matches_single_reads, idempotency_keys_expire_after_24h, orders_are_private_to_owner_and_store,
+    cancel_releases_stock, illegal_order_moves_are_invalid_transition, ship_and_receive,
+    my_orders_newest_first_with_cursor, store_orders_filter_by_status,
+);
 
 pub async fn register_and_login(ts: TestStore) {
     let h = Harness::new(ts);
@@ -154,9 +133,7 @@ pub async fn order_reserves_stock(ts: TestStore) {
 }
 
 pub async fn order_replay_returns_same_body(ts: TestStore) {
-    let (h, s) = setup(ts).await;
-    let (p, v) = h.product(&s, "R-1", 100, 5).await;
-    let c = h.customer("ann").await;
+    let Scene { h, s, p, v, c } = scene(ts, "R-1", 100, 5).await;
     let first = h.order_with_key(&c, &s, &[(v, 1)], "key-1", None).await.unwrap();
     assert!(!first.replayed);
     let second = h.order_with_key(&c, &s, &[(v, 1)], "key-1", None).await.unwrap();
@@ -171,9 +148,7 @@ pub async fn order_replay_returns_same_body(ts: TestStore) {
 }
 
 pub async fn order_key_reused_with_other_body(ts: TestStore) {
-    let (h, s) = setup(ts).await;
-    let (_, v) = h.product(&s, "R-2", 100, 5).await;
-    let c = h.customer("ann").await;
+    let Scene { h, s, v, c, .. } = scene(ts, "R-2", 100, 5).await;
     h.order_with_key(&c, &s, &[(v, 1)], "key-2", None).await.unwrap();
     let r = h.order_with_key(&c, &s, &[(v, 2)], "key-2", None).await;
     assert_eq!(code(r), "idempotency_key_reused");
@@ -181,9 +156,7 @@ pub async fn order_key_reused_with_other_body(ts: TestStore) {
 }
 
 pub async fn order_requires_idempotency_key(ts: TestStore) {
-    let (h, s) = setup(ts).await;
-    let (_, v) = h.product(&s, "R-3", 100, 5).await;
-    let c = h.customer("ann").await;
+    let Scene { h, s, v, c, .. } = scene(ts, "R-3", 100, 5).await;
     let req = PlaceOrder {
         store_id: s.id.0,
         address_id: c.address_id,
@@ -217,11 +190,7 @@ pub async fn out_of_stock_reserves_nothing(ts: TestStore) {
 pub async fn order_splits_across_warehouses(ts: TestStore) {
     let (h, s) = setup(ts).await;
     let (p, v) = h.product(&s, "W-1", 100, 3).await;
-    let w2 = h.agora.create_warehouse(&s.admin, s.id, NewWarehouse { name: "second".into() }).await.unwrap();
-    h.agora
-        .set_inventory(&s.admin, s.id, SetInventory { variant_id: v, warehouse_id: w2.id, on_hand: 4 })
-        .await
-        .unwrap();
+    second_warehouse(&h, &s, v, 4).await;
     assert_eq!(h.available(p.id, v).await, 7);
     let c = h.customer("ann").await;
     let o = h.order(&c, &s, &[(v, 6)]).await.unwrap();
@@ -234,9 +203,7 @@ pub async fn order_splits_across_warehouses(ts: TestStore) {
 }
 
 pub async fn order_validation(ts: TestStore) {
-    let (h, s) = setup(ts).await;
-    let (_, v) = h.product(&s, "V-1", 100, 5000).await;
-    let c = h.customer("ann").await;
+    let Scene { h, s, v, c, .. } = scene(ts, "V-1", 100, 5000).await;
     for lines in [vec![(v, 0)], vec![(v, 1001)], vec![(v, 1), (v, 1)], vec![]] {
         assert_eq!(code(h.order(&c, &s, &lines).await), "validation", "{lines:?}");
     }
@@ -294,11 +261,7 @@ async fn context_matches_reads(store: &Arc<dyn Store>, q: &OrderContextQuery<'_>
 pub async fn order_context_matches_single_reads(ts: TestStore) {
     let (h, s) = setup(ts).await;
     let (p1, v1) = h.product(&s, "CTX-1", 100, 5).await;
-    let w2 = h.agora.create_warehouse(&s.admin, s.id, NewWarehouse { name: "second".into() }).await.unwrap();
-    h.agora
-        .set_inventory(&s.admin, s.id, SetInventory { variant_id: v1, warehouse_id: w2.id, on_hand: 4 })
-        .await
-        .unwrap();
+    second_warehouse(&h, &s, v1, 4).await;
     let (_, v2) = h.product(&s, "CTX-2", 250, 3).await;
     let other = h.store_fixture("other.example.com").await;
     let (_, foreign) = h.product(&other, "CTX-F", 90, 1).await;
@@ -371,9 +334,7 @@ pub async fn order_context_matches_single_reads(ts: TestStore) {
 }
 
 pub async fn idempotency_keys_expire_after_24h(ts: TestStore) {
-    let (h, s) = setup(ts).await;
-    let (_, v) = h.product(&s, "E-1", 100, 5).await;
-    let c = h.customer("ann").await;
+    let Scene { h, s, v, c, .. } = scene(ts, "E-1", 100, 5).await;
     let first = h.order_with_key(&c, &s, &[(v, 1)], "day-key", None).await.unwrap();
     h.clock.advance(Duration::hours(23));
     assert!(h.order_with_key(&c, &s, &[(v, 1)], "day-key", None).await.unwrap().replayed);
@@ -403,9 +364,7 @@ pub async fn orders_are_private_to_owner_and_store(ts: TestStore) {
 }
 
 pub async fn cancel_releases_stock(ts: TestStore) {
-    let (h, s) = setup(ts).await;
-    let (p, v) = h.product(&s, "C-1", 100, 5).await;
-    let c = h.customer("ann").await;
+    let Scene { h, s, p, v, c } = scene(ts, "C-1", 100, 5).await;
     let o = h.order(&c, &s, &[(v, 3)]).await.unwrap();
     assert_eq!(h.available(p.id, v).await, 2);
     let closed = h.agora.cancel_order(&c.actor, OrderId(o.id)).await.unwrap();
@@ -419,9 +378,7 @@ pub async fn cancel_releases_stock(ts: TestStore) {
 }
 
 pub async fn illegal_order_moves_are_invalid_transition(ts: TestStore) {
-    let (h, s) = setup(ts).await;
-    let (_, v) = h.product(&s, "T-1", 100, 5).await;
-    let c = h.customer("ann").await;
+    let Scene { h, s, v, c, .. } = scene(ts, "T-1", 100, 5).await;
     let o = h.order(&c, &s, &[(v, 1)]).await.unwrap();
     let id = OrderId(o.id);
     assert_eq!(code(h.agora.ship_order(&s.admin, id).await), "invalid_transition");
@@ -433,9 +390,7 @@ pub async fn illegal_order_moves_are_invalid_transition(ts: TestStore) {
 }
 
 pub async fn ship_and_receive(ts: TestStore) {
-    let (h, s) = setup(ts).await;
-    let (_, v) = h.product(&s, "SR-1", 100, 5).await;
-    let c = h.customer("ann").await;
+    let Scene { h, s, v, c, .. } = scene(ts, "SR-1", 100, 5).await;
     let o = paid_order(&h, &c, &s, v).await;
     let shipped = h.agora.ship_order(&s.admin, OrderId(o.id)).await.unwrap();
     assert_eq!(shipped.status, "SHIPPED");
@@ -448,9 +403,7 @@ pub async fn ship_and_receive(ts: TestStore) {
 }
 
 pub async fn my_orders_newest_first_with_cursor(ts: TestStore) {
-    let (h, s) = setup(ts).await;
-    let (_, v) = h.product(&s, "L-1", 100, 50).await;
-    let c = h.customer("ann").await;
+    let Scene { h, s, v, c, .. } = scene(ts, "L-1", 100, 50).await;
     let mut ids = Vec::new();
     for _ in 0..5 {
         ids.push(h.order(&c, &s, &[(v, 1)]).await.unwrap().id);
@@ -470,9 +423,7 @@ pub async fn my_orders_newest_first_with_cursor(ts: TestStore) {
 }
 
 pub async fn store_orders_filter_by_status(ts: TestStore) {
-    let (h, s) = setup(ts).await;
-    let (_, v) = h.product(&s, "F-1", 100, 50).await;
-    let c = h.customer("ann").await;
+    let Scene { h, s, v, c, .. } = scene(ts, "F-1", 100, 50).await;
     let a = h.order(&c, &s, &[(v, 1)]).await.unwrap();
     let b = paid_order(&h, &c, &s, v).await;
     let created = h.agora.list_store_orders(&s.admin, s.id, Some("CREATED"), &ListQuery::default()).await.unwrap();

@@ -9,35 +9,18 @@ use uuid::Uuid;
 use super::*;
 use crate::harness::{Harness, TestStore};
 
-/// This module's scenarios, for [`crate::conformance_tests!`]: a new
-/// scenario is listed here, beside its code.
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __scenarios_payments {
-    ($factory:path) => {
-        $crate::__conformance_test!($factory;
-            payment_success_marks_paid_and_commits_stock,
-            duplicate_webhook_has_no_second_effect,
-            webhook_signature_is_required,
-            webhook_amount_mismatch_fails_payment,
-            webhook_success_after_close_needs_refund,
-            webhook_malformed_body,
-            payment_requires_created_order,
-            task_requires_paid_order_and_is_unique,
-            help_rules,
-            task_qualifies_when_helps_are_valid,
-            payout_is_written_once_per_task,
-            payout_risk_rules_hold_it,
-            payout_approve_and_reject_are_audited,
-            open_tasks_expire,
-        );
-    };
-}
+// This module's scenarios, for `crate::conformance_tests!`: a new
+// scenario is listed here, beside its code.
+crate::__scenario_list!($ __scenarios_payments:
+    payment_success_marks_paid_and_commits_stock, duplicate_webhook_has_no_second_effect, webhook_signature_is_required,
+    webhook_amount_mismatch_fails_payment, webhook_success_after_close_needs_refund, webhook_malformed_body,
+    payment_requires_created_order, task_requires_paid_order_and_is_unique, help_rules,
+    task_qualifies_when_helps_are_valid, payout_is_written_once_per_task, payout_risk_rules_hold_it,
+    payout_approve_and_reject_are_audited, open_tasks_expire,
+);
 
 pub async fn payment_success_marks_paid_and_commits_stock(ts: TestStore) {
-    let (h, s) = setup(ts).await;
-    let (p, v) = h.product(&s, "PAY-1", 4999, 5).await;
-    let c = h.customer("ann").await;
+    let Scene { h, s, p, v, c } = scene(ts, "PAY-1", 4999, 5).await;
     let o = h.order(&c, &s, &[(v, 2)]).await.unwrap();
     let pay = h.agora.create_payment(&c.actor, OrderId(o.id)).await.unwrap();
     assert_eq!((pay.status.as_str(), pay.amount_minor, pay.provider.as_str()), ("pending", 9998, "test"));
@@ -58,9 +41,7 @@ pub async fn payment_success_marks_paid_and_commits_stock(ts: TestStore) {
 }
 
 pub async fn duplicate_webhook_has_no_second_effect(ts: TestStore) {
-    let (h, s) = setup(ts).await;
-    let (_, v) = h.product(&s, "PAY-2", 100, 5).await;
-    let c = h.customer("ann").await;
+    let Scene { h, s, v, c, .. } = scene(ts, "PAY-2", 100, 5).await;
     let o = h.order(&c, &s, &[(v, 1)]).await.unwrap();
     let pay = h.agora.create_payment(&c.actor, OrderId(o.id)).await.unwrap();
     assert!(!h.webhook("evt-dup", "payment.succeeded", pay.id, 100).await.unwrap().duplicate);
@@ -71,9 +52,7 @@ pub async fn duplicate_webhook_has_no_second_effect(ts: TestStore) {
 }
 
 pub async fn webhook_signature_is_required(ts: TestStore) {
-    let (h, s) = setup(ts).await;
-    let (_, v) = h.product(&s, "PAY-3", 100, 5).await;
-    let c = h.customer("ann").await;
+    let Scene { h, s, v, c, .. } = scene(ts, "PAY-3", 100, 5).await;
     let o = h.order(&c, &s, &[(v, 1)]).await.unwrap();
     let pay = h.agora.create_payment(&c.actor, OrderId(o.id)).await.unwrap();
     let body = serde_json::to_vec(
@@ -91,9 +70,7 @@ pub async fn webhook_signature_is_required(ts: TestStore) {
 }
 
 pub async fn webhook_amount_mismatch_fails_payment(ts: TestStore) {
-    let (h, s) = setup(ts).await;
-    let (_, v) = h.product(&s, "PAY-4", 100, 5).await;
-    let c = h.customer("ann").await;
+    let Scene { h, s, v, c, .. } = scene(ts, "PAY-4", 100, 5).await;
     let o = h.order(&c, &s, &[(v, 1)]).await.unwrap();
     let pay = h.agora.create_payment(&c.actor, OrderId(o.id)).await.unwrap();
     h.webhook("evt-short", "payment.succeeded", pay.id, 99).await.unwrap();
@@ -107,9 +84,7 @@ pub async fn webhook_amount_mismatch_fails_payment(ts: TestStore) {
 }
 
 pub async fn webhook_success_after_close_needs_refund(ts: TestStore) {
-    let (h, s) = setup(ts).await;
-    let (_, v) = h.product(&s, "PAY-5", 100, 5).await;
-    let c = h.customer("ann").await;
+    let Scene { h, s, v, c, .. } = scene(ts, "PAY-5", 100, 5).await;
     let o = h.order(&c, &s, &[(v, 1)]).await.unwrap();
     let pay = h.agora.create_payment(&c.actor, OrderId(o.id)).await.unwrap();
     h.agora.cancel_order(&c.actor, OrderId(o.id)).await.unwrap();
@@ -136,9 +111,7 @@ pub async fn webhook_malformed_body(ts: TestStore) {
 }
 
 pub async fn payment_requires_created_order(ts: TestStore) {
-    let (h, s) = setup(ts).await;
-    let (_, v) = h.product(&s, "PAY-6", 100, 5).await;
-    let c = h.customer("ann").await;
+    let Scene { h, s, v, c, .. } = scene(ts, "PAY-6", 100, 5).await;
     let o = paid_order(&h, &c, &s, v).await;
     assert_eq!(code(h.agora.create_payment(&c.actor, OrderId(o.id)).await), "invalid_transition");
     let bob = h.customer("bob").await;
@@ -146,9 +119,7 @@ pub async fn payment_requires_created_order(ts: TestStore) {
 }
 
 pub async fn task_requires_paid_order_and_is_unique(ts: TestStore) {
-    let (h, s) = setup(ts).await;
-    let (_, v) = h.product(&s, "TK-1", 100, 5).await;
-    let c = h.customer("ann").await;
+    let Scene { h, s, v, c, .. } = scene(ts, "TK-1", 100, 5).await;
     let unpaid = h.order(&c, &s, &[(v, 1)]).await.unwrap();
     assert_eq!(code(h.agora.create_task(&c.actor, NewTask { order_id: unpaid.id }).await), "invalid_transition");
     let paid = paid_order(&h, &c, &s, v).await;
@@ -202,10 +173,7 @@ pub async fn task_qualifies_when_helps_are_valid(ts: TestStore) {
 pub async fn payout_is_written_once_per_task(ts: TestStore) {
     let (h, s) = setup(ts).await;
     let (_, v) = h.product(&s, "PO-1", 1000, 50).await;
-    h.agora
-        .patch_settings(&s.admin, s.id, SettingsPatch { help_payout_percent: Some(50), ..Default::default() }, None)
-        .await
-        .unwrap();
+    configure(&h, &s, SettingsPatch { help_payout_percent: Some(50), ..Default::default() }).await;
     let (owner, t) = qualified_task(&h, &s, v, 1, false).await;
     assert_eq!(h.agora.settle_due_payouts(s.id, 100).await.unwrap().changed, 0, "not due yet");
     h.clock.advance(Duration::seconds(604800));
@@ -276,9 +244,7 @@ pub async fn payout_approve_and_reject_are_audited(ts: TestStore) {
 }
 
 pub async fn open_tasks_expire(ts: TestStore) {
-    let (h, s) = setup(ts).await;
-    let (_, v) = h.product(&s, "EX-1", 100, 5).await;
-    let c = h.customer("ann").await;
+    let Scene { h, s, v, c, .. } = scene(ts, "EX-1", 100, 5).await;
     let paid = paid_order(&h, &c, &s, v).await;
     let t = h.agora.create_task(&c.actor, NewTask { order_id: paid.id }).await.unwrap();
     h.clock.advance(Duration::seconds(86399));

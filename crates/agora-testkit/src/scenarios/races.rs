@@ -8,25 +8,29 @@ use time::Duration;
 use uuid::Uuid;
 
 use super::*;
-use crate::harness::TestStore;
+use crate::harness::{Harness, StoreFixture, TestStore};
 
-/// This module's scenarios, for [`crate::conformance_tests!`]: a new
-/// scenario is listed here, beside its code.
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __scenarios_races {
-    ($factory:path) => {
-        $crate::__conformance_test!($factory;
-            changeset_guard_failure_writes_nothing,
-            changeset_duplicate_insert_writes_nothing,
-            changeset_update_of_missing_row_fails,
-            concurrent_orders_never_oversell,
-            concurrent_retries_of_one_key_create_one_order,
-            concurrent_settlement_pays_out_once,
-            store_key_cannot_touch_another_store,
-            list_limits_are_validated,
-        );
-    };
+// This module's scenarios, for `crate::conformance_tests!`: a new
+// scenario is listed here, beside its code.
+crate::__scenario_list!($ __scenarios_races:
+    changeset_guard_failure_writes_nothing, changeset_duplicate_insert_writes_nothing,
+    changeset_update_of_missing_row_fails, concurrent_orders_never_oversell,
+    concurrent_retries_of_one_key_create_one_order, concurrent_settlement_pays_out_once,
+    store_key_cannot_touch_another_store, list_limits_are_validated,
+);
+
+/// A fresh audit row of `s` (any row will do for a changeset test).
+fn audit_row(h: &Harness, s: &StoreFixture, from: Option<&str>) -> AuditLog {
+    AuditLog {
+        id: AuditId(Uuid::now_v7()),
+        store_id: s.id,
+        at: h.clock.now(),
+        actor_masked: "t".into(),
+        ip: None,
+        key: "k".into(),
+        from: from.map(Into::into),
+        to: None,
+    }
 }
 
 pub async fn changeset_guard_failure_writes_nothing(ts: TestStore) {
@@ -35,18 +39,9 @@ pub async fn changeset_guard_failure_writes_nothing(ts: TestStore) {
     let before = h.snapshot().await;
     let mut cs = Changeset::new();
     let (vid, wid, now) = (VariantId(v), WarehouseId(s.warehouse), h.clock.now());
-    cs.stock(vid, wid, now, StockChange::Reserve(1)).stock(vid, wid, now, StockChange::Reserve(2)).insert(
-        Record::Audit(AuditLog {
-            id: AuditId(Uuid::now_v7()),
-            store_id: s.id,
-            at: h.clock.now(),
-            actor_masked: "t".into(),
-            ip: None,
-            key: "k".into(),
-            from: None,
-            to: None,
-        }),
-    );
+    cs.stock(vid, wid, now, StockChange::Reserve(1))
+        .stock(vid, wid, now, StockChange::Reserve(2))
+        .insert(Record::Audit(audit_row(&h, &s, None)));
     match h.store.apply(cs).await {
         Err(StoreError::GuardFailed(f)) => {
             assert_eq!(f.index, 1, "the second write's condition failed");
@@ -60,16 +55,7 @@ pub async fn changeset_guard_failure_writes_nothing(ts: TestStore) {
 pub async fn changeset_duplicate_insert_writes_nothing(ts: TestStore) {
     let (h, s) = setup(ts).await;
     let before = h.snapshot().await;
-    let audit = AuditLog {
-        id: AuditId(Uuid::now_v7()),
-        store_id: s.id,
-        at: h.clock.now(),
-        actor_masked: "t".into(),
-        ip: None,
-        key: "k".into(),
-        from: Some("a".into()),
-        to: None,
-    };
+    let audit = audit_row(&h, &s, Some("a"));
     let mut cs = Changeset::new();
     cs.insert(Record::Audit(audit.clone())).insert(Record::Audit(audit));
     assert!(matches!(h.store.apply(cs).await, Err(StoreError::Duplicate(_))));

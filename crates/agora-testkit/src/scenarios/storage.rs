@@ -14,22 +14,13 @@ use uuid::Uuid;
 use super::*;
 use crate::harness::{Harness, TestStore};
 
-/// This module's scenarios, for [`crate::conformance_tests!`]: a new
-/// scenario is listed here, beside its code.
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __scenarios_storage {
-    ($factory:path) => {
-        $crate::__conformance_test!($factory;
-            queries_follow_the_reference_evaluation,
-            scans_page_through_every_table_in_key_order,
-            intent_writes_report_their_own_condition,
-            idempotency_and_sequencing_writes_check_their_condition,
-            unique_constraints_and_the_guards_that_cover_them,
-            every_column_round_trips,
-        );
-    };
-}
+// This module's scenarios, for `crate::conformance_tests!`: a new
+// scenario is listed here, beside its code.
+crate::__scenario_list!($ __scenarios_storage:
+    queries_follow_the_reference_evaluation, scans_page_through_every_table_in_key_order,
+    intent_writes_report_their_own_condition, idempotency_and_sequencing_writes_check_their_condition,
+    unique_constraints_and_the_guards_that_cover_them, every_column_round_trips,
+);
 
 /// Checks `store.fetch(q)` against the query evaluated by core over every
 /// row of the table (`Query::matches` and `Query::compare`: the contract).

@@ -7,32 +7,16 @@ use uuid::Uuid;
 use super::*;
 use crate::harness::{Harness, TestStore};
 
-/// This module's scenarios, for [`crate::conformance_tests!`]: a new
-/// scenario is listed here, beside its code.
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __scenarios_stores {
-    ($factory:path) => {
-        $crate::__conformance_test!($factory;
-            store_created_with_default_settings,
-            store_creation_requires_super_admin,
-            duplicate_domain_is_conflict,
-            access_token_is_encrypted_at_rest,
-            settings_patch_audits_each_changed_key,
-            settings_patch_rejects_out_of_range,
-            admin_key_is_scoped_to_its_store,
-            admin_keys_and_sessions_stored_hashed,
-            product_created_with_availability,
-            duplicate_sku_is_conflict_per_store,
-            product_validation_lists_every_field,
-            draft_products_are_hidden_from_public,
-            product_patch_changes_title_and_status,
-            inventory_set_reports_reserved_and_available,
-            inventory_below_reserved_is_conflict,
-            inventory_of_foreign_variant_is_not_found,
-        );
-    };
-}
+// This module's scenarios, for `crate::conformance_tests!`: a new
+// scenario is listed here, beside its code.
+crate::__scenario_list!($ __scenarios_stores:
+    store_created_with_default_settings, store_creation_requires_super_admin, duplicate_domain_is_conflict,
+    access_token_is_encrypted_at_rest, settings_patch_audits_each_changed_key, settings_patch_rejects_out_of_range,
+    admin_key_is_scoped_to_its_store, admin_keys_and_sessions_stored_hashed, product_created_with_availability,
+    duplicate_sku_is_conflict_per_store, product_validation_lists_every_field, draft_products_are_hidden_from_public,
+    product_patch_changes_title_and_status, inventory_set_reports_reserved_and_available,
+    inventory_below_reserved_is_conflict, inventory_of_foreign_variant_is_not_found,
+);
 
 pub async fn store_created_with_default_settings(ts: TestStore) {
     let (h, s) = setup(ts).await;
@@ -214,20 +198,7 @@ pub async fn product_validation_lists_every_field(ts: TestStore) {
 
 pub async fn draft_products_are_hidden_from_public(ts: TestStore) {
     let (h, s) = setup(ts).await;
-    let draft = h
-        .agora
-        .create_product(
-            &s.admin,
-            s.id,
-            NewProduct {
-                title: "Secret".into(),
-                currency: "EUR".into(),
-                status: Some("draft".into()),
-                variants: vec![NewVariant { sku: "D-1".into(), name: "d".into(), price_minor: 5 }],
-            },
-        )
-        .await
-        .unwrap();
+    let draft = h.draft_product(&s, "Secret", "D-1").await;
     assert_eq!(code(h.agora.get_product(&Actor::Anonymous, ProductId(draft.id)).await), "not_found");
     assert_eq!(code(h.agora.get_product(&s.admin, ProductId(draft.id)).await), "ok");
     assert!(h.agora.list_products(s.id, &ListQuery::default()).await.unwrap().items.is_empty());
@@ -260,9 +231,7 @@ pub async fn product_patch_changes_title_and_status(ts: TestStore) {
 }
 
 pub async fn inventory_set_reports_reserved_and_available(ts: TestStore) {
-    let (h, s) = setup(ts).await;
-    let (_, v) = h.product(&s, "INV-1", 100, 10).await;
-    let c = h.customer("ann").await;
+    let Scene { h, s, v, c, .. } = scene(ts, "INV-1", 100, 10).await;
     h.order(&c, &s, &[(v, 3)]).await.unwrap();
     let inv = h
         .agora
@@ -275,9 +244,7 @@ pub async fn inventory_set_reports_reserved_and_available(ts: TestStore) {
 }
 
 pub async fn inventory_below_reserved_is_conflict(ts: TestStore) {
-    let (h, s) = setup(ts).await;
-    let (_, v) = h.product(&s, "INV-2", 100, 10).await;
-    let c = h.customer("ann").await;
+    let Scene { h, s, v, c, .. } = scene(ts, "INV-2", 100, 10).await;
     h.order(&c, &s, &[(v, 4)]).await.unwrap();
     let r =
         h.agora.set_inventory(&s.admin, s.id, SetInventory { variant_id: v, warehouse_id: s.warehouse, on_hand: 3 });
