@@ -110,6 +110,38 @@ pub enum Dir {
     Desc,
 }
 
+/// What the SQL of a [`Query`] depends on, without the values it binds:
+/// its table, each filter's kind, column and operator, its order, whether
+/// it is limited. SQL adapters generate a statement once per shape and
+/// cache it by this key ([`Query::shape`]).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct QueryShape {
+    /// The table's name.
+    pub table: &'static str,
+    /// The filters, in the query's order.
+    pub filters: Vec<FilterShape>,
+    /// The sort order.
+    pub order: Vec<(usize, Dir)>,
+    /// Whether the query has a limit.
+    pub limit: bool,
+}
+
+/// A [`Filter`] without its values (columns by position in the table).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum FilterShape {
+    /// [`Filter::Cmp`]: the column and the comparison.
+    Cmp(usize, Cmp),
+    /// [`Filter::Const`]: the column and the constant (part of the SQL).
+    Const(usize, &'static str),
+    /// [`Filter::In`]: the column (how many values it binds is the
+    /// adapter's concern).
+    In(usize),
+    /// [`Filter::Null`]: the column and whether NULL is wanted.
+    Null(usize, bool),
+    /// [`Filter::After`]: the columns.
+    After(Vec<usize>),
+}
+
 /// A read of one table.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Query {
@@ -269,6 +301,22 @@ impl Query {
         q.desc("id").limit(page.limit)
     }
 
+    /// The shape of this query: what its SQL depends on (see [`QueryShape`]).
+    pub fn shape(&self) -> QueryShape {
+        let filters = self
+            .filters
+            .iter()
+            .map(|f| match f {
+                Filter::Cmp { column, op, .. } => FilterShape::Cmp(*column, *op),
+                Filter::Const { column, value } => FilterShape::Const(*column, value),
+                Filter::In { column, .. } => FilterShape::In(*column),
+                Filter::Null { column, null } => FilterShape::Null(*column, *null),
+                Filter::After { columns, .. } => FilterShape::After(columns.clone()),
+            })
+            .collect();
+        QueryShape { table: self.table.name, filters, order: self.order.clone(), limit: self.limit.is_some() }
+    }
+
     /// Whether `row` (values in column order) passes every filter.
     pub fn matches(&self, row: &[Value<'_>]) -> bool {
         self.filters.iter().all(|f| filter_matches(f, row))
@@ -323,5 +371,31 @@ fn filter_matches(f: &Filter, row: &[Value<'_>]) -> bool {
             }
             false
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::CustomerOrder;
+
+    #[test]
+    fn queries_differing_only_in_values_share_a_shape() {
+        let q = |id: uuid::Uuid, ids: Vec<uuid::Uuid>, status: &'static str| {
+            Query::of::<CustomerOrder>().eq("store_id", id).any("id", ids).is("status", status).limit(5)
+        };
+        let a = q(uuid::Uuid::nil(), vec![uuid::Uuid::nil()], "CREATED");
+        let b = q(uuid::Uuid::max(), vec![uuid::Uuid::max(), uuid::Uuid::nil()], "CREATED");
+        assert_eq!(a.shape(), b.shape());
+        let col = |name| a.table.col(name);
+        let filters = [
+            FilterShape::Cmp(col("store_id"), Cmp::Eq),
+            FilterShape::In(col("id")),
+            FilterShape::Const(col("status"), "CREATED"),
+        ];
+        assert_eq!(a.shape().filters, filters);
+        assert_ne!(a.shape(), q(uuid::Uuid::nil(), vec![], "PAID").shape(), "a constant is part of the shape");
+        assert_ne!(a.shape(), a.clone().desc("id").shape(), "so is the order");
+        assert_ne!(a.shape(), Query { limit: None, ..a.clone() }.shape(), "and having a limit");
     }
 }

@@ -13,7 +13,7 @@
 //! - a comparison with NULL or an `In` without values matches nothing and
 //!   costs no round trip.
 
-use agora_core::query::{Cmp, Dir, Filter, Query};
+use agora_core::query::{Cmp, Dir, Filter, FilterShape, Query, QueryShape};
 use agora_core::schema::{ColumnType, Value};
 use agora_core::*;
 use sqlx::PgConnection;
@@ -26,44 +26,19 @@ use crate::{PgStore, StoreResult};
 /// Distinct query shapes kept; beyond it, SQL is built per call.
 const MAX_SHAPES: usize = 1024;
 
-/// What the SQL of a query depends on (not the values it binds).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct Shape {
-    table: &'static str,
-    filters: Vec<FilterShape>,
-    order: Vec<(usize, Dir)>,
-    limit: bool,
+static SHAPES: std::sync::LazyLock<ShapeCache<QueryShape>> = std::sync::LazyLock::new(|| ShapeCache::new(MAX_SHAPES));
+
+/// Whether `q` can match no row: a comparison with NULL, or an `In` without
+/// values.
+fn matches_nothing(q: &Query) -> bool {
+    q.filters.iter().any(|f| match f {
+        Filter::Cmp { value, .. } => value.is_null(),
+        Filter::In { values, .. } => values.is_empty(),
+        _ => false,
+    })
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-enum FilterShape {
-    Cmp(usize, Cmp),
-    Const(usize, &'static str),
-    In(usize),
-    Null(usize, bool),
-    After(Vec<usize>),
-}
-
-static SHAPES: std::sync::LazyLock<ShapeCache<Shape>> = std::sync::LazyLock::new(|| ShapeCache::new(MAX_SHAPES));
-
-/// The shape of `q`, or `None` when it can match no row.
-fn shape(q: &Query) -> Option<Shape> {
-    let mut filters = Vec::with_capacity(q.filters.len());
-    for f in &q.filters {
-        filters.push(match f {
-            Filter::Cmp { value: Value::Null, .. } => return None,
-            Filter::In { values, .. } if values.is_empty() => return None,
-            Filter::Cmp { column, op, .. } => FilterShape::Cmp(*column, *op),
-            Filter::Const { column, value } => FilterShape::Const(*column, value),
-            Filter::In { column, .. } => FilterShape::In(*column),
-            Filter::Null { column, null } => FilterShape::Null(*column, *null),
-            Filter::After { columns, .. } => FilterShape::After(columns.clone()),
-        });
-    }
-    Some(Shape { table: q.table.name, filters, order: q.order.clone(), limit: q.limit.is_some() })
-}
-
-fn build(table: &agora_core::schema::Table, s: &Shape) -> StoreResult<String> {
+fn build(table: &agora_core::schema::Table, s: &QueryShape) -> StoreResult<String> {
     let col = |c: usize| -> StoreResult<(&'static str, ColumnType)> {
         let column = table
             .columns
@@ -143,8 +118,10 @@ fn push_in(args: &mut PgArguments, ty: ColumnType, values: &[Value<'static>]) ->
 
 /// The statement of `q` and its arguments; `None` when it can match nothing.
 pub(crate) fn statement(q: &Query) -> StoreResult<Option<(std::sync::Arc<str>, PgArguments)>> {
-    let Some(shape) = shape(q) else { return Ok(None) };
-    let sql = SHAPES.get(shape, |s| build(q.table, s))?;
+    if matches_nothing(q) {
+        return Ok(None);
+    }
+    let sql = SHAPES.get(q.shape(), |s| build(q.table, s))?;
     let ty = |c: usize| q.table.columns[c].ty;
     let mut args = PgArguments::default();
     for f in &q.filters {

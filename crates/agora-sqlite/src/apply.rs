@@ -305,7 +305,7 @@ fn first_held_constraint(conn: &Connection, w: &Write) -> StoreResult<Option<Str
         _ => return Ok(None),
     };
     let (table, key) = (r.table(), r.key());
-    if inserting && !fetch_on(conn, &Query::by_key(table, &key), true)?.is_empty() {
+    if inserting && !fetch_on(conn, &Query::by_key(table, &key))?.is_empty() {
         return Ok(Some(format!("{}_pkey {key}", table.name)));
     }
     let mut values = Vec::with_capacity(table.columns.len());

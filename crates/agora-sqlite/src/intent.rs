@@ -109,7 +109,7 @@ pub(crate) fn stock(
     }
     // Nothing changed: read the row to say why.
     let key = Key(key.to_vec());
-    let row = fetch_on(conn, &Query::by_key(Inventory::table(), &key), true)?.pop();
+    let row = fetch_on(conn, &Query::by_key(Inventory::table(), &key))?.pop();
     let row = row.and_then(Inventory::from_record);
     match (change, row) {
         (StockChange::SetOnHand { store_id, on_hand }, None) => {
@@ -174,7 +174,7 @@ fn sequence_sql() -> &'static str {
 /// Numbers `events` after `after` in the store's feed and records the new
 /// last seq, when the store's last seq is still `after`.
 pub(crate) fn sequence_events(conn: &Connection, store_id: StoreId, after: i64, events: &[EventId]) -> WriteResult {
-    let last = fetch_on(conn, &Query::key::<EventSeq>(store_id), true)?
+    let last = fetch_on(conn, &Query::key::<EventSeq>(store_id))?
         .pop()
         .and_then(EventSeq::from_record)
         .map_or(0, |s| s.last_seq);

@@ -21,7 +21,8 @@
 //! * **A small pool of read connections** serves [`Store::fetch`] on
 //!   blocking threads; [`Store::order_context`] is one hop and one read
 //!   transaction. In debug builds a filtered read or a guard that scans a
-//!   table panics (see [`SqliteStore::permitting_scans`] for ad-hoc queries).
+//!   table panics, unless the query is marked [`Query::unindexed`] (ad-hoc
+//!   queries no index is meant to serve).
 //! * **Versioned migrations** from `migrations/sqlite/*.sql` are embedded in
 //!   the binary and applied on open; a newer schema is refused.
 //! * **Online backup** with SQLite's backup API, and restore into a closed path.
@@ -72,8 +73,6 @@ use crate::writer::Writer;
 #[derive(Clone)]
 pub struct SqliteStore {
     inner: Arc<Inner>,
-    /// Whether debug builds check that this handle's fetches use an index.
-    check_plans: bool,
 }
 
 struct Inner {
@@ -144,17 +143,7 @@ impl SqliteStore {
         }
         let readers = ReadPool::open(&config)?;
         let writer = Writer::start(conn)?;
-        Ok(SqliteStore { inner: Arc::new(Inner { config, writer, readers }), check_plans: true })
-    }
-
-    /// A handle on the same database whose [`Store::fetch`] may scan tables:
-    /// for ad-hoc queries (the query-contract tests, tools) that no index is
-    /// meant to serve. Debug builds otherwise panic when a filtered fetch
-    /// scans, which is how a read of core missing its index is caught; guards
-    /// and `order_context` are checked on every handle. Release builds check
-    /// nothing.
-    pub fn permitting_scans(&self) -> SqliteStore {
-        SqliteStore { inner: Arc::clone(&self.inner), check_plans: false }
+        Ok(SqliteStore { inner: Arc::new(Inner { config, writer, readers }) })
     }
 
     /// The configuration this store was opened with.

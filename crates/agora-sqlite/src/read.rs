@@ -13,7 +13,7 @@ use crate::select::fetch_on;
 
 /// The rows of `T` that `q` selects (a read the schema indexes: its plan is checked).
 fn rows<T: Catalogued>(c: &Connection, q: &Query) -> StoreResult<Vec<T>> {
-    Ok(fetch_on(c, q, true)?.into_iter().filter_map(T::from_record).collect())
+    Ok(fetch_on(c, q)?.into_iter().filter_map(T::from_record).collect())
 }
 
 /// The first row of `T` that `q` (limited to one row) selects.
@@ -85,8 +85,8 @@ impl SqliteStore {
         if crate::select::matches_nothing(query) {
             return Ok(Vec::new());
         }
-        let (q, check) = (query.clone(), self.check_plans);
-        self.inner.readers.run(move |c| fetch_on(c, &q, check)).await
+        let q = query.clone();
+        self.inner.readers.run(move |c| fetch_on(c, &q)).await
     }
 
     /// [`Store::order_context`] in one blocking hop on one read connection.

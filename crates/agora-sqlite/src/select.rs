@@ -28,7 +28,7 @@
 use std::fmt::Write as _;
 use std::sync::{Arc, OnceLock};
 
-use agora_core::query::{Cmp, Dir, Filter, Query};
+use agora_core::query::{Cmp, Dir, Filter, FilterShape, Query, QueryShape};
 use agora_core::schema::{Table, Value};
 use agora_core::{Record, StoreError};
 use rusqlite::Connection;
@@ -44,24 +44,9 @@ const MAX_PARAMS: usize = 32_766;
 /// Query shapes whose SQL is kept.
 const SHAPES: usize = 1024;
 
-/// What makes two queries share a statement.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct Shape {
-    table: &'static str,
-    filters: Vec<FilterShape>,
-    order: Vec<(usize, Dir)>,
-    limit: bool,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-enum FilterShape {
-    Cmp(usize, Cmp),
-    Const(usize, &'static str),
-    /// The column and the padded number of values.
-    In(usize, usize),
-    Null(usize, bool),
-    After(Vec<usize>),
-}
+/// What makes two queries share a statement: core's shape, and the padded
+/// number of values of each `IN` filter in order (see [`in_slots`]).
+type Shape = (QueryShape, Vec<usize>);
 
 /// The number of parameters an `IN` list of `n` values is padded to.
 fn in_slots(n: usize) -> usize {
@@ -88,32 +73,30 @@ fn shape(q: &Query) -> Result<Option<Shape>, StoreError> {
     if matches_nothing(q) {
         return Ok(None);
     }
-    let mut filters = Vec::with_capacity(q.filters.len());
+    let mut slots = Vec::new();
     let mut params = 0;
     for f in &q.filters {
-        filters.push(match f {
-            Filter::Cmp { column, op, .. } => FilterShape::Cmp(*column, *op),
-            Filter::Const { column, value } => FilterShape::Const(*column, value),
-            Filter::In { column, values } => FilterShape::In(*column, in_slots(in_values(values).count())),
-            Filter::Null { column, null } => FilterShape::Null(*column, *null),
-            Filter::After { columns, .. } => FilterShape::After(columns.clone()),
-        });
-        params += match filters.last() {
-            Some(FilterShape::In(_, n)) => *n,
-            Some(FilterShape::After(c)) => c.len(),
-            Some(FilterShape::Cmp(..)) => 1,
-            _ => 0,
+        params += match f {
+            Filter::In { values, .. } => {
+                let n = in_slots(in_values(values).count());
+                slots.push(n);
+                n
+            }
+            Filter::After { columns, .. } => columns.len(),
+            Filter::Cmp { .. } => 1,
+            Filter::Const { .. } | Filter::Null { .. } => 0,
         };
     }
     if params >= MAX_PARAMS {
         return Err(StoreError::Unavailable(format!("sqlite: a query of {} binds {params} values", q.table.name)));
     }
-    Ok(Some(Shape { table: q.table.name, filters, order: q.order.clone(), limit: q.limit.is_some() }))
+    Ok(Some((q.shape(), slots)))
 }
 
 /// The SQL of a shape.
-fn render(table: &Table, select: &str, shape: &Shape) -> String {
+fn render(table: &Table, select: &str, (shape, slots): &Shape) -> String {
     let name = |c: usize| ident(table.columns[c].name);
+    let mut slots = slots.iter();
     let mut sql = select.to_owned();
     for (i, f) in shape.filters.iter().enumerate() {
         sql.push_str(if i == 0 { " WHERE " } else { " AND " });
@@ -127,8 +110,9 @@ fn render(table: &Table, select: &str, shape: &Shape) -> String {
             FilterShape::Const(c, value) => {
                 let _ = write!(sql, "{} = {}", name(*c), literal(value));
             }
-            FilterShape::In(c, n) => {
-                let _ = write!(sql, "{} IN ({})", name(*c), vec!["?"; *n].join(", "));
+            FilterShape::In(c) => {
+                let n = slots.next().copied().unwrap_or(0);
+                let _ = write!(sql, "{} IN ({})", name(*c), vec!["?"; n].join(", "));
             }
             FilterShape::Null(c, null) => {
                 let _ = write!(sql, "{} IS {}NULL", name(*c), if *null { "" } else { "NOT " });
@@ -194,9 +178,10 @@ fn bind(st: &mut rusqlite::Statement<'_>, q: &Query) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Runs `q` on `conn`. With `check_plan`, debug builds assert that a
-/// filtered query used an index (see [`assert_indexed`]).
-pub(crate) fn fetch_on(conn: &Connection, q: &Query, check_plan: bool) -> Result<Vec<Record>, StoreError> {
+/// Runs `q` on `conn`. Unless the query is marked [`Query::unindexed`],
+/// debug builds assert that a filtered query used an index (see
+/// [`assert_indexed`]).
+pub(crate) fn fetch_on(conn: &Connection, q: &Query) -> Result<Vec<Record>, StoreError> {
     let Some(sql) = query_sql(q)? else { return Ok(Vec::new()) };
     let mut st = conn.prepare_cached(&sql).map_err(db_err)?;
     bind(&mut st, q).map_err(db_err)?;
@@ -208,7 +193,7 @@ pub(crate) fn fetch_on(conn: &Connection, q: &Query, check_plan: bool) -> Result
             out.push(read_record(row, q.table)?);
         }
     }
-    if check_plan {
+    if !q.unindexed {
         assert_indexed(conn, &st, before, &sql);
     }
     Ok(out)

@@ -435,6 +435,28 @@ async fn every_read_is_served_by_an_index() {
     store.list_export_audit(ExportId(any)).await.unwrap();
 }
 
+/// A filtered query no index serves fails in debug builds (the adapter
+/// asserts its plan) unless it is marked `unindexed`; marked, it answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_queries_marked_unindexed_may_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("agora.db")).await;
+    let h = Harness::new(TestStore::new(Arc::new(store.clone()), ()));
+    let s = h.store_fixture("scan.example.com").await;
+    h.product(&s, "SCAN-1", 150, 1).await;
+    let by_price = Query::of::<ProductVariant>().le("price", 200i64);
+    assert_eq!(store.fetch(&by_price.clone().unindexed()).await.unwrap().len(), 1);
+    let unmarked = store.fetch(&by_price).await;
+    if cfg!(debug_assertions) {
+        assert!(
+            matches!(unmarked, Err(StoreError::Unavailable(ref e)) if e.contains("(add an index)")),
+            "{unmarked:?}"
+        );
+    } else {
+        assert_eq!(unmarked.unwrap().len(), 1, "release builds check nothing");
+    }
+}
+
 /// Intent writes carry their condition into one conditional statement, and
 /// the last guard is fused with the first write when both name one row: the
 /// first failing condition by index must still be the one reported, and
