@@ -17,6 +17,7 @@
 
 mod cache;
 mod client;
+mod fallback;
 mod idempotency;
 mod locks;
 mod ratelimit;
@@ -24,6 +25,7 @@ mod relay;
 
 pub use cache::CachedStore;
 pub use client::{DEFAULT_KEY_PREFIX, RedisClient, RedisConfig, redact_url};
+pub use fallback::Fallback;
 pub use idempotency::RedisIdempotencyCache;
 pub use locks::{FallbackLocks, RedisLocks};
 pub use ratelimit::{FallbackRateLimiter, RedisRateLimiter, RequestBudget};

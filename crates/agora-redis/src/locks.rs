@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use redis::Script;
 
 use crate::client::{RedisClient, millis, random_token};
+use crate::fallback::Fallback;
 
 static EXTEND: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
@@ -99,18 +100,9 @@ const LOCAL_MARK: &str = "local:";
 /// keeps its own jobs from overlapping instead of skipping all work. Two
 /// instances may then run the same batch at once, which the store's guards
 /// make harmless. A lease remembers which side granted it.
-#[derive(Clone)]
-pub struct FallbackLocks {
-    primary: Arc<dyn LockManager>,
-    fallback: Arc<dyn LockManager>,
-}
+pub type FallbackLocks = Fallback<dyn LockManager>;
 
 impl FallbackLocks {
-    /// `primary`, falling back to `fallback`.
-    pub fn new(primary: Arc<dyn LockManager>, fallback: Arc<dyn LockManager>) -> Self {
-        Self { primary, fallback }
-    }
-
     /// Redis locks on `client`, falling back to in-process locks.
     pub fn redis_or_local(client: RedisClient) -> Self {
         Self::new(

@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use redis::Script;
 
 use crate::client::{RedisClient, millis, random_token};
+use crate::fallback::Fallback;
 
 /// KEYS[1] = the sorted set; ARGV = limit, window in ms, record (1/0), a
 /// unique member suffix. Scores are the server's time in microseconds.
@@ -99,18 +100,9 @@ impl RateLimiter for RedisRateLimiter {
 /// (in-process): with Redis down each instance limits on its own instead of
 /// refusing or waving everyone through. The primary's errors are counted by
 /// its client.
-#[derive(Clone)]
-pub struct FallbackRateLimiter {
-    primary: Arc<dyn RateLimiter>,
-    fallback: Arc<dyn RateLimiter>,
-}
+pub type FallbackRateLimiter = Fallback<dyn RateLimiter>;
 
 impl FallbackRateLimiter {
-    /// `primary`, falling back to `fallback`.
-    pub fn new(primary: Arc<dyn RateLimiter>, fallback: Arc<dyn RateLimiter>) -> Self {
-        Self { primary, fallback }
-    }
-
     /// Redis on `client`, falling back to core's in-process limiter on the system clock.
     pub fn redis_or_local(client: RedisClient) -> Self {
         Self::new(Arc::new(RedisRateLimiter::new(client)), Arc::new(LocalRateLimiter::new(Arc::new(SystemClock))))
@@ -145,12 +137,6 @@ pub struct RequestBudget {
     window: Duration,
 }
 
-impl std::fmt::Debug for RequestBudget {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RequestBudget").field("limit", &self.limit).field("window", &self.window).finish()
-    }
-}
-
 impl RequestBudget {
     /// `limit` requests per `window` per client, counted by `limiter`.
     pub fn new(limiter: Arc<dyn RateLimiter>, limit: u32, window: Duration) -> Self {
@@ -172,5 +158,12 @@ impl RequestBudget {
     /// outage must not become an API outage).
     pub async fn check(&self, client: &str) -> RateDecision {
         self.limiter.hit(&format!("budget:{client}"), self.limit, self.window).await.unwrap_or(RateDecision::Allowed)
+    }
+}
+
+// Without the limiter, which has no `Debug`.
+impl std::fmt::Debug for RequestBudget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestBudget").field("limit", &self.limit).field("window", &self.window).finish()
     }
 }

@@ -26,11 +26,15 @@ fn record(scope: &str, key: &str, body: &str) -> IdempotencyRecord {
     }
 }
 
+/// An agora over a memory store with the idempotency cache on `t`.
+async fn world_with_cache(t: &TestRedis) -> World {
+    let cache = Arc::new(RedisIdempotencyCache::new(t.client.clone()));
+    World::new(Arc::new(MemoryStore::new()), Some(cache), 10).await
+}
+
 #[tokio::test]
 async fn marker_then_completed_response() {
-    let t = TestRedis::new().await;
-    let a = RedisIdempotencyCache::new(t.client.clone());
-    let b = RedisIdempotencyCache::new(t.another().await);
+    let (_t, a, b) = TestRedis::two(RedisIdempotencyCache::new).await;
     let lease = Duration::from_secs(30);
 
     assert_eq!(a.begin("orders:u1", "k1", lease).await.unwrap(), InFlight::Acquired);
@@ -73,8 +77,7 @@ async fn scope_and_key_cannot_collide() {
 #[tokio::test]
 async fn a_retry_through_agora_replays_and_a_different_body_is_refused() {
     let t = TestRedis::new().await;
-    let cache = Arc::new(RedisIdempotencyCache::new(t.client.clone()));
-    let w = World::new(Arc::new(MemoryStore::new()), Some(cache), 10).await;
+    let w = world_with_cache(&t).await;
 
     let first = w.agora.place_order(&w.customer, Some("key-1"), w.order_request(2)).await.unwrap();
     assert!(!first.replayed);
@@ -91,8 +94,7 @@ async fn a_retry_through_agora_replays_and_a_different_body_is_refused() {
 #[tokio::test]
 async fn flushed_redis_still_one_order() {
     let t = TestRedis::new().await;
-    let cache = Arc::new(RedisIdempotencyCache::new(t.client.clone()));
-    let w = World::new(Arc::new(MemoryStore::new()), Some(cache), 10).await;
+    let w = world_with_cache(&t).await;
 
     let first = w.agora.place_order(&w.customer, Some("flush-key"), w.order_request(3)).await.unwrap();
     assert!(!t.keys().await.is_empty());
@@ -113,8 +115,7 @@ async fn flushed_redis_still_one_order() {
 #[tokio::test]
 async fn a_key_in_flight_on_another_instance_is_a_conflict() {
     let t = TestRedis::new().await;
-    let cache = Arc::new(RedisIdempotencyCache::new(t.client.clone()));
-    let w = World::new(Arc::new(MemoryStore::new()), Some(cache), 10).await;
+    let w = world_with_cache(&t).await;
     let Actor::Customer { user_id } = &w.customer else { panic!("customer") };
 
     // Another api instance is working on this key right now.

@@ -11,9 +11,7 @@ use common::TestRedis;
 
 #[tokio::test]
 async fn mutual_exclusion_across_two_clients() {
-    let t = TestRedis::new().await;
-    let a = RedisLocks::new(t.client.clone());
-    let b = RedisLocks::new(t.another().await);
+    let (t, a, b) = TestRedis::two(RedisLocks::new).await;
     let ttl = Duration::from_secs(30);
 
     let lease = a.try_acquire("batch", ttl).await.unwrap().expect("a takes the free lock");
@@ -67,9 +65,7 @@ async fn lock_expires_after_its_holder_vanishes() {
 
 #[tokio::test]
 async fn extend_keeps_the_lock_only_for_its_holder() {
-    let t = TestRedis::new().await;
-    let a = RedisLocks::new(t.client.clone());
-    let b = RedisLocks::new(t.another().await);
+    let (_t, a, b) = TestRedis::two(RedisLocks::new).await;
     let lease = a.try_acquire("long", Duration::from_millis(300)).await.unwrap().expect("free");
     assert!(a.extend(&lease, Duration::from_secs(5)).await.unwrap());
     let stranger = Lease { name: "long".into(), token: "not-the-token".into() };
@@ -83,9 +79,7 @@ async fn extend_keeps_the_lock_only_for_its_holder() {
 
 #[tokio::test]
 async fn a_stranger_cannot_release() {
-    let t = TestRedis::new().await;
-    let a = RedisLocks::new(t.client.clone());
-    let b = RedisLocks::new(t.another().await);
+    let (_t, a, b) = TestRedis::two(RedisLocks::new).await;
     let lease = a.try_acquire("mine", Duration::from_secs(30)).await.unwrap().expect("free");
     let stranger = Lease { name: "mine".into(), token: "guessed".into() };
     assert!(!b.release(&stranger).await.unwrap());

@@ -25,9 +25,7 @@ async fn peek_does_not_record() {
 
 #[tokio::test]
 async fn hits_over_the_limit_are_refused_with_retry_after_until_the_window_slides() {
-    let t = TestRedis::new().await;
-    let a = RedisRateLimiter::new(t.client.clone());
-    let b = RedisRateLimiter::new(t.another().await);
+    let (_t, a, b) = TestRedis::two(RedisRateLimiter::new).await;
     let window = Duration::from_secs(2);
     // Two instances count together.
     assert_eq!(a.hit("k", 3, window).await.unwrap(), RateDecision::Allowed);

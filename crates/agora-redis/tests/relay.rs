@@ -46,6 +46,15 @@ fn parse_xread(v: Value) -> Vec<Entry> {
     out
 }
 
+/// A world whose store has `n` product changes besides its own events, all
+/// sequenced, and the last seq of its feed.
+async fn world_with_events(n: usize, tag: &str) -> (World, i64) {
+    let w = World::new(Arc::new(MemoryStore::new()), None, 5).await;
+    more_events(&w, n, tag).await;
+    let total = w.store.last_event_seq(w.store_id).await.unwrap();
+    (w, total)
+}
+
 async fn more_events(w: &World, n: usize, tag: &str) {
     for i in 0..n {
         w.agora
@@ -63,8 +72,7 @@ async fn more_events(w: &World, n: usize, tag: &str) {
 #[tokio::test]
 async fn a_consumer_misses_nothing_while_the_relay_restarts_half_way() {
     let t = TestRedis::new().await;
-    let w = World::new(Arc::new(MemoryStore::new()), None, 5).await;
-    more_events(&w, 12, "a").await;
+    let (w, _) = world_with_events(12, "a").await;
 
     let relay_a = EventRelay::new(t.another().await, 10_000).with_batch(5);
     let stream = relay_a.stream_key(w.store_id);
@@ -154,9 +162,7 @@ async fn a_consumer_misses_nothing_while_the_relay_restarts_half_way() {
 #[tokio::test]
 async fn racing_relays_and_a_lost_checkpoint_never_duplicate() {
     let t = TestRedis::new().await;
-    let w = World::new(Arc::new(MemoryStore::new()), None, 5).await;
-    more_events(&w, 20, "x").await;
-    let total = w.store.last_event_seq(w.store_id).await.unwrap();
+    let (w, total) = world_with_events(20, "x").await;
 
     let mut tasks = Vec::new();
     for _ in 0..4 {
@@ -192,9 +198,7 @@ async fn racing_relays_and_a_lost_checkpoint_never_duplicate() {
 #[tokio::test]
 async fn the_stream_is_capped() {
     let t = TestRedis::new().await;
-    let w = World::new(Arc::new(MemoryStore::new()), None, 5).await;
-    more_events(&w, 300, "c").await;
-    let total = w.store.last_event_seq(w.store_id).await.unwrap();
+    let (w, total) = world_with_events(300, "c").await;
     let relay = EventRelay::new(t.client.clone(), 50).with_batch(1000);
     assert_eq!(relay.relay_all(w.store.as_ref(), w.store_id).await.unwrap(), total as usize);
     let mut raw = t.raw().await;

@@ -42,6 +42,14 @@ impl TestRedis {
         connect(&self.prefix).await
     }
 
+    /// A fresh prefix and two instances made by `make`, each on its own
+    /// connection: two api instances sharing one Redis.
+    pub async fn two<T>(make: impl Fn(RedisClient) -> T) -> (Self, T, T) {
+        let t = Self::new().await;
+        let (a, b) = (make(t.client.clone()), make(t.another().await));
+        (t, a, b)
+    }
+
     /// A plain redis connection for checks the API does not offer.
     pub async fn raw(&self) -> redis::aio::MultiplexedConnection {
         redis::Client::open(redis_url())
