@@ -9,9 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agora_http::{AppState, RequestBudget};
-use agora_runtime::{Config, LogFormat, Runtime};
+use agora_runtime::{Config, Runtime};
 use anyhow::Context;
-use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     if let Some(arg) = std::env::args().nth(1) {
@@ -34,54 +33,14 @@ fn main() -> ExitCode {
             }
         }
     }
-    let config = match Config::load() {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("agora-api: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    init_tracing(config.log.format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("agora-api: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(config)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "agora-api failed");
-            eprintln!("agora-api: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    agora_runtime::process::run_binary("agora-api", run)
 }
 
-fn init_tracing(format: LogFormat) {
-    let filter = EnvFilter::try_from_env("AGORA_LOG")
-        .or_else(|_| EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
-    match format {
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).init(),
-        LogFormat::Text => builder.init(),
-    }
-}
-
-async fn run(config: Config) -> anyhow::Result<()> {
+async fn run(config: Config) -> anyhow::Result<ExitCode> {
     let runtime = Arc::new(Runtime::build(config).await.context("starting")?);
     let config = &runtime.config;
 
-    if !runtime.generated.is_empty() {
-        // Printed on this first start only: the admin key is stored hashed.
-        println!("agora-api generated these secrets; they are shown only this once, keep them:");
-        for (name, value) in &runtime.generated {
-            println!("  {name}={value}");
-        }
-    }
+    agora_runtime::process::print_generated_secrets("agora-api", &runtime);
 
     let listener =
         tokio::net::TcpListener::bind(&config.listen).await.with_context(|| format!("binding {}", config.listen))?;
@@ -122,7 +81,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     }
     runtime.close().await;
     tracing::info!("bye");
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C), logging which.

@@ -80,6 +80,13 @@ fn secret(printed: &[String], name: &str) -> Vec<String> {
     printed.iter().filter_map(|l| l.trim().strip_prefix(&format!("{name}=")).map(str::to_owned)).collect()
 }
 
+/// The status of creating a store at `domain` with `key` as the super admin.
+async fn create_store(http: &reqwest::Client, base: &str, key: &str, domain: &str) -> u16 {
+    let body = serde_json::json!({"name": "Bin", "domain": domain});
+    let res = http.post(format!("{base}/v1/stores")).bearer_auth(key).json(&body).send().await.expect("create store");
+    res.status().as_u16()
+}
+
 #[tokio::test]
 async fn memory_start_prints_secrets_once_serves_and_exits_0_on_sigterm() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -95,14 +102,8 @@ async fn memory_start_prints_secrets_once_serves_and_exits_0_on_sigterm() {
     assert_eq!(health.status(), 200);
     assert!(health.headers().contains_key("x-request-id"));
     assert_eq!(http.get(format!("{}/readyz", first.base)).send().await.expect("readyz").status(), 200);
-    let created = http
-        .post(format!("{}/v1/stores", first.base))
-        .bearer_auth(&admin_key)
-        .json(&serde_json::json!({"name": "Bin", "domain": "bin.test"}))
-        .send()
-        .await
-        .expect("create store");
-    assert_eq!(created.status(), 201, "the printed key is the super admin key");
+    let created = create_store(&http, &first.base, &admin_key, "bin.test").await;
+    assert_eq!(created, 201, "the printed key is the super admin key");
 
     let status = sigterm_and_wait(&mut first);
     assert_eq!(status.code(), Some(0), "exit 0 on SIGTERM");
@@ -114,14 +115,7 @@ async fn memory_start_prints_secrets_once_serves_and_exits_0_on_sigterm() {
         "secrets are printed only on first start: {:?}",
         second.printed
     );
-    let again = http
-        .post(format!("{}/v1/stores", second.base))
-        .bearer_auth(&admin_key)
-        .json(&serde_json::json!({"name": "Bin", "domain": "bin2.test"}))
-        .send()
-        .await
-        .expect("create store");
-    assert_eq!(again.status(), 201);
+    assert_eq!(create_store(&http, &second.base, &admin_key, "bin2.test").await, 201);
     assert_eq!(sigterm_and_wait(&mut second).code(), Some(0));
 }
 

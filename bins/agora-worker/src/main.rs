@@ -11,10 +11,9 @@
 use std::process::ExitCode;
 
 use agora_runtime::jobs::Scheduler;
-use agora_runtime::{Config, LogFormat, Runtime};
+use agora_runtime::{Config, Runtime};
 use anyhow::Context;
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 
 /// Runs agora's background jobs. Configuration: AGORA_* environment
 /// variables over ./agora.toml (or AGORA_CONFIG); see docs/operations.md.
@@ -31,52 +30,12 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let config = match Config::load() {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("agora-worker: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    init_tracing(config.log.format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("agora-worker: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(config, args)) {
-        Ok(code) => code,
-        Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "agora-worker failed");
-            eprintln!("agora-worker: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn init_tracing(format: LogFormat) {
-    let filter = EnvFilter::try_from_env("AGORA_LOG")
-        .or_else(|_| EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
-    match format {
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).init(),
-        LogFormat::Text => builder.init(),
-    }
+    agora_runtime::process::run_binary("agora-worker", |config| run(config, args))
 }
 
 async fn run(config: Config, args: Args) -> anyhow::Result<ExitCode> {
     let runtime = Runtime::build(config).await.context("starting")?;
-    if !runtime.generated.is_empty() {
-        // Printed on this first start only: the admin key is stored hashed.
-        println!("agora-worker generated these secrets; they are shown only this once, keep them:");
-        for (name, value) in &runtime.generated {
-            println!("  {name}={value}");
-        }
-    }
+    agora_runtime::process::print_generated_secrets("agora-worker", &runtime);
     if let Some(addr) = &args.metrics_listen {
         serve_metrics(addr).await?;
     }

@@ -141,30 +141,29 @@ fn assert_exact(snap: &Snapshot) {
     let corrections =
         snap.rows::<agora_core::AuditLog>().into_iter().filter(|l| l.key.starts_with("inventory_reserved:")).count();
     assert_eq!(corrections, 0, "no drift to reconcile after a crash");
-    let mut seqs: std::collections::HashMap<StoreId, Vec<i64>> = std::collections::HashMap::new();
-    for e in &snap.rows::<agora_core::ActivityEvent>() {
-        seqs.entry(e.store_id).or_default().push(e.seq.expect("every event numbered"));
-    }
-    for (_, mut s) in seqs {
-        s.sort_unstable();
-        assert_eq!(s, (1..=s.len() as i64).collect::<Vec<_>>(), "feed without gaps or duplicates");
-    }
+    support::assert_feeds_gapless(snap);
+}
+
+/// A seeded `backend` database and a worker on it that has made progress,
+/// with its log so far.
+async fn worker_at_work(backend: &str) -> (support::TestDatabase, Child, mpsc::Receiver<String>, Vec<String>) {
+    let db = support::TestDatabase::new(backend).await;
+    seed(db.dir.path(), &db.url).await;
+    let (child, rx) = start_worker(db.dir.path(), &db.url, &[]);
+    let mut log = Vec::new();
+    wait_for_progress(&rx, &mut log);
+    (db, child, rx, log)
 }
 
 async fn killed_mid_batch_and_restarted(backend: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let (url, _guard) = support::database(backend, dir.path()).await;
-    seed(dir.path(), &url).await;
-
-    let (mut child, rx) = start_worker(dir.path(), &url, &[]);
-    let mut log = Vec::new();
-    wait_for_progress(&rx, &mut log);
+    let (db, mut child, _rx, _log) = worker_at_work(backend).await;
+    let (dir, url) = (db.dir.path(), db.url.as_str());
     std::thread::sleep(Duration::from_millis(25));
     child.kill().expect("SIGKILL");
     let status = child.wait().unwrap();
     assert!(!status.success(), "killed, not exited: {status:?}");
 
-    let before = snapshot(dir.path(), &url).await;
+    let before = snapshot(dir, url).await;
     let settled = before.rows::<agora_core::HelpTask>().into_iter().filter(|t| t.status == TaskStatus::Settled).count();
     let closed =
         before.rows::<agora_core::CustomerOrder>().into_iter().filter(|o| o.status == OrderStatus::Closed).count();
@@ -176,28 +175,23 @@ async fn killed_mid_batch_and_restarted(backend: &str) {
     // What the killed worker committed is whole.
     support::assert_payouts_exact(&before, settled);
 
-    let (mut child, rx) = start_worker(dir.path(), &url, &["--once"]);
+    let (mut child, rx) = start_worker(dir, url, &["--once"]);
     let status = wait_exit(&mut child, Duration::from_secs(300));
     let log: Vec<String> = rx.try_iter().collect();
     assert!(status.success(), "--once exits 0: {status:?}\n{}", log.join("\n"));
-    assert_exact(&snapshot(dir.path(), &url).await);
+    assert_exact(&snapshot(dir, url).await);
 }
 
 async fn sigterm_finishes_the_batch_and_exits_zero(backend: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let (url, _guard) = support::database(backend, dir.path()).await;
-    seed(dir.path(), &url).await;
-
-    let (mut child, rx) = start_worker(dir.path(), &url, &[]);
-    let mut log = Vec::new();
-    wait_for_progress(&rx, &mut log);
+    let (db, mut child, rx, mut log) = worker_at_work(backend).await;
+    let (dir, url) = (db.dir.path(), db.url.as_str());
     let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill -TERM");
     assert!(kill.success());
     let status = wait_exit(&mut child, Duration::from_secs(60));
     log.extend(rx.try_iter());
     assert_eq!(status.code(), Some(0), "SIGTERM exits 0; log:\n{}", log.join("\n"));
     assert!(log.iter().any(|l| l.contains("job scheduler stopped")), "log:\n{}", log.join("\n"));
-    let snap = snapshot(dir.path(), &url).await;
+    let snap = snapshot(dir, url).await;
     let settled = snap.rows::<agora_core::HelpTask>().into_iter().filter(|t| t.status == TaskStatus::Settled).count();
     support::assert_payouts_exact(&snap, settled);
 }

@@ -9,6 +9,7 @@
 pub mod blobs;
 pub mod config;
 pub mod jobs;
+pub mod process;
 pub mod secrets;
 
 use std::sync::Arc;

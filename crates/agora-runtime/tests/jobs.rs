@@ -48,42 +48,17 @@ fn settled_per_store(snap: &Snapshot) -> HashMap<StoreId, usize> {
 
 fn total(stats: &[std::collections::BTreeMap<Job, JobStats>], job: Job) -> JobStats {
     let mut t = JobStats::default();
-    for s in stats {
-        if let Some(s) = s.get(&job) {
-            t.passes += s.passes;
-            t.batches += s.batches;
-            t.scanned += s.scanned;
-            t.changed += s.changed;
-            t.conflicts += s.conflicts;
-            t.errors += s.errors;
-            t.claims_skipped += s.claims_skipped;
-        }
+    for s in stats.iter().filter_map(|s| s.get(&job)) {
+        t += *s;
     }
     t
 }
 
-/// Each store's feed is numbered 1..=n without gaps, every event numbered.
-fn assert_feeds_gapless(snap: &Snapshot) {
-    let mut seqs: HashMap<StoreId, Vec<i64>> = HashMap::new();
-    for e in &snap.rows::<agora_core::ActivityEvent>() {
-        seqs.entry(e.store_id).or_default().push(e.seq.expect("every event sequenced"));
-    }
-    for (store, mut s) in seqs {
-        s.sort_unstable();
-        let expected: Vec<i64> = (1..=s.len() as i64).collect();
-        assert_eq!(s, expected, "feed of {store} has gaps or duplicates");
-    }
-}
-
 async fn a_backlog_does_not_starve_other_stores(backend: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let (url, _guard) = database(backend, dir.path()).await;
-    let rt = runtime(config(dir.path(), &url)).await;
+    let (_db, rt) = TestDatabase::with_runtime(backend).await;
     let store = rt.store.as_ref();
     let past = now() - time::Duration::hours(1);
-    let big = seed_store(store, "big").await;
-    let small1 = seed_store(store, "small1").await;
-    let small2 = seed_store(store, "small2").await;
+    let [big, small1, small2] = seed_stores(store, ["big", "small1", "small2"]).await;
     seed_due_tasks(store, big, 300, |_| past).await;
     seed_due_tasks(store, small1, 4, |_| past).await;
     seed_due_tasks(store, small2, 5, |_| past).await;
@@ -115,8 +90,7 @@ async fn a_backlog_does_not_starve_other_stores(backend: &str) {
 
 #[tokio::test]
 async fn a_batch_smaller_than_the_store_count_rotates_over_the_stores() {
-    let dir = tempfile::tempdir().unwrap();
-    let rt = runtime(config(dir.path(), "memory:")).await;
+    let (_db, rt) = TestDatabase::with_runtime("memory").await;
     let store = rt.store.as_ref();
     let past = now() - time::Duration::hours(1);
     let mut stores = Vec::new();
@@ -136,13 +110,10 @@ async fn a_batch_smaller_than_the_store_count_rotates_over_the_stores() {
 }
 
 async fn every_job_runs_and_leaves_the_data_exact(backend: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let (url, _guard) = database(backend, dir.path()).await;
-    let rt = runtime(config(dir.path(), &url)).await;
+    let (_db, rt) = TestDatabase::with_runtime(backend).await;
     let store = rt.store.as_ref();
     let past = now() - time::Duration::hours(1);
-    let a = seed_store(store, "a").await;
-    let b = seed_store(store, "b").await;
+    let [a, b] = seed_stores(store, ["a", "b"]).await;
     let expired = seed_expired_orders(store, a, 120).await;
     seed_due_tasks(store, a, 70, |_| past).await;
     seed_due_tasks(store, b, 70, |i| if i < 50 { past } else { now() + time::Duration::days(1) }).await;
@@ -190,9 +161,7 @@ async fn every_job_runs_and_leaves_the_data_exact(backend: &str) {
 }
 
 async fn stale_running_exports_are_requeued_and_written(backend: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let (url, _guard) = database(backend, dir.path()).await;
-    let rt = runtime(config(dir.path(), &url)).await;
+    let (db, rt) = TestDatabase::with_runtime(backend).await;
     let store = rt.store.as_ref();
     let s = seed_store(store, "exp").await;
     seed_due_tasks(store, s, 30, |_| now() + time::Duration::days(1)).await;
@@ -233,7 +202,7 @@ async fn stale_running_exports_are_requeued_and_written(backend: &str) {
         assert_eq!(job.status, ExportStatus::Ready, "{job:?}");
         assert_eq!(job.rows, 30);
         let key = job.blob_key.unwrap();
-        let file = dir.path().join("blobs").join(&key);
+        let file = db.dir.path().join("blobs").join(&key);
         let bytes = std::fs::read(&file).unwrap_or_else(|e| panic!("export file {}: {e}", file.display()));
         assert_eq!(bytes.len() as i64, job.bytes);
     }
@@ -242,9 +211,7 @@ async fn stale_running_exports_are_requeued_and_written(backend: &str) {
 }
 
 async fn shutdown_finishes_the_batch_in_hand(backend: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let (url, _guard) = database(backend, dir.path()).await;
-    let rt = runtime(config(dir.path(), &url)).await;
+    let (_db, rt) = TestDatabase::with_runtime(backend).await;
     let store = rt.store.as_ref();
     let past = now() - time::Duration::hours(1);
     for i in 0..3 {
@@ -280,9 +247,8 @@ async fn shutdown_finishes_the_batch_in_hand(backend: &str) {
 /// working on the same store at the same time (no lost guard at all).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_workers_on_one_postgres_database_pay_each_task_exactly_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let (url, _guard) = database("postgres", dir.path()).await;
-    three_workers(dir.path(), &url, true).await;
+    let db = TestDatabase::new("postgres").await;
+    three_workers(db.dir.path(), &db.url, true).await;
 }
 
 /// The same on one SQLite file with in-process lock managers that cannot see
@@ -290,9 +256,8 @@ async fn three_workers_on_one_postgres_database_pay_each_task_exactly_once() {
 /// every task to one payout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_workers_on_one_sqlite_file_without_shared_locks_still_pay_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let (url, _guard) = database("sqlite", dir.path()).await;
-    three_workers(dir.path(), &url, false).await;
+    let db = TestDatabase::new("sqlite").await;
+    three_workers(db.dir.path(), &db.url, false).await;
 }
 
 async fn three_workers(dir: &std::path::Path, url: &str, shared_locks: bool) {

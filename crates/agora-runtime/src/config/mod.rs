@@ -350,44 +350,44 @@ enum Kind {
 
 use Kind::{Number as N, Text as T};
 
-/// Every key, by its path; `AGORA_` + the path with `.` as `_`, upper case,
-/// is its environment variable.
-pub const KEYS: &[&str] = &[
-    "database_url",
-    "redis_url",
-    "listen",
-    "admin_key",
-    "webhook_secret",
-    "secret_keys",
-    "worker",
-    "job_interval_ms",
-    "migrate",
-    "data_dir",
-    "object_store_url",
-    "http.request_timeout_ms",
-    "http.rate_limit_per_minute",
-    "http.trust_forwarded_for",
-    "jobs.batch_size",
-    "jobs.run",
-    "jobs.lease_ttl_ms",
-    "jobs.export_stale_after_secs",
-    "log.format",
-    "sqlite.synchronous",
-    "sqlite.read_connections",
-    "sqlite.busy_timeout_ms",
-    "postgres.max_connections",
-    "postgres.max_group",
-    "postgres.acquire_timeout_ms",
-    "redis.cache_ttl_secs",
-    "redis.key_prefix",
-    "cutover.mode",
-    "cutover.secondary_database_url",
-    "domain.session_ttl_secs",
-    "domain.idempotency_ttl_secs",
-    "domain.idempotency_lease_ms",
-    "domain.export_ttl_secs",
-    "domain.login_failures_per_minute",
-    "domain.max_attempts",
+/// Every key by its path, with how its environment variable (`AGORA_` +
+/// the path with `.` as `_`, upper case: [`env_name`]) is read.
+const KEYS: &[(&str, Kind)] = &[
+    ("database_url", T),
+    ("redis_url", T),
+    ("listen", T),
+    ("admin_key", T),
+    ("webhook_secret", T),
+    ("secret_keys", T),
+    ("worker", T),
+    ("job_interval_ms", N),
+    ("migrate", T),
+    ("data_dir", T),
+    ("object_store_url", T),
+    ("http.request_timeout_ms", N),
+    ("http.rate_limit_per_minute", N),
+    ("http.trust_forwarded_for", T),
+    ("jobs.batch_size", N),
+    ("jobs.run", T),
+    ("jobs.lease_ttl_ms", N),
+    ("jobs.export_stale_after_secs", N),
+    ("log.format", T),
+    ("sqlite.synchronous", T),
+    ("sqlite.read_connections", N),
+    ("sqlite.busy_timeout_ms", N),
+    ("postgres.max_connections", N),
+    ("postgres.max_group", N),
+    ("postgres.acquire_timeout_ms", N),
+    ("redis.cache_ttl_secs", N),
+    ("redis.key_prefix", T),
+    ("cutover.mode", T),
+    ("cutover.secondary_database_url", T),
+    ("domain.session_ttl_secs", N),
+    ("domain.idempotency_ttl_secs", N),
+    ("domain.idempotency_lease_ms", N),
+    ("domain.export_ttl_secs", N),
+    ("domain.login_failures_per_minute", N),
+    ("domain.max_attempts", N),
 ];
 
 /// The flat names of earlier versions and where they live now.
@@ -404,27 +404,7 @@ const ALIASES: &[(&str, &str)] = &[
 ];
 
 fn kind(path: &str) -> Kind {
-    const NUMBERS: &[&str] = &[
-        "job_interval_ms",
-        "http.request_timeout_ms",
-        "http.rate_limit_per_minute",
-        "jobs.batch_size",
-        "jobs.lease_ttl_ms",
-        "jobs.export_stale_after_secs",
-        "sqlite.read_connections",
-        "sqlite.busy_timeout_ms",
-        "postgres.max_connections",
-        "postgres.max_group",
-        "postgres.acquire_timeout_ms",
-        "redis.cache_ttl_secs",
-        "domain.session_ttl_secs",
-        "domain.idempotency_ttl_secs",
-        "domain.idempotency_lease_ms",
-        "domain.export_ttl_secs",
-        "domain.login_failures_per_minute",
-        "domain.max_attempts",
-    ];
-    if NUMBERS.contains(&path) { N } else { T }
+    KEYS.iter().find(|(key, _)| *key == path).map_or(T, |(_, kind)| *kind)
 }
 
 /// The environment variable of a key path.
@@ -514,7 +494,7 @@ impl Config {
                 figment = figment.merge(Serialized::default(new, env_value(new, &v)));
             }
         }
-        for path in KEYS {
+        for (path, _) in KEYS {
             if let Some((_, v)) = env.iter().find(|(k, _)| *k == env_name(path)) {
                 figment = figment.merge(Serialized::default(path, env_value(path, v)));
             }

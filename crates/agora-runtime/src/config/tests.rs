@@ -59,14 +59,14 @@ fn sections_from_the_file_and_the_environment() {
 
 #[test]
 fn every_key_is_read_from_its_environment_variable() {
-    for path in KEYS {
+    for (path, kind) in KEYS {
         let value = match *path {
             "worker" | "migrate" | "http.trust_forwarded_for" => "off",
             "log.format" => "json",
             "sqlite.synchronous" => "normal",
             "cutover.mode" => "single",
             "jobs.run" => "payouts",
-            p if kind(p) == Kind::Number => "3",
+            _ if *kind == Kind::Number => "3",
             _ => "memory:",
         };
         let r = Config::load_from(None, env(&[(env_name(path).as_str(), value)]));

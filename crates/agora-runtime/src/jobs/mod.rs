@@ -154,6 +154,37 @@ pub struct JobStats {
     pub saturated: u64,
 }
 
+impl JobStats {
+    /// The counts of one pass.
+    fn of(pass: &Pass) -> Self {
+        let r = pass.report;
+        Self {
+            passes: 1,
+            batches: pass.batches,
+            scanned: r.scanned,
+            changed: r.changed,
+            conflicts: r.conflicts,
+            errors: pass.errors,
+            claims_skipped: pass.claims_skipped,
+            saturated: u64::from(pass.saturated),
+        }
+    }
+}
+
+/// Counts added up: over passes, or over the schedulers of several workers.
+impl std::ops::AddAssign for JobStats {
+    fn add_assign(&mut self, other: Self) {
+        self.passes += other.passes;
+        self.batches += other.batches;
+        self.scanned += other.scanned;
+        self.changed += other.changed;
+        self.conflicts += other.conflicts;
+        self.errors += other.errors;
+        self.claims_skipped += other.claims_skipped;
+        self.saturated += other.saturated;
+    }
+}
+
 /// What one tick did over every job.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TickSummary {
@@ -418,18 +449,7 @@ impl Scheduler {
             let unix = time::OffsetDateTime::now_utc().unix_timestamp() as f64;
             metrics::gauge!("agora_job_last_success_timestamp_seconds", "job" => name).set(unix);
         }
-        {
-            let mut state = self.state();
-            let s = state.stats.entry(job).or_default();
-            s.passes += 1;
-            s.batches += pass.batches;
-            s.scanned += r.scanned;
-            s.changed += r.changed;
-            s.conflicts += r.conflicts;
-            s.errors += pass.errors;
-            s.claims_skipped += pass.claims_skipped;
-            s.saturated += u64::from(pass.saturated);
-        }
+        *self.state().stats.entry(job).or_default() += JobStats::of(pass);
         let ms = elapsed.as_millis() as u64;
         if r.changed > 0 || r.conflicts > 0 || pass.errors > 0 {
             tracing::info!(

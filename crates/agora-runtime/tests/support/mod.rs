@@ -39,6 +39,43 @@ pub async fn database(backend: &str, dir: &Path) -> (String, Option<agora_postgr
     }
 }
 
+/// A fresh database of one backend in a tempdir of its own (which is also
+/// the data dir of runtimes over it), kept while this lives.
+pub struct TestDatabase {
+    _guard: Option<agora_postgres::testing::DropGuard>,
+    pub dir: tempfile::TempDir,
+    pub url: String,
+}
+
+impl TestDatabase {
+    /// A fresh `backend` ("memory", "sqlite" or "postgres") database.
+    pub async fn new(backend: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (url, guard) = database(backend, dir.path()).await;
+        Self { _guard: guard, dir, url }
+    }
+
+    /// A fresh database and a runtime over it with the test configuration.
+    pub async fn with_runtime(backend: &str) -> (Self, agora_runtime::Runtime) {
+        let db = Self::new(backend).await;
+        let rt = runtime(config(db.dir.path(), &db.url)).await;
+        (db, rt)
+    }
+}
+
+/// Each store's feed is numbered 1..=n without gaps, every event numbered.
+pub fn assert_feeds_gapless(snap: &Snapshot) {
+    let mut seqs: std::collections::HashMap<StoreId, Vec<i64>> = std::collections::HashMap::new();
+    for e in &snap.rows::<ActivityEvent>() {
+        seqs.entry(e.store_id).or_default().push(e.seq.expect("every event sequenced"));
+    }
+    for (store, mut s) in seqs {
+        s.sort_unstable();
+        let expected: Vec<i64> = (1..=s.len() as i64).collect();
+        assert_eq!(s, expected, "feed of {store} has gaps or duplicates");
+    }
+}
+
 /// Now, truncated to microseconds like core's clocks.
 pub fn now() -> OffsetDateTime {
     SystemClock.now()
@@ -80,6 +117,15 @@ pub async fn seed_store(store: &dyn Store, name: &str) -> StoreId {
     }));
     store.apply(cs).await.expect("store seeded");
     store_id
+}
+
+/// A store with default settings per name.
+pub async fn seed_stores<const N: usize>(store: &dyn Store, names: [&str; N]) -> [StoreId; N] {
+    let mut ids = [StoreId(Uuid::nil()); N];
+    for (id, name) in ids.iter_mut().zip(names) {
+        *id = seed_store(store, name).await;
+    }
+    ids
 }
 
 fn owner(cs: &mut Changeset, tag: &str, at: OffsetDateTime) -> (UserId, AddressId) {
