@@ -24,47 +24,38 @@ impl SqliteKind {
     }
 }
 
-/// An open SQLite store.
-struct SqliteHandle(SqliteStore);
-
+/// A SQLite store is its own handle: migrations, backups and shutdown are
+/// methods of the store.
 #[async_trait]
-impl StoreHandle for SqliteHandle {
+impl StoreHandle for SqliteStore {
     fn store(&self) -> Arc<dyn Store> {
-        Arc::new(self.0.clone())
+        Arc::new(self.clone())
     }
 
     async fn migrate(&self) -> StoreResult<MigrationStatus> {
-        self.0.migrate().await
+        SqliteStore::migrate(self).await
     }
 
     async fn migration_status(&self) -> StoreResult<MigrationStatus> {
-        self.0.migration_status().await
+        SqliteStore::migration_status(self).await
     }
 
     async fn backup_to(&self, dest: &Path) -> StoreResult<()> {
-        self.0.backup_to(dest).await
+        SqliteStore::backup_to(self, dest).await
     }
 
     fn write_stats(&self) -> Option<WriteStats> {
-        let w = self.0.writer_stats();
+        let w = self.writer_stats();
         Some(WriteStats { changesets: w.changesets, commits: w.commits })
     }
 
     async fn close(&self) {
-        self.0.shutdown().await;
+        self.shutdown().await;
     }
 }
 
 #[async_trait]
 impl StoreKind for SqliteKind {
-    fn name(&self) -> &'static str {
-        "sqlite"
-    }
-
-    fn schemes(&self) -> &'static [&'static str] {
-        &["sqlite"]
-    }
-
     async fn open(&self, url: &str, mode: OpenMode) -> StoreResult<Arc<dyn StoreHandle>> {
         let config = SqliteConfig::from_url_with(url, &self.defaults)?;
         let store = match mode {
@@ -72,7 +63,7 @@ impl StoreKind for SqliteKind {
             OpenMode::RequireCurrent => SqliteStore::open_without_migrating(config).await?,
             OpenMode::Inspect => SqliteStore::open_as_is(config).await?,
         };
-        Ok(Arc::new(SqliteHandle(store)))
+        Ok(Arc::new(store))
     }
 
     async fn restore(&self, backup: &Path, url: &str) -> StoreResult<()> {
@@ -81,5 +72,13 @@ impl StoreKind for SqliteKind {
         tokio::task::spawn_blocking(move || SqliteStore::restore(&backup, &dest))
             .await
             .map_err(|e| StoreError::Unavailable(format!("sqlite restore task failed: {e}")))?
+    }
+
+    fn name(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn schemes(&self) -> &'static [&'static str] {
+        &["sqlite"]
     }
 }

@@ -277,14 +277,20 @@ impl Store for SqliteStore {
         self.inner.writer.apply(changeset).await
     }
 
+    /// The query on a pooled read connection; none when it can match no row.
     async fn fetch(&self, query: &Query) -> StoreResult<Vec<Record>> {
-        self.fetch_query(query).await
+        if select::matches_nothing(query) {
+            return Ok(Vec::new());
+        }
+        let q = query.clone();
+        self.inner.readers.run(move |c| select::fetch_on(c, &q)).await
     }
 
     /// One blocking hop on one read connection instead of eight: every read
     /// inside one read transaction, so the answer is one consistent snapshot.
     async fn order_context(&self, q: &OrderContextQuery<'_>) -> StoreResult<OrderContext> {
-        self.order_context_query(q).await
+        let reads = read::OrderReads::new(q);
+        self.inner.readers.run(move |c| read::order_context(c, reads)).await
     }
 
     async fn health(&self) -> StoreResult<()> {

@@ -1,4 +1,4 @@
-//! The reads: a [`Query`] on a pooled read connection, and
+//! The reads of a query on a read connection, and
 //! [`Store::order_context`] as one blocking hop inside one read
 //! transaction, with the same generic queries (and so the same cached
 //! statements) as the single reads it stands for.
@@ -7,7 +7,6 @@ use agora_core::query::Query;
 use agora_core::*;
 use rusqlite::Connection;
 
-use crate::SqliteStore;
 use crate::codec::db_err;
 use crate::select::fetch_on;
 
@@ -24,7 +23,7 @@ fn first<T: Catalogued>(c: &Connection, q: Query) -> StoreResult<Option<T>> {
 /// The queries of [`Store::order_context`], each the one of the single
 /// read named on its [`OrderContext`] field; built before the blocking hop
 /// (the products follow from the variants read).
-struct OrderReads {
+pub(crate) struct OrderReads {
     idempotency: Query,
     store: Query,
     settings: Query,
@@ -35,7 +34,7 @@ struct OrderReads {
 }
 
 impl OrderReads {
-    fn new(q: &OrderContextQuery<'_>) -> Self {
+    pub(crate) fn new(q: &OrderContextQuery<'_>) -> Self {
         let ids = q.variant_ids.iter().copied();
         let idempotency = Query::of::<IdempotencyRecord>().eq("scope", q.idempotency_scope);
         Self {
@@ -68,7 +67,7 @@ impl OrderReads {
 }
 
 /// The reads inside one read transaction: one consistent snapshot.
-fn order_context(c: &Connection, reads: OrderReads) -> StoreResult<OrderContext> {
+pub(crate) fn order_context(c: &Connection, reads: OrderReads) -> StoreResult<OrderContext> {
     c.prepare_cached("BEGIN DEFERRED").and_then(|mut st| st.execute([])).map_err(db_err)?;
     let out = reads.run(c);
     // A read transaction: COMMIT only ends it. Run it even after a failed
@@ -77,21 +76,4 @@ fn order_context(c: &Connection, reads: OrderReads) -> StoreResult<OrderContext>
     let ctx = out?;
     end?;
     Ok(ctx)
-}
-
-impl SqliteStore {
-    /// [`Store::fetch`]: `query` on a pooled read connection.
-    pub(crate) async fn fetch_query(&self, query: &Query) -> StoreResult<Vec<Record>> {
-        if crate::select::matches_nothing(query) {
-            return Ok(Vec::new());
-        }
-        let q = query.clone();
-        self.inner.readers.run(move |c| fetch_on(c, &q)).await
-    }
-
-    /// [`Store::order_context`] in one blocking hop on one read connection.
-    pub(crate) async fn order_context_query(&self, q: &OrderContextQuery<'_>) -> StoreResult<OrderContext> {
-        let reads = OrderReads::new(q);
-        self.inner.readers.run(move |c| order_context(c, reads)).await
-    }
 }

@@ -285,6 +285,14 @@ mod tests {
         (Request { changeset: cs, reply }, rx)
     }
 
+    /// A write connection on a migrated fresh file, and the file's directory.
+    fn migrated() -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = open_write_connection(&SqliteConfig::new(dir.path().join("w.db"))).unwrap();
+        crate::schema::migrate(&mut conn).unwrap();
+        (dir, conn)
+    }
+
     fn emails(conn: &Connection) -> Vec<String> {
         let mut st = conn.prepare("SELECT email FROM app_user ORDER BY email").unwrap();
         st.query_map([], |r| r.get(0)).unwrap().collect::<rusqlite::Result<_>>().unwrap()
@@ -295,9 +303,7 @@ mod tests {
     /// outcomes; the next groups skip the optimistic attempt for a while.
     #[test]
     fn a_failed_optimistic_group_is_applied_again_with_savepoints() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut conn = open_write_connection(&SqliteConfig::new(dir.path().join("w.db"))).unwrap();
-        crate::schema::migrate(&mut conn).unwrap();
+        let (_dir, conn) = migrated();
         let counters = Counters::default();
         let mut careful = 0;
 
@@ -352,9 +358,7 @@ mod tests {
     /// have supplied the row it refers to.
     #[test]
     fn a_dangling_reference_fails_only_its_changeset() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut conn = open_write_connection(&SqliteConfig::new(dir.path().join("w.db"))).unwrap();
-        crate::schema::migrate(&mut conn).unwrap();
+        let (_dir, conn) = migrated();
         let counters = Counters::default();
         for mut careful in [0, 1] {
             let (ann, bob) = (user(&format!("ann{careful}@x")), user(&format!("bob{careful}@x")));

@@ -44,6 +44,18 @@ async fn open(path: &Path) -> SqliteStore {
     SqliteStore::open(SqliteConfig::new(path)).await.expect("open")
 }
 
+/// A store on a fresh file, and the directory that holds it.
+async fn fresh() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("agora.db")).await;
+    (dir, store)
+}
+
+/// The scenario harness over `store`.
+fn harness(store: &SqliteStore) -> Harness {
+    Harness::new(TestStore::new(Arc::new(store.clone()), ()))
+}
+
 async fn apply(store: &SqliteStore, cs: Changeset) -> StoreResult<()> {
     store.apply(cs).await
 }
@@ -122,8 +134,7 @@ async fn wal_foreign_keys_and_url_options_are_in_effect() {
 
 #[tokio::test]
 async fn unique_violations_map_to_the_covering_guard_or_duplicate() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir.path().join("agora.db")).await;
+    let (_dir, store) = fresh().await;
 
     // Two inserts of one email in one changeset: the free check of the email (guard 1) is reported.
     let (a, b) = (user("same@example.com"), user("same@example.com"));
@@ -169,8 +180,7 @@ async fn unique_violations_map_to_the_covering_guard_or_duplicate() {
 
 #[tokio::test]
 async fn updates_and_stock_adjustments_of_missing_rows_are_missing() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir.path().join("agora.db")).await;
+    let (_dir, store) = fresh().await;
     let u = user("x@example.com");
     let mut cs = Changeset::new();
     cs.insert(Record::User(user("y@example.com"))).update(Record::User(u));
@@ -192,8 +202,7 @@ async fn updates_and_stock_adjustments_of_missing_rows_are_missing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn grouped_changesets_succeed_or_fail_independently() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir.path().join("agora.db")).await;
+    let (_dir, store) = fresh().await;
     let taken = user("taken@example.com");
     let mut cs = Changeset::new();
     cs.insert(Record::User(taken.clone()));
@@ -267,7 +276,7 @@ async fn backup_then_restore_gives_back_the_same_snapshot() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("agora.db");
     let store = open(&path).await;
-    let h = Harness::new(TestStore::new(Arc::new(store.clone()), ()));
+    let h = harness(&store);
     populate(&h, "before").await;
     let at_backup = snapshot(&store).await;
     assert!(!at_backup.rows::<CustomerOrder>().is_empty() && !at_backup.rows::<Payment>().is_empty());
@@ -319,8 +328,7 @@ async fn backup_then_restore_gives_back_the_same_snapshot() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn backup_while_writing_is_consistent() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir.path().join("agora.db")).await;
+    let (dir, store) = fresh().await;
     let writer = {
         let store = store.clone();
         tokio::spawn(async move {
@@ -358,9 +366,8 @@ async fn backup_while_writing_is_consistent() {
 /// this fails if any read lacks an index.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_read_is_served_by_an_index() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir.path().join("agora.db")).await;
-    let h = Harness::new(TestStore::new(Arc::new(store.clone()), ()));
+    let (_dir, store) = fresh().await;
+    let h = harness(&store);
     populate(&h, "one").await;
     populate(&h, "two").await;
     let snap = snapshot(&store).await;
@@ -439,9 +446,8 @@ async fn every_read_is_served_by_an_index() {
 /// asserts its plan) unless it is marked `unindexed`; marked, it answers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_queries_marked_unindexed_may_scan() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir.path().join("agora.db")).await;
-    let h = Harness::new(TestStore::new(Arc::new(store.clone()), ()));
+    let (_dir, store) = fresh().await;
+    let h = harness(&store);
     let s = h.store_fixture("scan.example.com").await;
     h.product(&s, "SCAN-1", 150, 1).await;
     let by_price = Query::of::<ProductVariant>().le("price", 200i64);
@@ -463,9 +469,8 @@ async fn only_queries_marked_unindexed_may_scan() {
 /// nothing of a refused changeset may stay.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fused_conditions_report_the_first_failure_and_leave_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir.path().join("agora.db")).await;
-    let h = Harness::new(TestStore::new(Arc::new(store.clone()), ()));
+    let (_dir, store) = fresh().await;
+    let h = harness(&store);
     let s = h.store_fixture("fused.example.com").await;
     let (_, v) = h.product(&s, "FUSED-SKU", 1000, 5).await;
     let (vid, wid) = (VariantId(v), WarehouseId(s.warehouse));
@@ -545,8 +550,7 @@ async fn fused_conditions_report_the_first_failure_and_leave_nothing() {
 /// that changeset alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn foreign_keys_are_checked_per_changeset_not_per_statement() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir.path().join("agora.db")).await;
+    let (_dir, store) = fresh().await;
     let u = user("child-first@example.com");
     let mut cs = Changeset::new();
     cs.insert(Record::Address(address(u.id))).insert(Record::User(u.clone()));
