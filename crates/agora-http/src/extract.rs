@@ -85,9 +85,7 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let Path(raw) = Path::<String>::from_request_parts(parts, state)
-            .await
-            .map_err(|_| ApiError::not_found("no such resource"))?;
+        let PathStr(raw) = PathStr::from_request_parts(parts, state).await?;
         Uuid::parse_str(&raw).map(PathId).map_err(|_| ApiError::not_found("no such resource"))
     }
 }
