@@ -86,7 +86,8 @@ enum Command {
         /// The target store (migrated to the current schema first).
         #[arg(long, value_name = "URL")]
         to: String,
-        /// Rows per changeset.
+        /// Rows per page read from each store and written at once (each
+        /// row its own changeset).
         #[arg(long, default_value_t = 500)]
         batch: usize,
         /// Repeat until a pass writes nothing, at most this many passes.

@@ -18,11 +18,14 @@ pub trait Wrapper: Send + Sync {
     /// The store every read is served by.
     fn reads(&self) -> &Arc<dyn Store>;
 
-    /// Applies a changeset: where writes go is what a wrapper decides.
+    /// Applies a changeset: where writes go is what a wrapper decides; by
+    /// default, to the read store.
     ///
     /// # Errors
     /// As [`Store::apply`].
-    async fn apply(&self, changeset: Changeset) -> StoreResult<()>;
+    async fn apply(&self, changeset: Changeset) -> StoreResult<()> {
+        self.reads().apply(changeset).await
+    }
 
     /// Sees the answer [`Wrapper::reads`] gave to a query (a shadow
     /// comparison); never delays or changes it.

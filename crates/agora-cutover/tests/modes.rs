@@ -7,19 +7,37 @@ use std::time::Duration;
 
 use agora_core::*;
 use agora_cutover::{CopyOptions, DualWriteStore, NoProgress, ShadowReadStore, copy, verify};
+use agora_testkit::harness::{Customer, StoreFixture};
 use agora_testkit::probe::{ProbeStore, assert_forwards_every_call};
 use agora_testkit::{Harness, TestStore};
 use common::{Flaky, Recorder, assert_same, populate};
 use std::sync::atomic::Ordering::SeqCst;
+use uuid::Uuid;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn secondary_failure_is_counted_never_raised_and_copy_repairs_it() {
+/// A populated memory primary selling one product (100, 50 in stock) to
+/// one customer, and an empty memory secondary.
+struct Selling {
+    primary: Arc<dyn Store>,
+    secondary: Arc<dyn Store>,
+    h: Harness,
+    shop: StoreFixture,
+    v: Uuid,
+    c: Customer,
+}
+
+async fn selling(domain: &str, sku: &str, customer: &str) -> Selling {
     let primary: Arc<dyn Store> = Arc::new(agora_memory::MemoryStore::new());
     let secondary: Arc<dyn Store> = Arc::new(agora_memory::MemoryStore::new());
     let h = populate(primary.clone()).await;
-    let shop = h.store_fixture("dual.example.com").await;
-    let (_, v) = h.product(&shop, "DW-1", 100, 50).await;
-    let c = h.customer("dana").await;
+    let shop = h.store_fixture(domain).await;
+    let (_, v) = h.product(&shop, sku, 100, 50).await;
+    let c = h.customer(customer).await;
+    Selling { primary, secondary, h, shop, v, c }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secondary_failure_is_counted_never_raised_and_copy_repairs_it() {
+    let Selling { primary, secondary, shop, v, c, .. } = selling("dual.example.com", "DW-1", "dana").await;
     // The secondary is down: every replay fails.
     let down = Flaky::new(secondary.clone(), 0);
     let dual = DualWriteStore::new(primary.clone(), Arc::new(down));
@@ -43,12 +61,7 @@ async fn secondary_failure_is_counted_never_raised_and_copy_repairs_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_upserts_rows_the_backfill_has_not_brought_yet() {
-    let primary: Arc<dyn Store> = Arc::new(agora_memory::MemoryStore::new());
-    let secondary: Arc<dyn Store> = Arc::new(agora_memory::MemoryStore::new());
-    let h = populate(primary.clone()).await;
-    let shop = h.store_fixture("early.example.com").await;
-    let (_, v) = h.product(&shop, "UP-1", 100, 50).await;
-    let c = h.customer("erin").await;
+    let Selling { primary, secondary, h, shop, v, c } = selling("early.example.com", "UP-1", "erin").await;
     let order = h.order(&c, &shop, &[(v, 1)]).await.unwrap();
     // Dual writes start before the backfill: paying the order updates rows
     // (order, payment, stock) the secondary does not have yet.

@@ -144,10 +144,6 @@ impl Wrapper for Recorder {
         &self.inner
     }
 
-    async fn apply(&self, changeset: Changeset) -> StoreResult<()> {
-        self.inner.apply(changeset).await
-    }
-
     fn fetched(&self, query: &Query, rows: &[Record]) {
         self.seen.lock().expect("lock").push((query.table.name, query.limit, rows.len()));
     }
