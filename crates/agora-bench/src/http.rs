@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::inproc::{CustomerFx, Fixture, HUGE_STOCK, VariantFx};
-use crate::measure::{Outcome, Pick, Plan, Tally, Window};
+use crate::measure::{Outcome, Pick, Plan, Tally, run_tasks};
 
 /// A client of one api.
 #[derive(Clone)]
@@ -150,11 +150,9 @@ impl Api {
 
     /// `clients` tasks posting one-line orders with a fresh `Idempotency-Key` each.
     pub async fn run_orders(&self, fx: &Fixture, clients: usize, hot: bool, plan: Plan) -> Outcome {
-        let window = Window::start(plan);
-        let mut handles = Vec::new();
-        for c in 0..clients {
-            let (api, fx, window) = (self.clone(), fx.clone(), window.clone());
-            handles.push(tokio::spawn(async move {
+        run_tasks(plan, clients, |c, window| {
+            let (api, fx) = (self.clone(), fx.clone());
+            async move {
                 let mut tally = Tally::default();
                 let mut pick = Pick::new(c);
                 let cust = &fx.customers[c % fx.customers.len()];
@@ -186,13 +184,9 @@ impl Api {
                     window.record(t0, r, &mut tally);
                 }
                 tally
-            }));
-        }
-        let mut tallies = Vec::new();
-        for h in handles {
-            tallies.push(h.await.unwrap_or_default());
-        }
-        Outcome::merge(&window, tallies)
+            }
+        })
+        .await
     }
 }
 

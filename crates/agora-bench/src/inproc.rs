@@ -13,7 +13,7 @@ use agora_core::{Actor, AddressId, Agora, ProductId, StoreId, UserId};
 use anyhow::Context;
 use uuid::Uuid;
 
-use crate::measure::{Outcome, Pick, Plan, Tally, Window};
+use crate::measure::{Outcome, Pick, Plan, Tally, run_tasks};
 
 /// Stock of every variant: the largest `on_hand` core accepts.
 pub const HUGE_STOCK: i64 = 1_000_000_000;
@@ -172,11 +172,9 @@ pub async fn create_fixture(
 
 /// `clients` tasks placing one-line, one-unit orders through core.
 pub async fn run_agora(agora: &Agora, fx: &Fixture, clients: usize, hot: bool, plan: Plan) -> Outcome {
-    let window = Window::start(plan);
-    let mut handles = Vec::new();
-    for c in 0..clients {
-        let (agora, fx, window) = (agora.clone(), fx.clone(), window.clone());
-        handles.push(tokio::spawn(async move {
+    run_tasks(plan, clients, |c, window| {
+        let (agora, fx) = (agora.clone(), fx.clone());
+        async move {
             let mut tally = Tally::default();
             let mut pick = Pick::new(c);
             let cust = &fx.customers[c % fx.customers.len()];
@@ -195,22 +193,16 @@ pub async fn run_agora(agora: &Agora, fx: &Fixture, clients: usize, hot: bool, p
                 window.record(t0, r, &mut tally);
             }
             tally
-        }));
-    }
-    let mut tallies = Vec::new();
-    for h in handles {
-        tallies.push(h.await.unwrap_or_default());
-    }
-    Outcome::merge(&window, tallies)
+        }
+    })
+    .await
 }
 
 /// `clients` tasks reading the product page (`Agora::get_product`).
 pub async fn run_product_page(agora: &Agora, fx: &Fixture, clients: usize, plan: Plan) -> Outcome {
-    let window = Window::start(plan);
-    let mut handles = Vec::new();
-    for c in 0..clients {
-        let (agora, fx, window) = (agora.clone(), fx.clone(), window.clone());
-        handles.push(tokio::spawn(async move {
+    run_tasks(plan, clients, |c, window| {
+        let (agora, fx) = (agora.clone(), fx.clone());
+        async move {
             let mut tally = Tally::default();
             let mut pick = Pick::new(c);
             while window.running() {
@@ -224,11 +216,7 @@ pub async fn run_product_page(agora: &Agora, fx: &Fixture, clients: usize, plan:
                 window.record(t0, r, &mut tally);
             }
             tally
-        }));
-    }
-    let mut tallies = Vec::new();
-    for h in handles {
-        tallies.push(h.await.unwrap_or_default());
-    }
-    Outcome::merge(&window, tallies)
+        }
+    })
+    .await
 }

@@ -7,11 +7,14 @@
 //! * `read-product --db URL [--redis URL]`: the product page with and
 //!   without the Redis read cache.
 //! * `suite`: the whole set of docs/performance.md, as a Markdown table.
+//! * `seed-orders --db URL --orders N`: a store holding N realistic orders,
+//!   for measuring copy, verify and export at scale.
 
 mod http;
 mod inproc;
 mod measure;
 mod raw;
+mod seed;
 mod suite;
 mod target;
 
@@ -39,6 +42,8 @@ enum Cmd {
     ReadProduct(ReadArgs),
     /// Runs the whole set and prints the results table.
     Suite(suite::SuiteArgs),
+    /// Fills a store with realistic orders (fixtures through core, orders in large changesets).
+    SeedOrders(seed::SeedArgs),
 }
 
 /// Which side(s) of a comparison to run.
@@ -272,6 +277,7 @@ fn main() -> anyhow::Result<()> {
             Cmd::PlaceOrders(a) => place_orders(&a).await.map(|_| ()),
             Cmd::ReadProduct(a) => read_product(&a).await.map(|_| ()),
             Cmd::Suite(a) => suite::run(a).await,
+            Cmd::SeedOrders(a) => seed::run(&a).await,
         }
     })
 }

@@ -26,6 +26,22 @@ impl Plan {
     }
 }
 
+/// Runs `clients` tokio tasks, `client(c, window)` each, on one window
+/// and merges what they counted.
+pub async fn run_tasks<F, Fut>(plan: Plan, clients: usize, client: F) -> Outcome
+where
+    F: Fn(usize, Arc<Window>) -> Fut,
+    Fut: Future<Output = Tally> + Send + 'static,
+{
+    let window = Window::start(plan);
+    let handles: Vec<_> = (0..clients).map(|c| tokio::spawn(client(c, window.clone()))).collect();
+    let mut tallies = Vec::with_capacity(clients);
+    for h in handles {
+        tallies.push(h.await.unwrap_or_default());
+    }
+    Outcome::merge(&window, tallies)
+}
+
 /// The shared clock of one run.
 pub struct Window {
     plan: Plan,

@@ -15,7 +15,7 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::inproc::{CustomerFx, Fixture, VariantFx};
-use crate::measure::{Outcome, Pick, Plan, Tally, Window};
+use crate::measure::{Outcome, Pick, Plan, Tally, Window, run_tasks};
 
 /// Everything one hand-written order writes.
 pub struct RawOrder {
@@ -320,11 +320,11 @@ pub async fn run_pg(url: &str, fx: &Fixture, clients: usize, hot: bool, plan: Pl
     for _ in 0..clients {
         conns.push(sqlx::PgConnection::connect(url).await?);
     }
-    let window = Window::start(plan);
-    let mut handles = Vec::new();
-    for (c, mut conn) in conns.into_iter().enumerate() {
-        let (fx, window) = (fx.clone(), window.clone());
-        handles.push(tokio::spawn(async move {
+    let conns = Mutex::new(conns);
+    let outcome = run_tasks(plan, clients, |c, window| {
+        let fx = fx.clone();
+        let mut conn = conns.lock().unwrap_or_else(|p| p.into_inner()).pop().expect("a connection per client");
+        async move {
             let mut tally = Tally::default();
             let mut pick = Pick::new(c);
             let cust = &fx.customers[c % fx.customers.len()];
@@ -340,13 +340,10 @@ pub async fn run_pg(url: &str, fx: &Fixture, clients: usize, hot: bool, plan: Pl
             }
             let _ = conn.close().await;
             tally
-        }));
-    }
-    let mut tallies = Vec::new();
-    for h in handles {
-        tallies.push(h.await.unwrap_or_default());
-    }
-    Ok(Outcome::merge(&window, tallies))
+        }
+    })
+    .await;
+    Ok(outcome)
 }
 
 #[cfg(test)]
@@ -386,28 +383,31 @@ mod tests {
         assert_eq!(ev.kind, "order.created");
     }
 
-    #[tokio::test]
-    async fn raw_sqlite_order_is_what_the_adapter_reads() {
+    /// A SQLite target with a fixture of `variants` variants, opened by
+    /// the adapter (kept open) and by a raw connection.
+    async fn sqlite_fixture(
+        variants: usize,
+    ) -> (Target, Arc<dyn agora_core::StoreHandle>, Fixture, rusqlite::Connection) {
         let target = Target::prepare("sqlite://?synchronous=normal").await.unwrap();
         let handle = crate::open_store(&target, 2).await.unwrap();
         let agora = agora_over(handle.store());
-        let fx = create_fixture(&agora, handle.store().as_ref(), 2, 1).await.unwrap();
+        let fx = create_fixture(&agora, handle.store().as_ref(), variants, 1).await.unwrap();
         let Target::Sqlite { path, .. } = &target else { unreachable!() };
-        let mut conn = open_sqlite(path, "NORMAL").unwrap();
+        let conn = open_sqlite(path, "NORMAL").unwrap();
+        (target, handle, fx, conn)
+    }
+
+    #[tokio::test]
+    async fn raw_sqlite_order_is_what_the_adapter_reads() {
+        let (_target, handle, fx, mut conn) = sqlite_fixture(2).await;
         let id = sqlite_order(&mut conn, &fx, &fx.customers[0], &fx.variants[0]).unwrap().expect("stock available");
         check_readable(handle.store().as_ref(), &fx, id).await;
     }
 
     #[tokio::test]
     async fn raw_sqlite_order_refuses_without_stock() {
-        let target = Target::prepare("sqlite://?synchronous=normal").await.unwrap();
-        let handle = crate::open_store(&target, 2).await.unwrap();
-        let agora = agora_over(handle.store());
-        let fx = create_fixture(&agora, handle.store().as_ref(), 1, 1).await.unwrap();
-        let Target::Sqlite { path, .. } = &target else { unreachable!() };
-        let conn = open_sqlite(path, "NORMAL").unwrap();
+        let (_target, _handle, fx, mut conn) = sqlite_fixture(1).await;
         conn.execute("UPDATE inventory SET on_hand = 0", []).unwrap();
-        let mut conn = conn;
         assert_eq!(sqlite_order(&mut conn, &fx, &fx.customers[0], &fx.variants[0]).unwrap(), None);
         let n: i64 = conn.query_row("SELECT count(*) FROM customer_order", [], |r| r.get(0)).unwrap();
         assert_eq!(n, 0, "nothing written when the stock update matches no row");

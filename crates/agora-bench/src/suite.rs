@@ -57,43 +57,70 @@ fn fmt_rate(o: &Option<Outcome>) -> String {
     }
 }
 
-/// Runs the set and prints the table.
-pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
-    let s = args.seconds;
-    let wanted = |name: &str| -> bool {
-        args.only
+impl Row {
+    fn failed(name: String, repro: String, e: &anyhow::Error) -> Self {
+        eprintln!("{name}: FAILED: {e:#}");
+        Row { name, repro, agora: None, raw: None, ratio: None, note: format!("failed: {e:#}") }
+    }
+}
+
+/// A product-page row: its name, how to reproduce it, the outcome or why it failed.
+type ReadRow = (&'static str, String, Option<crate::ReadReport>, String);
+
+impl SuiteArgs {
+    /// Whether the row `name` is selected by `--only`.
+    fn wanted(&self, name: &str) -> bool {
+        self.only
             .as_deref()
             .is_none_or(|o| o.split(',').any(|w| name.to_lowercase().contains(&w.trim().to_lowercase())))
-    };
-    let place = |db: &str, clients: usize, hot: bool| PlaceArgs {
-        db: db.to_owned(),
-        http: None,
-        admin_key: None,
-        clients,
-        seconds: s,
-        skus: args.skus,
-        hot,
-        max_orders: None,
-        side: Side::Both,
-        rounds: 2,
-    };
-    let pg = args.pg.clone();
+    }
+
+    fn place(&self, db: &str, clients: usize, hot: bool) -> PlaceArgs {
+        PlaceArgs {
+            db: db.to_owned(),
+            http: None,
+            admin_key: None,
+            clients,
+            seconds: self.seconds,
+            skus: self.skus,
+            hot,
+            max_orders: None,
+            side: Side::Both,
+            rounds: 2,
+        }
+    }
+}
+
+/// Runs the set and prints the table.
+pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
+    let (mut rows, sqlite_full_8) = order_rows(&args).await;
+    if let Some(row) = http_row_entry(&args, sqlite_full_8).await {
+        rows.push(row);
+    }
+    let reads = read_rows(&args).await;
+    print_tables(&args, &rows, &reads);
+    Ok(())
+}
+
+/// The in-process order rows, and SQLite FULL's 8-client rate (the HTTP row's reference).
+async fn order_rows(args: &SuiteArgs) -> (Vec<Row>, Option<f64>) {
+    let (s, pg) = (args.seconds, args.pg.as_str());
     let cases: Vec<(String, PlaceArgs)> = vec![
-        ("memory, 1 client".into(), place("memory:", 1, false)),
-        ("memory, 8 clients".into(), place("memory:", 8, false)),
-        ("SQLite FULL, 1 client".into(), place("sqlite://?synchronous=full", 1, false)),
-        ("SQLite FULL, 8 clients".into(), place("sqlite://?synchronous=full", 8, false)),
-        ("SQLite NORMAL, 1 client".into(), place("sqlite://?synchronous=normal", 1, false)),
-        ("SQLite NORMAL, 8 clients".into(), place("sqlite://?synchronous=normal", 8, false)),
-        ("PostgreSQL, 1 client".into(), place(&pg, 1, false)),
-        ("PostgreSQL, 8 clients".into(), place(&pg, 8, false)),
-        ("PostgreSQL, 32 clients".into(), place(&pg, 32, false)),
-        ("PostgreSQL hot SKU, 32 clients".into(), place(&pg, 32, true)),
+        ("memory, 1 client".into(), args.place("memory:", 1, false)),
+        ("memory, 8 clients".into(), args.place("memory:", 8, false)),
+        ("SQLite FULL, 1 client".into(), args.place("sqlite://?synchronous=full", 1, false)),
+        ("SQLite FULL, 8 clients".into(), args.place("sqlite://?synchronous=full", 8, false)),
+        ("SQLite NORMAL, 1 client".into(), args.place("sqlite://?synchronous=normal", 1, false)),
+        ("SQLite NORMAL, 8 clients".into(), args.place("sqlite://?synchronous=normal", 8, false)),
+        ("PostgreSQL, 1 client".into(), args.place(pg, 1, false)),
+        ("PostgreSQL, 8 clients".into(), args.place(pg, 8, false)),
+        ("PostgreSQL, 32 clients".into(), args.place(pg, 32, false)),
+        ("PostgreSQL hot SKU, 32 clients".into(), args.place(pg, 32, true)),
     ];
     let mut rows = Vec::new();
     let mut sqlite_full_8: Option<f64> = None;
     for (name, a) in cases {
-        if !wanted(&name) {
+        if !args.wanted(&name) {
             continue;
         }
         let db_arg = if a.db.starts_with("postgres") { "postgres".to_owned() } else { format!("'{}'", a.db) };
@@ -114,64 +141,72 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
                 }
                 rows.push(Row { name, repro, agora, raw, ratio, note: String::new() });
             }
-            Err(e) => {
-                eprintln!("{name}: FAILED: {e:#}");
-                rows.push(Row { name, repro, agora: None, raw: None, ratio: None, note: format!("failed: {e:#}") });
-            }
+            Err(e) => rows.push(Row::failed(name, repro, &e)),
         }
     }
-    let http_name = format!("HTTP end to end (agora-api, SQLite FULL), {} clients", args.http_clients);
-    if wanted(&http_name) {
-        let repro = format!(
-            "agora-api with `AGORA_DATABASE_URL=sqlite://$TMP/agora.db`, then \
-             `agora-bench place-orders --http http://127.0.0.1:$PORT --admin-key $KEY --clients {} --seconds {s} --skus {}`",
-            args.http_clients, args.skus
-        );
-        match http_row(&args).await {
-            Ok(out) => {
-                let (ratio, note) = match sqlite_full_8.filter(|_| args.http_clients == 8) {
-                    Some(inproc) => (
-                        Some(out.per_second / inproc),
-                        format!("ratio = HTTP / in-process SQLite FULL 8 clients ({inproc:.0}/s)"),
-                    ),
-                    None => (None, "run with the SQLite FULL 8-client row for the ratio".into()),
-                };
-                rows.push(Row { name: http_name, repro, agora: Some(out), raw: None, ratio, note });
-            }
-            Err(e) => {
-                eprintln!("HTTP: FAILED: {e:#}");
-                rows.push(Row {
-                    name: http_name,
-                    repro,
-                    agora: None,
-                    raw: None,
-                    ratio: None,
-                    note: format!("failed: {e:#}"),
-                });
-            }
-        }
+    (rows, sqlite_full_8)
+}
+
+/// The HTTP end-to-end row, when selected.
+async fn http_row_entry(args: &SuiteArgs, sqlite_full_8: Option<f64>) -> Option<Row> {
+    let name = format!("HTTP end to end (agora-api, SQLite FULL), {} clients", args.http_clients);
+    if !args.wanted(&name) {
+        return None;
     }
+    let repro = format!(
+        "agora-api with `AGORA_DATABASE_URL=sqlite://$TMP/agora.db`, then \
+         `agora-bench place-orders --http http://127.0.0.1:$PORT --admin-key $KEY --clients {} --seconds {} --skus {}`",
+        args.http_clients, args.seconds, args.skus
+    );
+    Some(match http_row(args).await {
+        Ok(out) => {
+            let (ratio, note) = match sqlite_full_8.filter(|_| args.http_clients == 8) {
+                Some(inproc) => (
+                    Some(out.per_second / inproc),
+                    format!("ratio = HTTP / in-process SQLite FULL 8 clients ({inproc:.0}/s)"),
+                ),
+                None => (None, "run with the SQLite FULL 8-client row for the ratio".into()),
+            };
+            Row { name, repro, agora: Some(out), raw: None, ratio, note }
+        }
+        Err(e) => Row::failed(name, repro, &e),
+    })
+}
+
+/// The product-page rows, with and without the Redis cache.
+async fn read_rows(args: &SuiteArgs) -> Vec<ReadRow> {
     let mut reads = Vec::new();
-    for (name, db) in [("product page, SQLite FULL", "sqlite://?synchronous=full"), ("product page, PostgreSQL", &pg)] {
-        if !wanted(name) {
+    for (name, db) in
+        [("product page, SQLite FULL", "sqlite://?synchronous=full"), ("product page, PostgreSQL", args.pg.as_str())]
+    {
+        if !args.wanted(name) {
             continue;
         }
-        let a =
-            ReadArgs { db: db.to_owned(), redis: Some(args.redis.clone()), clients: 8, seconds: s, skus: args.skus };
+        let a = ReadArgs {
+            db: db.to_owned(),
+            redis: Some(args.redis.clone()),
+            clients: 8,
+            seconds: args.seconds,
+            skus: args.skus,
+        };
         let db_arg = if db.starts_with("postgres") { "postgres".to_owned() } else { format!("'{db}'") };
         let repro = format!(
-            "`agora-bench read-product --db {db_arg} --redis redis://127.0.0.1:6379 --clients 8 --seconds {s}`"
+            "`agora-bench read-product --db {db_arg} --redis redis://127.0.0.1:6379 --clients 8 --seconds {}`",
+            args.seconds
         );
         match crate::read_product(&a).await {
             Ok(r) => reads.push((name, repro, Some(r), String::new())),
             Err(e) => reads.push((name, repro, None, format!("failed: {e:#}"))),
         }
     }
+    reads
+}
 
-    println!("\n## Results ({s} s per side, {} SKUs)\n", args.skus);
+fn print_tables(args: &SuiteArgs, rows: &[Row], reads: &[ReadRow]) {
+    println!("\n## Results ({} s per side, {} SKUs)\n", args.seconds, args.skus);
     println!("| run | agora orders/s | raw SQL orders/s | agora / raw | notes |");
     println!("| --- | ---: | ---: | ---: | --- |");
-    for r in &rows {
+    for r in rows {
         println!(
             "| {} | {} | {} | {} | {} |",
             r.name,
@@ -184,7 +219,7 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
     if !reads.is_empty() {
         println!("\n| product page (8 clients) | store reads/s | Redis-cached reads/s | cached / store | notes |");
         println!("| --- | ---: | ---: | ---: | --- |");
-        for (name, _, r, note) in &reads {
+        for (name, _, r, note) in reads {
             match r {
                 Some(r) => println!(
                     "| {name} | {:.0} | {} | {} | {note} |",
@@ -200,13 +235,12 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
         }
     }
     println!("\n### Reproduce each row\n");
-    for r in &rows {
+    for r in rows {
         println!("- {}: {}", r.name, r.repro);
     }
-    for (name, repro, _, _) in &reads {
+    for (name, repro, _, _) in reads {
         println!("- {name}: {repro}");
     }
-    Ok(())
 }
 
 /// Kills the api when the row ends, however it ends.

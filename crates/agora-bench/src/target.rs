@@ -109,16 +109,7 @@ impl Target {
     /// Drops a PostgreSQL database made for the run (temp files go with `self`).
     pub async fn cleanup(self) {
         if let Target::Postgres { admin_url, name, .. } = self {
-            match connect(&admin_url).await {
-                Ok(mut conn) => {
-                    let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
-                    if let Err(e) = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await {
-                        eprintln!("warning: could not drop {name}: {e}");
-                    }
-                    let _ = conn.close().await;
-                }
-                Err(e) => eprintln!("warning: could not drop {name}: {e}"),
-            }
+            agora_postgres::testing::drop_database(&admin_url, &name).await;
         }
     }
 }

@@ -67,6 +67,22 @@ async fn admin_connection(url: &str) -> PgConnection {
     }
 }
 
+/// Drops database `name` of the server at `admin_url` (`WITH (FORCE)`),
+/// warning on stderr when it cannot: cleanup must not fail a test or a run.
+pub async fn drop_database(admin_url: &str, name: &str) {
+    let Ok(options) = PgConnectOptions::from_str(admin_url) else { return };
+    match options.connect().await {
+        Ok(mut conn) => {
+            let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+            if let Err(e) = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await {
+                eprintln!("warning: could not drop database {name}: {e}");
+            }
+            let _ = conn.close().await;
+        }
+        Err(e) => eprintln!("warning: could not drop database {name}: {e}"),
+    }
+}
+
 /// Drops its database (`WITH (FORCE)`, closing any open connection) when dropped.
 #[derive(Debug)]
 pub struct DropGuard {
@@ -89,19 +105,7 @@ impl Drop for DropGuard {
         // on a thread of its own.
         let worker = std::thread::spawn(move || {
             let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
-            rt.block_on(async move {
-                let Ok(options) = PgConnectOptions::from_str(&admin_url) else { return };
-                match options.connect().await {
-                    Ok(mut conn) => {
-                        let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
-                        if let Err(e) = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await {
-                            eprintln!("warning: could not drop test database {name}: {e}");
-                        }
-                        let _ = conn.close().await;
-                    }
-                    Err(e) => eprintln!("warning: could not drop test database {name}: {e}"),
-                }
-            });
+            rt.block_on(drop_database(&admin_url, &name));
         });
         let _ = worker.join();
     }
