@@ -87,6 +87,23 @@ pub struct StoreSettings {
     pub updated_at: OffsetDateTime,
 }
 
+impl StoreSettings {
+    /// The settings a new store starts with (see the contract), version 1.
+    pub fn defaults(store_id: StoreId, at: OffsetDateTime) -> Self {
+        Self {
+            store_id,
+            order_ttl_seconds: 1800,
+            auto_receive_seconds: 864_000,
+            required_helpers: 3,
+            help_task_ttl_seconds: 86_400,
+            payout_cooling_seconds: 604_800,
+            help_payout_percent: 100,
+            version: 1,
+            updated_at: at,
+        }
+    }
+}
+
 /// A customer account.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Entity)]
 #[entity(table = "app_user", key(id), unique(name = "app_user_email_key", columns(email)))]

@@ -161,6 +161,7 @@ impl Agora {
         if key.chars().count() > 255 {
             return Err(AgoraError::validation("Idempotency-Key", "must be 1 to 255 characters"));
         }
+        validate_order(&req)?;
         let scope = format!("orders:{user_id}");
         let fp = fingerprint(&req);
 
@@ -184,7 +185,16 @@ impl Agora {
                 Ok(InFlight::Acquired) | Err(_) => {}
             }
         }
-        let result = self.place_order_inner(user_id, &scope, key, &fp, &req).await;
+        let result = async {
+            for _ in 0..self.config.max_attempts {
+                match self.try_place_order(user_id, &scope, key, &fp, &req).await? {
+                    Attempt::Done(p) => return Ok(*p),
+                    Attempt::Retry => continue,
+                }
+            }
+            Err(too_contended())
+        }
+        .await;
         if let Some(cache) = &cache {
             match &result {
                 Ok(placed) => {
@@ -219,36 +229,6 @@ impl Agora {
             }
             _ => Ok(None),
         }
-    }
-
-    async fn place_order_inner(
-        &self,
-        user_id: UserId,
-        scope: &str,
-        key: &str,
-        fp: &str,
-        req: &PlaceOrder,
-    ) -> Result<PlacedOrder, AgoraError> {
-        let mut v = Validator::new();
-        v.check((1..=MAX_LINES).contains(&req.items.len()), "items", format!("must have 1 to {MAX_LINES} lines"));
-        let mut seen = HashSet::new();
-        for (i, line) in req.items.iter().enumerate() {
-            v.range(&format!("items[{i}].qty"), line.qty, 1, MAX_QTY);
-            if !seen.insert(line.variant_id) {
-                v.error(format!("items[{i}].variant_id"), "the same variant appears on two lines");
-            }
-        }
-        if let Some(t) = &req.help_task_no {
-            v.text("help_task_no", t, 1, 64);
-        }
-        v.finish()?;
-        for _ in 0..self.config.max_attempts {
-            match self.try_place_order(user_id, scope, key, fp, req).await? {
-                Attempt::Done(p) => return Ok(*p),
-                Attempt::Retry => continue,
-            }
-        }
-        Err(too_contended())
     }
 
     async fn try_place_order(
@@ -577,7 +557,7 @@ impl Agora {
         closed.close_reason = Some(reason);
         closed.updated_at = now;
         cs.update(Record::Order(closed.clone()));
-        self.release_reservations(&mut cs, o.id, now).await?;
+        self.settle_reservations(&mut cs, o.id, now, ReservationStatus::Released).await?;
         if let Some(help) = self.store.get_help_by_order(o.id).await?
             && help.status == HelpStatus::Pending
         {
@@ -597,20 +577,48 @@ impl Agora {
         v.pop().ok_or(AgoraError::NotFound("order"))
     }
 
-    /// Adds the release of an order's active holds to `cs`.
-    pub(crate) async fn release_reservations(
+    /// The caller's own order, which must be in `status` for what the
+    /// caller is about to start (`to`, named in the error).
+    pub(crate) async fn own_order_in(
+        &self,
+        user_id: UserId,
+        order_id: OrderId,
+        status: OrderStatus,
+        to: &str,
+    ) -> Result<CustomerOrder, AgoraError> {
+        let o = self
+            .store
+            .get_order(order_id)
+            .await?
+            .filter(|o| o.user_id == user_id)
+            .ok_or(AgoraError::NotFound("order"))?;
+        if o.status != status {
+            return Err(AgoraError::InvalidTransition { entity: "order", from: o.status.to_string(), to: to.into() });
+        }
+        Ok(o)
+    }
+
+    /// Adds the settlement of an order's active holds to `cs`: `Released`
+    /// gives the units back to stock, `Committed` consumes them (paid).
+    pub(crate) async fn settle_reservations(
         &self,
         cs: &mut Changeset,
         order_id: OrderId,
         now: time::OffsetDateTime,
+        to: ReservationStatus,
     ) -> Result<(), AgoraError> {
         for r in self.store.list_reservations(order_id).await? {
             if r.status != ReservationStatus::Active {
                 continue;
             }
-            let status = reservation_transition(r.status, ReservationStatus::Released)?;
+            let status = reservation_transition(r.status, to)?;
+            let change = if to == ReservationStatus::Committed {
+                StockChange::Consume(r.qty)
+            } else {
+                StockChange::Release(r.qty)
+            };
             cs.guard(guards::reservation_status_is(r.id, ReservationStatus::Active));
-            cs.stock(r.variant_id, r.warehouse_id, now, StockChange::Release(r.qty));
+            cs.stock(r.variant_id, r.warehouse_id, now, change);
             cs.update(Record::Reservation(InventoryReservation { status, updated_at: now, ..r }));
         }
         Ok(())
@@ -734,4 +742,21 @@ fn replayed(recorded: String) -> Result<PlacedOrder, AgoraError> {
     let order: OrderView = serde_json::from_str(&recorded)
         .map_err(|e| AgoraError::Internal(format!("stored response is not an order: {e}")))?;
     Ok(PlacedOrder { order, recorded, replayed: true })
+}
+
+/// The checks of a [`PlaceOrder`] that need no read.
+fn validate_order(req: &PlaceOrder) -> Result<(), AgoraError> {
+    let mut v = Validator::new();
+    v.check((1..=MAX_LINES).contains(&req.items.len()), "items", format!("must have 1 to {MAX_LINES} lines"));
+    let mut seen = HashSet::new();
+    for (i, line) in req.items.iter().enumerate() {
+        v.range(&format!("items[{i}].qty"), line.qty, 1, MAX_QTY);
+        if !seen.insert(line.variant_id) {
+            v.error(format!("items[{i}].variant_id"), "the same variant appears on two lines");
+        }
+    }
+    if let Some(t) = &req.help_task_no {
+        v.text("help_task_no", t, 1, 64);
+    }
+    v.finish()
 }

@@ -1,14 +1,14 @@
 //! Payments and provider webhooks.
 
 use crate::catalogue::Record;
-use crate::changeset::{Changeset, StockChange};
+use crate::changeset::Changeset;
 use crate::error::AgoraError;
 use crate::guards;
 use crate::ids::*;
 use crate::model::*;
 use crate::reads::Reads;
 use crate::secrets::verify_webhook_signature;
-use crate::state::{order_transition, payment_transition, reservation_transition};
+use crate::state::{order_transition, payment_transition};
 use crate::views::*;
 
 use super::{Actor, Agora, failed_guard, is_retryable, require_customer, too_contended};
@@ -35,19 +35,7 @@ impl Agora {
     /// not CREATED.
     pub async fn create_payment(&self, actor: &Actor, order_id: OrderId) -> Result<PaymentView, AgoraError> {
         let user_id = require_customer(actor)?;
-        let o = self
-            .store
-            .get_order(order_id)
-            .await?
-            .filter(|o| o.user_id == user_id)
-            .ok_or(AgoraError::NotFound("order"))?;
-        if o.status != OrderStatus::Created {
-            return Err(AgoraError::InvalidTransition {
-                entity: "order",
-                from: o.status.to_string(),
-                to: "payment".into(),
-            });
-        }
+        let o = self.own_order_in(user_id, order_id, OrderStatus::Created, "payment").await?;
         let now = self.now();
         let p = Payment {
             id: PaymentId(self.new_uuid()),
@@ -184,15 +172,7 @@ impl Agora {
                         updated_at: now,
                         ..order.clone()
                     }));
-                    for r in self.store.list_reservations(order.id).await? {
-                        if r.status != ReservationStatus::Active {
-                            continue;
-                        }
-                        let status = reservation_transition(r.status, ReservationStatus::Committed)?;
-                        cs.guard(guards::reservation_status_is(r.id, ReservationStatus::Active));
-                        cs.stock(r.variant_id, r.warehouse_id, now, StockChange::Consume(r.qty));
-                        cs.update(Record::Reservation(InventoryReservation { status, updated_at: now, ..r }));
-                    }
+                    self.settle_reservations(&mut cs, order.id, now, ReservationStatus::Committed).await?;
                     cs.insert(self.event(
                         order.store_id,
                         "order",

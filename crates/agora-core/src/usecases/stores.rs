@@ -13,21 +13,6 @@ use crate::views::*;
 
 use super::{Actor, Agora, ListQuery, failed_guard, next_cursor, require_admin, require_super, too_contended};
 
-/// The settings a new store starts with (see the contract).
-pub(crate) fn default_settings(store_id: StoreId, at: time::OffsetDateTime) -> StoreSettings {
-    StoreSettings {
-        store_id,
-        order_ttl_seconds: 1800,
-        auto_receive_seconds: 864_000,
-        required_helpers: 3,
-        help_task_ttl_seconds: 86_400,
-        payout_cooling_seconds: 604_800,
-        help_payout_percent: 100,
-        version: 1,
-        updated_at: at,
-    }
-}
-
 pub(crate) fn store_view(s: &Shop) -> StoreView {
     StoreView {
         id: s.id.0,
@@ -81,7 +66,7 @@ impl Agora {
         let mut cs = Changeset::new();
         cs.guard(guards::domain_free(&domain))
             .insert(Record::Store(store.clone()))
-            .insert(Record::StoreSettings(default_settings(store.id, now)))
+            .insert(Record::StoreSettings(StoreSettings::defaults(store.id, now)))
             .insert(self.event(
                 store.id,
                 "store",

@@ -64,19 +64,7 @@ impl Agora {
     pub async fn create_task(&self, actor: &Actor, req: NewTask) -> Result<TaskView, AgoraError> {
         let user_id = require_customer(actor)?;
         let order_id = OrderId(req.order_id);
-        let o = self
-            .store
-            .get_order(order_id)
-            .await?
-            .filter(|o| o.user_id == user_id)
-            .ok_or(AgoraError::NotFound("order"))?;
-        if o.status != OrderStatus::Paid {
-            return Err(AgoraError::InvalidTransition {
-                entity: "order",
-                from: o.status.to_string(),
-                to: "task".into(),
-            });
-        }
+        let o = self.own_order_in(user_id, order_id, OrderStatus::Paid, "task").await?;
         if o.help_task_no.is_some() {
             return Err(AgoraError::conflict("an order that helps a task cannot open one"));
         }

@@ -104,17 +104,7 @@ pub async fn seed_store(store: &dyn Store, name: &str) -> StoreId {
         created_at: at,
         updated_at: at,
     }))
-    .insert(Record::StoreSettings(StoreSettings {
-        store_id,
-        order_ttl_seconds: 1800,
-        auto_receive_seconds: 864_000,
-        required_helpers: 3,
-        help_task_ttl_seconds: 86_400,
-        payout_cooling_seconds: 604_800,
-        help_payout_percent: 10,
-        version: 1,
-        updated_at: at,
-    }));
+    .insert(Record::StoreSettings(StoreSettings { help_payout_percent: 10, ..StoreSettings::defaults(store_id, at) }));
     store.apply(cs).await.expect("store seeded");
     store_id
 }

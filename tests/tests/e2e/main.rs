@@ -1,0 +1,49 @@
+//! Every route of the contract over a real socket, on memory, SQLite and
+//! PostgreSQL: each scenario runs once per backend (see the modules at the
+//! end).
+
+mod commerce;
+mod operations;
+
+use agora_e2e::{Backend, spawn_app};
+use commerce::*;
+use operations::*;
+
+macro_rules! backend_suite {
+    ($backend:expr; $($scenario:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn $scenario() {
+            super::$scenario(super::spawn_app($backend).await).await;
+        }
+    )*};
+}
+
+macro_rules! all_scenarios {
+    ($backend:expr) => {
+        backend_suite!($backend;
+            stores_keys_settings_and_audit,
+            catalog_and_stock,
+            users_sessions_and_addresses,
+            orders_lifecycle_and_idempotency,
+            payments_and_webhooks,
+            help_tasks_and_payouts,
+            events_and_exports,
+            callers_see_only_their_own,
+            concurrent_retries_of_one_key_make_one_order,
+            thirty_two_clients_race_for_fifty_units,
+            protocol_errors_and_operations,
+        );
+    };
+}
+
+mod memory {
+    all_scenarios!(super::Backend::Memory);
+}
+
+mod sqlite {
+    all_scenarios!(super::Backend::Sqlite);
+}
+
+mod postgres {
+    all_scenarios!(super::Backend::Postgres);
+}
