@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::inproc::{CustomerFx, Fixture, HUGE_STOCK, VariantFx};
-use crate::measure::{Outcome, Pick, Plan, Tally, run_tasks};
+use crate::measure::{Outcome, Plan, Tally, run_tasks};
 
 /// A client of one api.
 #[derive(Clone)]
@@ -154,8 +154,7 @@ impl Api {
             let (api, fx) = (self.clone(), fx.clone());
             async move {
                 let mut tally = Tally::default();
-                let mut pick = Pick::new(c);
-                let cust = &fx.customers[c % fx.customers.len()];
+                let (cust, mut pick) = fx.client(c);
                 let token = cust.token.clone().unwrap_or_default();
                 let url = format!("{}/v1/orders", api.base);
                 while window.running() {

@@ -62,6 +62,11 @@ pub struct Fixture {
 }
 
 impl Fixture {
+    /// Client `c`'s customer (clients share them round robin) and its own variant picker.
+    pub fn client(&self, c: usize) -> (&CustomerFx, Pick) {
+        (&self.customers[c % self.customers.len()], Pick::new(c))
+    }
+
     /// The variant client `pick` orders next (always the first when `hot`).
     pub fn variant(&self, hot: bool, pick: &mut Pick) -> &VariantFx {
         if hot { &self.variants[0] } else { &self.variants[pick.below(self.variants.len())] }
@@ -176,8 +181,7 @@ pub async fn run_agora(agora: &Agora, fx: &Fixture, clients: usize, hot: bool, p
         let (agora, fx) = (agora.clone(), fx.clone());
         async move {
             let mut tally = Tally::default();
-            let mut pick = Pick::new(c);
-            let cust = &fx.customers[c % fx.customers.len()];
+            let (cust, mut pick) = fx.client(c);
             let actor = Actor::Customer { user_id: UserId(cust.user_id) };
             while window.running() {
                 let v = fx.variant(hot, &mut pick);

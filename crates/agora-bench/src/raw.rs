@@ -15,7 +15,7 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::inproc::{CustomerFx, Fixture, VariantFx};
-use crate::measure::{Outcome, Pick, Plan, Tally, Window, run_tasks};
+use crate::measure::{Outcome, Plan, Tally, Window, run_tasks};
 
 /// Everything one hand-written order writes.
 pub struct RawOrder {
@@ -192,8 +192,7 @@ pub async fn run_sqlite(
         let (conn, fx, window) = (conn.clone(), fx.clone(), window.clone());
         handles.push(std::thread::spawn(move || {
             let mut tally = Tally::default();
-            let mut pick = Pick::new(c);
-            let cust = &fx.customers[c % fx.customers.len()];
+            let (cust, mut pick) = fx.client(c);
             while window.running() {
                 let v = fx.variant(hot, &mut pick);
                 let t0 = Instant::now();
@@ -326,8 +325,7 @@ pub async fn run_pg(url: &str, fx: &Fixture, clients: usize, hot: bool, plan: Pl
         let mut conn = conns.lock().unwrap_or_else(|p| p.into_inner()).pop().expect("a connection per client");
         async move {
             let mut tally = Tally::default();
-            let mut pick = Pick::new(c);
-            let cust = &fx.customers[c % fx.customers.len()];
+            let (cust, mut pick) = fx.client(c);
             while window.running() {
                 let v = fx.variant(hot, &mut pick);
                 let t0 = Instant::now();

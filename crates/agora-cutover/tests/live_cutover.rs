@@ -204,31 +204,8 @@ async fn memory_to_sqlite_to_postgres_under_live_traffic() {
     }
     let mut customers = Vec::new();
     for i in 0..4 {
-        let email = format!("live{i}@example.com");
-        agora
-            .register_user(NewUser {
-                name: format!("Live {i}"),
-                email: email.clone(),
-                password: "correct horse battery".into(),
-                phone: None,
-            })
-            .await
-            .unwrap();
-        let s = agora.login(Login { email, password: "correct horse battery".into() }).await.unwrap();
-        let actor = agora.authenticate_customer(&s.token).await.unwrap();
-        let addr = agora
-            .add_address(
-                &actor,
-                NewAddress {
-                    line1: format!("{i} Live St"),
-                    city: "Berlin".into(),
-                    postal_code: "10115".into(),
-                    country: "DE".into(),
-                },
-            )
-            .await
-            .unwrap();
-        customers.push((actor, addr.id));
+        let c = agora_testkit::harness::new_customer(&agora, &format!("live{i}"), &format!("{i} Live St"), None).await;
+        customers.push((c.actor, c.address_id));
     }
     let traffic = start_traffic(dep.clone(), Shop { store_id, variants, customers }, 3);
     run_for(300).await;

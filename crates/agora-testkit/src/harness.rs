@@ -168,33 +168,7 @@ impl Harness {
 
     /// A customer with a given street line and phone.
     pub async fn customer_at(&self, name: &str, line1: &str, phone: Option<&str>) -> Customer {
-        let email = format!("{name}@example.com");
-        let user = self
-            .agora
-            .register_user(NewUser {
-                name: name.into(),
-                email: email.clone(),
-                password: "correct horse battery".into(),
-                phone: phone.map(str::to_owned),
-            })
-            .await
-            .expect("register");
-        let session = self.agora.login(Login { email, password: "correct horse battery".into() }).await.expect("login");
-        let actor = self.agora.authenticate_customer(&session.token).await.expect("session");
-        let addr = self
-            .agora
-            .add_address(
-                &actor,
-                NewAddress {
-                    line1: line1.into(),
-                    city: "Berlin".into(),
-                    postal_code: "10115".into(),
-                    country: "DE".into(),
-                },
-            )
-            .await
-            .expect("address");
-        Customer { user, actor, address_id: addr.id, token: session.token }
+        new_customer(&self.agora, name, line1, phone).await
     }
 
     /// Places an order of `lines` with a fresh idempotency key.
@@ -264,4 +238,25 @@ impl Harness {
             Err(e) => e.code(),
         }
     }
+}
+
+/// A customer registered through `agora` as `name@example.com`, logged in,
+/// with one address at `line1`, Berlin.
+pub async fn new_customer(agora: &Agora, name: &str, line1: &str, phone: Option<&str>) -> Customer {
+    let email = format!("{name}@example.com");
+    let user = agora
+        .register_user(NewUser {
+            name: name.into(),
+            email: email.clone(),
+            password: "correct horse battery".into(),
+            phone: phone.map(str::to_owned),
+        })
+        .await
+        .expect("register");
+    let session = agora.login(Login { email, password: "correct horse battery".into() }).await.expect("login");
+    let actor = agora.authenticate_customer(&session.token).await.expect("session");
+    let address =
+        NewAddress { line1: line1.into(), city: "Berlin".into(), postal_code: "10115".into(), country: "DE".into() };
+    let addr = agora.add_address(&actor, address).await.expect("address");
+    Customer { user, actor, address_id: addr.id, token: session.token }
 }

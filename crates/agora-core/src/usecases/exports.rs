@@ -305,16 +305,11 @@ impl Agora {
     /// Store errors.
     pub async fn requeue_export(&self, job: &ExportJob) -> Result<bool, AgoraError> {
         let status = export_transition(job.status, ExportStatus::Queued)?;
+        let requeued = serde_json::json!({"started_at": job.started_at});
         let mut cs = Changeset::new();
         cs.guard(guards::export_status_is(job.id, ExportStatus::Running))
             .update(Record::Export(ExportJob { status, started_at: None, ..job.clone() }))
-            .insert(self.event(
-                job.store_id,
-                "export",
-                job.id.0,
-                "export.requeued",
-                serde_json::json!({"started_at": job.started_at}),
-            ));
+            .insert(self.event(job.store_id, "export", job.id.0, "export.requeued", requeued));
         match self.apply_changeset(cs).await {
             Ok(()) => Ok(true),
             Err(e) if failed_guard(&e).is_some() => Ok(false),

@@ -63,17 +63,12 @@ impl Agora {
             created_at: now,
             updated_at: now,
         };
+        let created = serde_json::json!({"name": store.name});
         let mut cs = Changeset::new();
         cs.guard(guards::domain_free(&domain))
             .insert(Record::Store(store.clone()))
             .insert(Record::StoreSettings(StoreSettings::defaults(store.id, now)))
-            .insert(self.event(
-                store.id,
-                "store",
-                store.id.0,
-                "store.created",
-                serde_json::json!({"name": store.name}),
-            ));
+            .insert(self.event(store.id, "store", store.id.0, "store.created", created));
         match self.apply_changeset(cs).await {
             Ok(()) => Ok(store_view(&store)),
             Err(e) if failed_guard(&e).is_some() => Err(AgoraError::conflict("domain is already taken")),

@@ -90,17 +90,12 @@ impl Agora {
                 closed_at: None,
                 updated_at: now,
             };
+            let created = serde_json::json!({"task_no": task.task_no});
             let mut cs = Changeset::new();
             cs.guard(guards::order_status_is(order_id, OrderStatus::Paid))
                 .guard(guards::no_task_for_order(order_id))
                 .insert(Record::Task(task.clone()))
-                .insert(self.event(
-                    o.store_id,
-                    "task",
-                    task.id.0,
-                    "task.created",
-                    serde_json::json!({"task_no": task.task_no}),
-                ));
+                .insert(self.event(o.store_id, "task", task.id.0, "task.created", created));
             match self.apply_changeset(cs).await {
                 Ok(()) => return Ok(task_view(&task, None)),
                 Err(e) => match failed_guard(&e) {
