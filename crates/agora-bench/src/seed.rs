@@ -281,10 +281,7 @@ impl Generator {
             }),
             at: created,
         };
-        let payment = match life.paid_at {
-            Some(paid) => Some(self.payment(&order, paid)),
-            None => None,
-        };
+        let payment = life.paid_at.map(|paid| self.payment(&order, paid));
         Ok(SeededOrder { order, item, reservation, record, event, payment })
     }
 
