@@ -15,21 +15,19 @@ use agora_runtime::Config;
 use anyhow::{Context, bail};
 use indicatif::ProgressBar;
 
-use crate::{Bar, redact};
+use agora_runtime::redact;
+
+use crate::Bar;
 
 /// Opens `url` through the registry.
 async fn open(config: &Config, url: &str, mode: OpenMode) -> anyhow::Result<Arc<dyn StoreHandle>> {
     agora_runtime::registry(config).open(url, mode).await.map_err(|e| anyhow::anyhow!("opening {}: {e}", redact(url)))
 }
 
-/// Opens `url` and requires its schema to be current.
-async fn open_current(config: &Config, url: &str, migrate: bool) -> anyhow::Result<Arc<dyn StoreHandle>> {
-    agora_runtime::open_store(config, url, migrate).await
-}
-
 pub(crate) async fn migrate_up(config: &Config, url: &str) -> anyhow::Result<()> {
+    // Opening with `Migrate` applies what is pending.
     let handle = open(config, url, OpenMode::Migrate).await?;
-    let status = handle.migrate().await?;
+    let status = handle.migration_status().await?;
     println!(
         "migrated {} ({}): schema is current at version {}",
         redact(url),
@@ -63,7 +61,7 @@ pub(crate) async fn migrate_status(config: &Config, url: &str) -> anyhow::Result
 
 pub(crate) async fn export(config: &Config, url: &str, to: &Path) -> anyhow::Result<()> {
     let started = Instant::now();
-    let handle = open_current(config, url, false).await?;
+    let handle = agora_runtime::open_store(config, url, false).await?;
     let store = handle.store();
     let bar = Bar::new("export");
     let summary = if to.as_os_str() == "-" {
@@ -88,7 +86,7 @@ pub(crate) async fn export(config: &Config, url: &str, to: &Path) -> anyhow::Res
 
 pub(crate) async fn import(config: &Config, url: &str, from: &Path, batch: usize) -> anyhow::Result<()> {
     let started = Instant::now();
-    let handle = open_current(config, url, true).await?;
+    let handle = agora_runtime::open_store(config, url, true).await?;
     let store = handle.store();
     let mut input = BufReader::new(File::open(from).with_context(|| format!("opening {}", from.display()))?);
     let bar = Bar::new("import");
@@ -107,7 +105,7 @@ pub(crate) async fn import(config: &Config, url: &str, from: &Path, batch: usize
 
 pub(crate) async fn backup(config: &Config, url: &str, to: &Path) -> anyhow::Result<()> {
     let started = Instant::now();
-    let handle = open_current(config, url, false).await?;
+    let handle = agora_runtime::open_store(config, url, false).await?;
     let spinner = ProgressBar::new_spinner();
     spinner.set_message("backing up");
     spinner.enable_steady_tick(std::time::Duration::from_millis(120));
@@ -139,8 +137,8 @@ pub(crate) async fn copy(
     deletes: bool,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
-    let source = open_current(config, from, false).await.context("the source store")?;
-    let target = open_current(config, to, true).await.context("the target store")?;
+    let source = agora_runtime::open_store(config, from, false).await.context("the source store")?;
+    let target = agora_runtime::open_store(config, to, true).await.context("the target store")?;
     let opts = CopyOptions { batch_rows: batch, deletes };
     let mut last = None;
     for pass in 1..=passes.max(1) {
@@ -164,8 +162,8 @@ pub(crate) async fn copy(
 
 pub(crate) async fn verify(config: &Config, from: &str, to: &str, json: bool) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let a = open_current(config, from, false).await.context("the first store")?;
-    let b = open_current(config, to, false).await.context("the second store")?;
+    let a = agora_runtime::open_store(config, from, false).await.context("the first store")?;
+    let b = agora_runtime::open_store(config, to, false).await.context("the second store")?;
     let bar = Bar::new("verify");
     let report = agora_cutover::verify(a.store().as_ref(), b.store().as_ref(), &bar).await?;
     drop(bar);

@@ -176,10 +176,6 @@ impl Drop for Bar {
     }
 }
 
-fn redact(url: &str) -> String {
-    agora_runtime::redact(url)
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()

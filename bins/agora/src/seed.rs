@@ -7,7 +7,9 @@ use agora_core::StoreId;
 use agora_core::views::*;
 use agora_runtime::Config;
 
-use crate::{operator, redact};
+use agora_runtime::redact;
+
+use crate::operator;
 
 pub(crate) async fn demo(config: Config) -> anyhow::Result<()> {
     let started = Instant::now();

@@ -28,9 +28,9 @@ impl Plan {
 
 /// Runs `clients` tokio tasks, `client(c, window)` each, on one window
 /// and merges what they counted.
-pub async fn run_tasks<F, Fut>(plan: Plan, clients: usize, client: F) -> Outcome
+pub async fn run_tasks<F, Fut>(plan: Plan, clients: usize, mut client: F) -> Outcome
 where
-    F: Fn(usize, Arc<Window>) -> Fut,
+    F: FnMut(usize, Arc<Window>) -> Fut,
     Fut: Future<Output = Tally> + Send + 'static,
 {
     let window = Window::start(plan);

@@ -319,10 +319,10 @@ pub async fn run_pg(url: &str, fx: &Fixture, clients: usize, hot: bool, plan: Pl
     for _ in 0..clients {
         conns.push(sqlx::PgConnection::connect(url).await?);
     }
-    let conns = Mutex::new(conns);
+    let mut conns = conns.into_iter();
     let outcome = run_tasks(plan, clients, |c, window| {
         let fx = fx.clone();
-        let mut conn = conns.lock().unwrap_or_else(|p| p.into_inner()).pop().expect("a connection per client");
+        let mut conn = conns.next().expect("a connection per client");
         async move {
             let mut tally = Tally::default();
             let (cust, mut pick) = fx.client(c);

@@ -301,6 +301,17 @@ impl Query {
         q.desc("id").limit(page.limit)
     }
 
+    /// Whether the query can match no row whatever the data: a comparison
+    /// with NULL, or an `In` list without a value that is not NULL (NULL
+    /// equals nothing). Adapters answer it without a round trip.
+    pub fn matches_nothing(&self) -> bool {
+        self.filters.iter().any(|f| match f {
+            Filter::Cmp { value, .. } => value.is_null(),
+            Filter::In { values, .. } => values.iter().all(Value::is_null),
+            _ => false,
+        })
+    }
+
     /// The shape of this query: what its SQL depends on (see [`QueryShape`]).
     pub fn shape(&self) -> QueryShape {
         let filters = self

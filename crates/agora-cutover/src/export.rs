@@ -24,14 +24,12 @@ use std::io::{BufRead, Write as IoWrite};
 
 use agora_core::catalogue::{table_named, table_position};
 use agora_core::query::Query;
-use agora_core::{Changeset, SCAN_PAGE, Store, TableScan, Write, tables};
+use agora_core::{Changeset, Record, SCAN_PAGE, Store, TableScan, Write, tables};
 use serde_json::Value;
 
 use crate::CutoverError;
 use crate::copy::Progress;
 use agora_core::export_format::{header_line, row_line, trailer_line};
-
-use crate::json::record_from_json;
 
 pub use agora_core::export_format::{FORMAT, VERSION};
 
@@ -151,7 +149,7 @@ impl Import<'_> {
             self.progress.table(table.name, 0);
         }
         self.last_table = idx;
-        let record = record_from_json(table, row).map_err(|e| format_error(line_no, e))?;
+        let record = Record::from_row_json(table, row).map_err(|e| format_error(line_no, format!("bad row: {e}")))?;
         self.batch.push(Write::Insert(record));
         self.counts[idx].1 += 1;
         if self.batch.len() >= self.batch_rows {

@@ -28,16 +28,15 @@
 pub mod copy;
 pub mod dual;
 pub mod export;
-mod json;
 mod merge;
 pub mod shadow;
 pub mod verify;
 pub mod wrap;
 
+pub use agora_core::export_format::canonical_json;
 pub use copy::{CopyOptions, CopyReport, NoProgress, Progress, TableCopy, copy};
 pub use dual::{DualWrite, DualWriteStats, DualWriteStore};
 pub use export::{ExportSummary, FORMAT, VERSION, export_to, import_from};
-pub use json::canonical_json;
 pub use shadow::{ShadowRead, ShadowReadStore, ShadowStats};
 pub use verify::{TableCheck, VerifyReport, verify};
 pub use wrap::{Wrapped, Wrapper};

@@ -28,16 +28,6 @@ const MAX_SHAPES: usize = 1024;
 
 static SHAPES: std::sync::LazyLock<ShapeCache<QueryShape>> = std::sync::LazyLock::new(|| ShapeCache::new(MAX_SHAPES));
 
-/// Whether `q` can match no row: a comparison with NULL, or an `In` without
-/// values.
-fn matches_nothing(q: &Query) -> bool {
-    q.filters.iter().any(|f| match f {
-        Filter::Cmp { value, .. } => value.is_null(),
-        Filter::In { values, .. } => values.is_empty(),
-        _ => false,
-    })
-}
-
 fn build(table: &agora_core::schema::Table, s: &QueryShape) -> StoreResult<String> {
     let col = |c: usize| -> StoreResult<(&'static str, ColumnType)> {
         let column = table
@@ -118,7 +108,7 @@ fn push_in(args: &mut PgArguments, ty: ColumnType, values: &[Value<'static>]) ->
 
 /// The statement of `q` and its arguments; `None` when it can match nothing.
 pub(crate) fn statement(q: &Query) -> StoreResult<Option<(std::sync::Arc<str>, PgArguments)>> {
-    if matches_nothing(q) {
+    if q.matches_nothing() {
         return Ok(None);
     }
     let sql = SHAPES.get(q.shape(), |s| build(q.table, s))?;

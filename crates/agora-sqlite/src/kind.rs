@@ -45,8 +45,7 @@ impl StoreHandle for SqliteStore {
     }
 
     fn write_stats(&self) -> Option<WriteStats> {
-        let w = self.writer_stats();
-        Some(WriteStats { changesets: w.changesets, commits: w.commits })
+        Some(self.writer_stats())
     }
 
     async fn close(&self) {
@@ -58,12 +57,7 @@ impl StoreHandle for SqliteStore {
 impl StoreKind for SqliteKind {
     async fn open(&self, url: &str, mode: OpenMode) -> StoreResult<Arc<dyn StoreHandle>> {
         let config = SqliteConfig::from_url_with(url, &self.defaults)?;
-        let store = match mode {
-            OpenMode::Migrate => SqliteStore::open(config).await?,
-            OpenMode::RequireCurrent => SqliteStore::open_without_migrating(config).await?,
-            OpenMode::Inspect => SqliteStore::open_as_is(config).await?,
-        };
-        Ok(Arc::new(store))
+        Ok(Arc::new(SqliteStore::open_with(config, mode).await?))
     }
 
     async fn restore(&self, backup: &Path, url: &str) -> StoreResult<()> {

@@ -88,6 +88,17 @@ impl std::fmt::Debug for SqliteStore {
 }
 
 impl SqliteStore {
+    /// Opens the database at `config.path` treating its schema as `mode`
+    /// says (see [`OpenMode`]); the three openers below name each mode.
+    ///
+    /// # Errors
+    /// As the opener of `mode`.
+    pub async fn open_with(config: SqliteConfig, mode: OpenMode) -> Result<SqliteStore, StoreError> {
+        tokio::task::spawn_blocking(move || Self::open_blocking(config, mode))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("sqlite open task failed: {e}")))?
+    }
+
     /// Opens (creating if needed) the database at `config.path`, applies
     /// pending migrations, starts the writer thread and the read pool.
     ///
@@ -95,9 +106,7 @@ impl SqliteStore {
     /// [`StoreError::Schema`] when the file's schema is newer than this
     /// build; [`StoreError::Unavailable`] when the file cannot be opened.
     pub async fn open(config: SqliteConfig) -> Result<SqliteStore, StoreError> {
-        tokio::task::spawn_blocking(move || Self::open_blocking(config, OpenMode::Migrate))
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("sqlite open task failed: {e}")))?
+        Self::open_with(config, OpenMode::Migrate).await
     }
 
     /// Like [`SqliteStore::open`] but applies no migration: a database that
@@ -107,9 +116,7 @@ impl SqliteStore {
     /// # Errors
     /// As [`SqliteStore::open`], plus `Schema` when migrations are pending.
     pub async fn open_without_migrating(config: SqliteConfig) -> Result<SqliteStore, StoreError> {
-        tokio::task::spawn_blocking(move || Self::open_blocking(config, OpenMode::RequireCurrent))
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("sqlite open task failed: {e}")))?
+        Self::open_with(config, OpenMode::RequireCurrent).await
     }
 
     /// Opens the database whatever its schema, migrating nothing and
@@ -118,9 +125,7 @@ impl SqliteStore {
     /// # Errors
     /// [`StoreError::Unavailable`] when the file cannot be opened.
     pub async fn open_as_is(config: SqliteConfig) -> Result<SqliteStore, StoreError> {
-        tokio::task::spawn_blocking(move || Self::open_blocking(config, OpenMode::Inspect))
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("sqlite open task failed: {e}")))?
+        Self::open_with(config, OpenMode::Inspect).await
     }
 
     fn open_blocking(config: SqliteConfig, mode: OpenMode) -> Result<SqliteStore, StoreError> {
@@ -279,7 +284,7 @@ impl Store for SqliteStore {
 
     /// The query on a pooled read connection; none when it can match no row.
     async fn fetch(&self, query: &Query) -> StoreResult<Vec<Record>> {
-        if select::matches_nothing(query) {
+        if query.matches_nothing() {
             return Ok(Vec::new());
         }
         let q = query.clone();

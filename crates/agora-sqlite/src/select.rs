@@ -58,19 +58,9 @@ fn in_values<'v>(values: &'v [Value<'static>]) -> impl Iterator<Item = &'v Value
     values.iter().filter(|v| !v.is_null())
 }
 
-/// Whether `q` can match no row: a comparison with NULL, or an `IN` list
-/// without a value that is not NULL.
-pub(crate) fn matches_nothing(q: &Query) -> bool {
-    q.filters.iter().any(|f| match f {
-        Filter::Cmp { value, .. } => value.is_null(),
-        Filter::In { values, .. } => in_values(values).next().is_none(),
-        _ => false,
-    })
-}
-
 /// The shape of `q`, or `None` when it can match no row.
 fn shape(q: &Query) -> Result<Option<Shape>, StoreError> {
-    if matches_nothing(q) {
+    if q.matches_nothing() {
         return Ok(None);
     }
     let mut slots = Vec::new();

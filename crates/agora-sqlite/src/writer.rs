@@ -52,14 +52,9 @@ struct Request {
     reply: Reply,
 }
 
-/// Counters of the writer thread, for metrics and tests.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct WriterStats {
-    /// Changesets answered (applied or refused).
-    pub changesets: u64,
-    /// Write transactions committed; fewer than `changesets` when group commit batched them.
-    pub commits: u64,
-}
+/// Counters of the writer thread, for metrics and tests: core's
+/// [`WriteStats`](agora_core::WriteStats) under the name this crate used.
+pub type WriterStats = agora_core::WriteStats;
 
 #[derive(Default)]
 struct Counters {

@@ -521,12 +521,13 @@ impl Agora {
     }
 
     async fn load_owned_order(&self, actor: &Actor, id: OrderId) -> Result<CustomerOrder, AgoraError> {
-        let user_id = require_customer(actor)?;
-        let o = self.store.get_order(id).await?.ok_or(AgoraError::NotFound("order"))?;
-        if o.user_id != user_id {
-            return Err(AgoraError::NotFound("order"));
-        }
-        Ok(o)
+        self.owned_order(require_customer(actor)?, id).await
+    }
+
+    /// The order `id` if `user_id` owns it; `NotFound` otherwise (another
+    /// customer's order is not there for them).
+    async fn owned_order(&self, user_id: UserId, id: OrderId) -> Result<CustomerOrder, AgoraError> {
+        self.store.get_order(id).await?.filter(|o| o.user_id == user_id).ok_or(AgoraError::NotFound("order"))
     }
 
     /// Cancels the caller's CREATED order; its stock is released.
@@ -586,12 +587,7 @@ impl Agora {
         status: OrderStatus,
         to: &str,
     ) -> Result<CustomerOrder, AgoraError> {
-        let o = self
-            .store
-            .get_order(order_id)
-            .await?
-            .filter(|o| o.user_id == user_id)
-            .ok_or(AgoraError::NotFound("order"))?;
+        let o = self.owned_order(user_id, order_id).await?;
         if o.status != status {
             return Err(AgoraError::InvalidTransition { entity: "order", from: o.status.to_string(), to: to.into() });
         }

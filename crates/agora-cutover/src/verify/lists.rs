@@ -272,20 +272,12 @@ impl<'a> Lists<'a> {
         scopes.dedup();
         let q = Query::of::<IdempotencyRecord>()
             .any("scope", scopes.iter().map(|s| (*s).to_owned()))
-            .any("key", keys.iter().map(|(_, k)| (*k).to_owned()))
-            .asc("scope")
-            .asc("key");
-        let (ra, rb) = (self.a.fetch(&q).await?, self.b.fetch(&q).await?);
-        let stored = |rows: Vec<Record>| -> HashMap<(String, String), IdempotencyRecord> {
-            rows.into_iter()
-                .filter_map(IdempotencyRecord::from_record)
-                .map(|r| ((r.scope.clone(), r.key.clone()), r))
-                .collect()
-        };
-        let (ra, rb) = (stored(ra), stored(rb));
+            .any("key", keys.iter().map(|(_, k)| (*k).to_owned()));
+        let ra: Vec<IdempotencyRecord> = self.a.fetch_all(q.clone()).await?;
+        let rb: Vec<IdempotencyRecord> = self.b.fetch_all(q).await?;
+        let (ra, rb) = (by_key(&ra), by_key(&rb));
         for (scope, key) in keys {
-            let id = (scope.to_owned(), key.to_owned());
-            let (ra, rb) = (ra.get(&id), rb.get(&id));
+            let (ra, rb) = (ra.get(&(scope, key)).copied(), rb.get(&(scope, key)).copied());
             self.replays += 1;
             if ra != rb {
                 self.differences.push(format!(
@@ -309,6 +301,11 @@ impl<'a> Lists<'a> {
         self.check("exports_expired".into(), move |s| s.list_exports_expired(far, SWEEP)).await?;
         self.check("expired_sessions".into(), move |s| s.list_expired_sessions(far, SWEEP)).await
     }
+}
+
+/// Idempotency records by their key.
+fn by_key(rows: &[IdempotencyRecord]) -> HashMap<(&str, &str), &IdempotencyRecord> {
+    rows.iter().map(|r| ((r.scope.as_str(), r.key.as_str()), r)).collect()
 }
 
 #[cfg(test)]

@@ -16,9 +16,9 @@ use sha2::{Digest, Sha256};
 
 use crate::CutoverError;
 use crate::copy::Progress;
-use crate::json::{canonical_json, row_json};
 use crate::merge::{MergedScan, Pair};
 use crate::shadow::differing_fields;
+use agora_core::export_format::canonical_json;
 
 /// One table of both stores.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -85,7 +85,7 @@ struct Checksum([u8; 32]);
 
 impl Checksum {
     fn add(&mut self, record: &Record) {
-        let digest = Sha256::digest(canonical_json(&row_json(record)).as_bytes());
+        let digest = Sha256::digest(canonical_json(&record.row_json()).as_bytes());
         let mut carry = 0u16;
         for (sum, d) in self.0.iter_mut().rev().zip(digest.iter().rev()) {
             let s = u16::from(*sum) + u16::from(*d) + carry;
@@ -123,7 +123,7 @@ impl TableWalk {
         let line = match (&pair.first, &pair.second) {
             (Some(x), Some(y)) if x == y => return,
             (Some(x), Some(y)) => {
-                format!("differs in {}", differing_fields(&row_json(x), &row_json(y)).join(", "))
+                format!("differs in {}", differing_fields(&x.row_json(), &y.row_json()).join(", "))
             }
             (Some(_), None) => "only in a".to_owned(),
             _ => "only in b".to_owned(),

@@ -506,8 +506,7 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         for job in self.job_list() {
-            // `partitions` is the earlier name of `maintenance`.
-            if !ALL_JOBS.contains(&job.as_str()) && job != "partitions" {
+            if crate::jobs::Job::parse(&job).is_none() {
                 let known = ALL_JOBS.join(", ");
                 return Err(ConfigError::Invalid(format!("jobs.run: unknown job {job:?}; known: {known}")));
             }
