@@ -64,6 +64,7 @@ async fn run(config: Config) -> anyhow::Result<ExitCode> {
     }
 
     let (stop_jobs, jobs_stopped) = tokio::sync::watch::channel(false);
+    let key_usage = runtime.spawn_key_usage_flush(jobs_stopped.clone());
     let jobs = config.worker.then(|| runtime.spawn_jobs(jobs_stopped));
 
     tracing::info!(%addr, backend = ?runtime.agora.backend(), worker = config.worker, "agora-api listening");
@@ -79,6 +80,7 @@ async fn run(config: Config) -> anyhow::Result<ExitCode> {
         }
         tracing::info!("jobs finished their tick");
     }
+    let _ = key_usage.await;
     runtime.close().await;
     tracing::info!("bye");
     Ok(ExitCode::SUCCESS)

@@ -130,6 +130,44 @@ async fn default_database_is_sqlite_in_the_working_directory() {
     assert_eq!(sigterm_and_wait(&mut server).code(), Some(0));
 }
 
+/// A store admin key's use is noted in memory and written in batches; what
+/// is not written yet at SIGTERM is written before the process exits.
+#[tokio::test]
+async fn admin_key_last_use_survives_a_graceful_stop() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let http = reqwest::Client::new();
+    let mut server = start(dir.path(), &[]);
+    let admin_key = secret(&server.printed, "AGORA_ADMIN_KEY")[0].clone();
+    let body = serde_json::json!({"name": "Keys", "domain": "keys.test"});
+    let store: serde_json::Value = http
+        .post(format!("{}/v1/stores", server.base))
+        .bearer_auth(&admin_key)
+        .json(&body)
+        .send()
+        .await
+        .expect("create store")
+        .json()
+        .await
+        .expect("store json");
+    let keys_url = format!("{}/v1/stores/{}/admin-keys", server.base, store["id"].as_str().expect("id"));
+    let made: serde_json::Value =
+        http.post(&keys_url).bearer_auth(&admin_key).send().await.expect("key").json().await.expect("key json");
+    let store_key = made["key"].as_str().expect("key").to_owned();
+    let settings = format!("{}/v1/stores/{}/settings", server.base, store["id"].as_str().expect("id"));
+    let used = http.get(&settings).bearer_auth(&store_key).send().await.expect("settings");
+    assert_eq!(used.status(), 200);
+    assert_eq!(sigterm_and_wait(&mut server).code(), Some(0));
+
+    let mut again = start(dir.path(), &[]);
+    let keys_url = keys_url.replacen(&server.base, &again.base, 1);
+    let listed: serde_json::Value =
+        http.get(&keys_url).bearer_auth(&admin_key).send().await.expect("list").json().await.expect("list json");
+    let row = &listed["items"][0];
+    assert_eq!(row["id"], made["id"]);
+    assert!(row["last_used_at"].is_string(), "last use written at shutdown: {listed}");
+    assert_eq!(sigterm_and_wait(&mut again).code(), Some(0));
+}
+
 #[test]
 fn bad_configuration_names_the_key_and_exits_2() {
     let dir = tempfile::tempdir().expect("tempdir");

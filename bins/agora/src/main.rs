@@ -141,6 +141,18 @@ enum AdminKey {
         /// The store's id.
         #[arg(long, value_name = "ID")]
         store: uuid::Uuid,
+        /// The key stops working this many seconds from now (default: never).
+        #[arg(long, value_name = "SECONDS")]
+        expires_in: Option<i64>,
+    },
+    /// Revoke an admin key of a store; it fails from the next request on.
+    Revoke {
+        /// The store's id.
+        #[arg(long, value_name = "ID")]
+        store: uuid::Uuid,
+        /// The key's id (as `create` printed it).
+        #[arg(long, value_name = "ID")]
+        key: uuid::Uuid,
     },
 }
 
@@ -231,12 +243,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("re-sealed {n} store secrets under key version {version} in {:.1?}", started.elapsed());
             rt.close().await;
         }
-        Command::AdminKey(AdminKey::Create { store }) => {
+        Command::AdminKey(AdminKey::Create { store, expires_in }) => {
             let rt = agora_runtime::Runtime::build(config).await?;
-            let created = rt.agora.create_admin_key(&operator(), StoreId(store)).await?;
+            let req = agora_core::views::NewAdminKey { expires_in_seconds: expires_in };
+            let created = rt.agora.create_admin_key(&operator(), StoreId(store), req).await?;
             println!("admin key for store {store} (shown once, only its hash is stored):");
             println!("{}", created.key);
             eprintln!("id {} masked {}", created.id, created.masked);
+            rt.close().await;
+        }
+        Command::AdminKey(AdminKey::Revoke { store, key }) => {
+            let rt = agora_runtime::Runtime::build(config).await?;
+            rt.agora.revoke_admin_key(&operator(), StoreId(store), agora_core::AdminKeyId(key), None).await?;
+            println!("admin key {key} of store {store} revoked");
             rt.close().await;
         }
     }

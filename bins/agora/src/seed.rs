@@ -25,7 +25,7 @@ pub(crate) async fn demo(config: Config) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("creating the demo store ({e}); is this store seeded already?"))?;
     let store_id = StoreId(store.id);
-    let key = agora.create_admin_key(&op, store_id).await?;
+    let key = agora.create_admin_key(&op, store_id, Default::default()).await?;
     let wh = agora.create_warehouse(&op, store_id, NewWarehouse { name: "Main warehouse".into() }).await?;
     let catalog = [("DEMO-TEE", "T-shirt", 1999, 100), ("DEMO-MUG", "Mug", 1250, 50), ("DEMO-CAP", "Cap", 1500, 25)];
     for (sku, title, price, stock) in catalog {

@@ -34,7 +34,7 @@ async fn main() -> Result<(), AgoraError> {
         )
         .await?;
     let store_id = StoreId(store.id);
-    let key = agora.create_admin_key(&operator, store_id).await?;
+    let key = agora.create_admin_key(&operator, store_id, Default::default()).await?;
     let admin = agora.authenticate_admin(&key.key).await?;
 
     // The store admin lists a product and puts stock in a warehouse.

@@ -181,6 +181,8 @@ catalogue! {
     Export(ExportJob),
     /// An export audit record.
     ExportAudit(ExportAuditRecord),
+    /// An order flag.
+    Flag(OrderFlag),
 }
 
 /// The catalogue's table named `name`.
@@ -212,7 +214,7 @@ mod tests {
         }
         let names: Vec<&str> = tables().iter().map(|t| t.name).collect();
         assert_eq!(names.first(), Some(&"store"));
-        assert_eq!(names.len(), 25);
+        assert_eq!(names.len(), 26);
     }
 
     #[test]
@@ -239,6 +241,8 @@ mod tests {
             plan: "basic".into(),
             status: StoreStatus::Active,
             access_token: Some(SealedSecret { key_version: 3, ciphertext: vec![1, 2] }),
+            onboarding: serde_json::json!({}),
+            version: 1,
             created_at: t,
             updated_at: t,
         };

@@ -63,6 +63,10 @@ pub enum AgoraError {
         /// Seconds after which a retry may succeed, when known.
         retry_after: Option<u64>,
     },
+    /// The store is suspended: it takes no orders and no product or stock
+    /// writes (`store_suspended`, 409).
+    #[error("the store is suspended")]
+    StoreSuspended,
     /// Too many requests (`rate_limited`, 429).
     #[error("rate limited")]
     RateLimited {
@@ -101,6 +105,7 @@ impl AgoraError {
             Self::OutOfStock(_) => "out_of_stock",
             Self::InvalidTransition { .. } => "invalid_transition",
             Self::Conflict { .. } => "conflict",
+            Self::StoreSuspended => "store_suspended",
             Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",

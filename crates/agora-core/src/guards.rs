@@ -92,6 +92,40 @@ pub fn settings_version_is(store_id: StoreId, version: i64) -> Guard {
     Guard::row_is::<StoreSettings>(store_id, &[("version", Value::Int(version))])
 }
 
+/// The store exists and has this version.
+pub fn store_version_is(store_id: StoreId, version: i64) -> Guard {
+    Guard::row_is::<Shop>(store_id, &[("version", Value::Int(version))])
+}
+
+/// The store exists and trades (a write that a suspension must stop).
+pub fn store_is_active(store_id: StoreId) -> Guard {
+    Guard::row_is::<Shop>(store_id, &[("status", StoreStatus::Active.into())])
+}
+
+/// The admin key's mutable columns are as read: not revoked (or revoked
+/// then) and last used then, so a batched usage write never undoes a
+/// revocation or moves `last_used_at` back.
+pub fn admin_key_is(key: &AdminKey) -> Guard {
+    Guard::row_is::<AdminKey>(
+        key.id,
+        &[("revoked_at", opt_time(key.revoked_at)), ("last_used_at", opt_time(key.last_used_at))],
+    )
+}
+
+/// The flag is as read: same state, note and resolution (a patch never
+/// overwrites a concurrent one).
+pub fn flag_is(flag: &OrderFlag) -> Guard {
+    let text = |t: &Option<String>| t.clone().map_or(Value::Null, Value::from);
+    Guard::row_is::<OrderFlag>(
+        flag.id,
+        &[("status", flag.status.into()), ("note", text(&flag.note)), ("resolution", text(&flag.resolution))],
+    )
+}
+
+fn opt_time(t: Option<time::OffsetDateTime>) -> Value<'static> {
+    t.map_or(Value::Null, Value::Timestamp)
+}
+
 /// The product exists and has this version.
 pub fn product_version_is(product_id: ProductId, version: i64) -> Guard {
     Guard::row_is::<Product>(product_id, &[("version", Value::Int(version))])

@@ -64,6 +64,11 @@ pub trait Reads: Store {
         self.fetch_one(Query::of::<AdminKey>().eq("key_hash", key_hash).asc("id")).await
     }
 
+    /// The store's admin keys, newest first.
+    async fn list_admin_keys(&self, store_id: StoreId, page: Page) -> StoreResult<Vec<AdminKey>> {
+        self.fetch_all(Query::of::<AdminKey>().eq("store_id", store_id).page(page)).await
+    }
+
     /// The store's audit rows, newest first.
     async fn list_audit_logs(&self, store_id: StoreId, page: Page) -> StoreResult<Vec<AuditLog>> {
         self.fetch_all(Query::of::<AuditLog>().eq("store_id", store_id).page(page)).await
@@ -292,6 +297,17 @@ pub trait Reads: Store {
     ) -> StoreResult<Vec<PayoutLedger>> {
         let q = Query::of::<PayoutLedger>().eq("store_id", store_id);
         self.fetch_all(q.is_opt("payout_status", status.map(|s| s.as_str())).page(page)).await
+    }
+
+    /// The store's order flags, newest first, optionally of one status.
+    async fn list_flags(
+        &self,
+        store_id: StoreId,
+        status: Option<FlagStatus>,
+        page: Page,
+    ) -> StoreResult<Vec<OrderFlag>> {
+        let q = Query::of::<OrderFlag>().eq("store_id", store_id);
+        self.fetch_all(q.is_opt("status", status.map(|s| s.as_str())).page(page)).await
     }
 
     /// The record for (scope, key), expired or not.

@@ -93,6 +93,18 @@ pub fn export_transition(from: ExportStatus, to: ExportStatus) -> Result<ExportS
     }
 }
 
+/// open -> in_review -> resolved | dismissed; open -> resolved | dismissed.
+///
+/// # Errors
+/// [`AgoraError::InvalidTransition`] for any other move.
+pub fn flag_transition(from: FlagStatus, to: FlagStatus) -> Result<FlagStatus, AgoraError> {
+    use FlagStatus::*;
+    match (from, to) {
+        (Open, InReview) | (Open | InReview, Resolved | Dismissed) => Ok(to),
+        _ => Err(refuse("flag", from, to)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,5 +133,17 @@ mod tests {
         assert!(export_transition(ExportStatus::Ready, ExportStatus::Running).is_err());
         let e = order_transition(OrderStatus::Closed, OrderStatus::Paid).unwrap_err();
         assert_eq!(e.code(), "invalid_transition");
+    }
+
+    #[test]
+    fn flag_moves() {
+        use FlagStatus::*;
+        let allowed =
+            [(Open, InReview), (Open, Resolved), (Open, Dismissed), (InReview, Resolved), (InReview, Dismissed)];
+        for from in FlagStatus::ALL {
+            for to in FlagStatus::ALL {
+                assert_eq!(flag_transition(*from, *to).is_ok(), allowed.contains(&(*from, *to)), "{from} -> {to}");
+            }
+        }
     }
 }

@@ -53,6 +53,11 @@ impl Validator {
     }
 }
 
+/// A name of a feature toggle or onboarding step: `[a-z0-9_]{1,64}`.
+pub fn valid_flag_name(name: &str) -> bool {
+    (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
 /// Lower-cases and trims an email; `None` unless it looks like `local@domain.tld`.
 pub fn normalize_email(email: &str) -> Option<String> {
     let e = email.trim().to_lowercase();

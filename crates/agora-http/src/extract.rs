@@ -90,6 +90,24 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
     }
 }
 
+/// Two UUID path parameters, in path order (`/v1/stores/{store_id}/admin-keys/{key_id}`);
+/// anything else is 404.
+#[derive(Clone, Copy, Debug)]
+pub struct PathIds(pub Uuid, pub Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathIds {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let not_found = || ApiError::not_found("no such resource");
+        let Path((a, b)) = Path::<(String, String)>::from_request_parts(parts, state).await.map_err(|_| not_found())?;
+        match (Uuid::parse_str(&a), Uuid::parse_str(&b)) {
+            (Ok(a), Ok(b)) => Ok(PathIds(a, b)),
+            _ => Err(not_found()),
+        }
+    }
+}
+
 /// A string path parameter (task numbers).
 #[derive(Clone, Debug)]
 pub struct PathStr(pub String);

@@ -21,6 +21,7 @@
 
 pub mod extract;
 mod middleware;
+mod operations;
 pub mod problem;
 mod routes;
 

@@ -160,9 +160,10 @@ pub fn status_of(e: &AgoraError) -> StatusCode {
         AgoraError::NotFound(_) => StatusCode::NOT_FOUND,
         AgoraError::Validation(_) | AgoraError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
         AgoraError::MalformedJson(_) | AgoraError::IdempotencyKeyMissing => StatusCode::BAD_REQUEST,
-        AgoraError::OutOfStock(_) | AgoraError::InvalidTransition { .. } | AgoraError::Conflict { .. } => {
-            StatusCode::CONFLICT
-        }
+        AgoraError::OutOfStock(_)
+        | AgoraError::InvalidTransition { .. }
+        | AgoraError::Conflict { .. }
+        | AgoraError::StoreSuspended => StatusCode::CONFLICT,
         AgoraError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         AgoraError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         AgoraError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -226,6 +227,7 @@ fn title(code: &str) -> &'static str {
         "out_of_stock" => "Out of stock",
         "invalid_transition" => "Invalid transition",
         "conflict" => "Conflict",
+        "store_suspended" => "Store suspended",
         "rate_limited" => "Too many requests",
         "payload_too_large" => "Payload too large",
         "unavailable" => "Service unavailable",
@@ -253,11 +255,12 @@ mod tests {
             AgoraError::OutOfStock("sku".into()),
             AgoraError::InvalidTransition { entity: "order", from: "PAID".into(), to: "CLOSED".into() },
             AgoraError::conflict("dup"),
+            AgoraError::StoreSuspended,
             AgoraError::RateLimited { retry_after: 3 },
             AgoraError::Unavailable("db".into()),
             AgoraError::Internal("bug".into()),
         ];
-        let statuses = [401, 403, 404, 422, 400, 400, 422, 409, 409, 409, 429, 503, 500];
+        let statuses = [401, 403, 404, 422, 400, 400, 422, 409, 409, 409, 409, 429, 503, 500];
         for (e, status) in all.into_iter().zip(statuses) {
             let api = ApiError::from(e.clone());
             assert_eq!(api.status().as_u16(), status, "{e:?}");

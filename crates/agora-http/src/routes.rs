@@ -20,10 +20,10 @@ use crate::extract::{
 };
 use crate::problem::{ApiError, Problem};
 
-type R<T> = Result<T, ApiError>;
-type Created<T> = (StatusCode, Json<T>);
+pub(crate) type R<T> = Result<T, ApiError>;
+pub(crate) type Created<T> = (StatusCode, Json<T>);
 
-fn created<T>(v: T) -> Created<T> {
+pub(crate) fn created<T>(v: T) -> Created<T> {
     (StatusCode::CREATED, Json(v))
 }
 
@@ -73,7 +73,12 @@ pub struct HealthView {
 pub(crate) fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(<crate::ApiDoc as utoipa::OpenApi>::openapi())
         .routes(routes!(create_store))
-        .routes(routes!(create_admin_key))
+        .routes(routes!(create_admin_key, crate::operations::list_admin_keys))
+        .routes(routes!(crate::operations::get_store, crate::operations::patch_store))
+        .routes(routes!(crate::operations::revoke_admin_key))
+        .routes(routes!(crate::operations::create_flag))
+        .routes(routes!(crate::operations::patch_flag))
+        .routes(routes!(crate::operations::list_flags))
         .routes(routes!(get_settings, patch_settings))
         .routes(routes!(list_audit_logs))
         .routes(routes!(create_product, list_products))
@@ -124,8 +129,8 @@ pub(crate) async fn create_store(
     Ok(created(s.agora.create_store(&actor, req).await?))
 }
 
-/// Makes a store admin key (super admin); the key is shown only here.
-#[utoipa::path(post, path = "/v1/stores/{store_id}/admin-keys", tag = "stores",
+/// Makes a store admin key (super admin), optionally expiring; the key is shown only here.
+#[utoipa::path(post, path = "/v1/stores/{store_id}/admin-keys", tag = "stores", request_body = Option<NewAdminKey>,
     params(("store_id" = Uuid, Path, description = "Store id")),
     responses((status = 201, body = AdminKeyCreated), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
@@ -133,8 +138,9 @@ pub(crate) async fn create_admin_key(
     State(s): State<AppState>,
     Caller(actor): Caller,
     PathId(id): PathId,
+    OptionalJsonBody(req): OptionalJsonBody<NewAdminKey>,
 ) -> R<Created<AdminKeyCreated>> {
-    Ok(created(s.agora.create_admin_key(&actor, StoreId(id)).await?))
+    Ok(created(s.agora.create_admin_key(&actor, StoreId(id), req).await?))
 }
 
 /// A store's settings (store admin).

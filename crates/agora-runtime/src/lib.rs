@@ -206,12 +206,40 @@ impl Runtime {
         if status.is_current() { Ok(()) } else { Err(format!("schema not current: {status:?}")) }
     }
 
-    /// Finishes pending writes and closes the stores' connections.
+    /// Writes the admin keys' pending `last_used_at`, finishes pending
+    /// writes and closes the stores' connections.
     pub async fn close(&self) {
+        if let Err(e) = self.agora.flush_key_usage().await {
+            tracing::warn!(error = %e, "could not write the admin keys' last use");
+        }
         self.handle.close().await;
         if let Some(s) = &self.secondary {
             s.close().await;
         }
+    }
+
+    /// Writes the admin keys' `last_used_at` every
+    /// [`KEY_USAGE_FLUSH_INTERVAL`] (authentication notes uses in memory,
+    /// so a request never writes); stops once `shutdown` turns true
+    /// ([`Runtime::close`] writes what is left).
+    pub fn spawn_key_usage_flush(
+        &self,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
+        let agora = self.agora.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(KEY_USAGE_FLUSH_INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = shutdown.changed() => return,
+                }
+                if let Err(e) = agora.flush_key_usage().await {
+                    tracing::warn!(error = %e, "could not write the admin keys' last use; retrying next tick");
+                }
+            }
+        })
     }
 
     /// Starts the job scheduler; it stops after its current tick once
@@ -221,6 +249,9 @@ impl Runtime {
         tokio::spawn(async move { scheduler.run(shutdown).await })
     }
 }
+
+/// How often the api writes the admin keys' `last_used_at`.
+pub const KEY_USAGE_FLUSH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Loads the configuration and builds the runtime (for the binaries).
 ///

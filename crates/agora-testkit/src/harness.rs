@@ -123,7 +123,7 @@ impl Harness {
             .await
             .expect("create store");
         let id = StoreId(store.id);
-        let key = self.agora.create_admin_key(&sa, id).await.expect("admin key");
+        let key = self.agora.create_admin_key(&sa, id, Default::default()).await.expect("admin key");
         let admin = self.agora.authenticate_admin(&key.key).await.expect("admin auth");
         let wh =
             self.agora.create_warehouse(&admin, id, NewWarehouse { name: "main".into() }).await.expect("warehouse");

@@ -4,10 +4,12 @@
 
 mod commerce;
 mod operations;
+mod store_ops;
 
 use agora_e2e::{Backend, spawn_app};
 use commerce::*;
 use operations::*;
+use store_ops::*;
 
 macro_rules! backend_suite {
     ($backend:expr; $($scenario:ident),* $(,)?) => {$(
@@ -32,6 +34,8 @@ macro_rules! all_scenarios {
             concurrent_retries_of_one_key_make_one_order,
             thirty_two_clients_race_for_fifty_units,
             protocol_errors_and_operations,
+            store_lifecycle_and_admin_keys,
+            order_flags_over_http,
         );
     };
 }

@@ -4,6 +4,7 @@
 //! nothing here does I/O.
 
 mod catalog;
+mod operations;
 mod orders;
 mod records;
 mod status;
@@ -11,6 +12,7 @@ mod stores;
 mod tasks;
 
 pub use catalog::*;
+pub use operations::*;
 pub use orders::*;
 pub use records::*;
 pub use status::*;

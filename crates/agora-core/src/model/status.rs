@@ -155,3 +155,29 @@ status_enum! {
         Downloaded => "downloaded", /// Retention deleted its file.
         Expired => "expired" }
 }
+
+status_enum! {
+    /// Why an order is flagged.
+    FlagReason { /// The order looks fraudulent (also set automatically above `flag_amount_minor`).
+        FraudRisk => "fraud_risk", /// The address needs checking.
+        AddressIssue => "address_issue", /// The customer asked for something.
+        CustomerRequest => "customer_request", /// Anything else.
+        Other => "other" }
+}
+
+status_enum! {
+    /// An order flag's lifecycle: open -> in_review -> resolved | dismissed;
+    /// open -> resolved | dismissed.
+    FlagStatus { /// Raised, nobody looked yet.
+        Open => "open", /// Someone is looking.
+        InReview => "in_review", /// Dealt with.
+        Resolved => "resolved", /// Not a problem.
+        Dismissed => "dismissed" }
+}
+
+impl FlagStatus {
+    /// Whether the flag still needs attention.
+    pub fn is_live(self) -> bool {
+        matches!(self, FlagStatus::Open | FlagStatus::InReview)
+    }
+}

@@ -25,6 +25,12 @@ pub struct Shop {
     /// The shop's platform access token, sealed by the keyring; never plaintext.
     #[column(names(encryption_version, access_token_ciphertext))]
     pub access_token: Option<SealedSecret>,
+    /// Onboarding checklist: step name to done (`{"add_product": true}`).
+    #[serde(default = "empty_object")]
+    pub onboarding: serde_json::Value,
+    /// Bumped by every change; guards concurrent edits.
+    #[serde(default = "first_version")]
+    pub version: i64,
     /// Created.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -80,11 +86,81 @@ pub struct StoreSettings {
     pub payout_cooling_seconds: i64,
     /// Percent of the owner's order paid out.
     pub help_payout_percent: i64,
+    /// Named feature switches (`{"name": bool}`, names `[a-z0-9_]{1,64}`).
+    #[serde(default = "empty_object")]
+    pub feature_toggles: serde_json::Value,
+    /// A variant at or below this many available is low on stock.
+    #[serde(default = "defaults::low_stock_threshold")]
+    pub low_stock_threshold: i64,
+    /// Days of sales the velocity job averages over.
+    #[serde(default = "defaults::velocity_window_days")]
+    pub velocity_window_days: i64,
+    /// Days a purchase order takes to arrive.
+    #[serde(default = "defaults::reorder_lead_days")]
+    pub reorder_lead_days: i64,
+    /// Days of sales a reorder should cover after it arrives.
+    #[serde(default = "defaults::reorder_cover_days")]
+    pub reorder_cover_days: i64,
+    /// Orders of at least this amount get a `fraud_risk` flag; 0 = off.
+    #[serde(default)]
+    pub flag_amount_minor: i64,
+    /// Days events are kept; 0 = for ever.
+    #[serde(default)]
+    pub retention_events_days: i64,
+    /// Days audit rows are kept; 0 = for ever.
+    #[serde(default)]
+    pub retention_audit_logs_days: i64,
+    /// Days connection checks are kept; 0 = for ever.
+    #[serde(default = "defaults::retention_connection_events_days")]
+    pub retention_connection_events_days: i64,
+    /// Days reply drafts are kept; 0 = for ever.
+    #[serde(default = "defaults::retention_drafts_days")]
+    pub retention_drafts_days: i64,
+    /// When the store's sealed secrets were last re-sealed under a new key.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub secrets_rotated_at: Option<OffsetDateTime>,
+    /// When an admin key of the store was last made or revoked.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub admin_keys_rotated_at: Option<OffsetDateTime>,
     /// Bumped by every change; guards concurrent edits.
     pub version: i64,
     /// Last changed.
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+}
+
+/// An empty JSON object, the default of JSON flag maps (rows exported
+/// before the column existed import with it).
+pub(crate) fn empty_object() -> serde_json::Value {
+    serde_json::Value::Object(serde_json::Map::new())
+}
+
+/// The version of a row exported before it had one.
+fn first_version() -> i64 {
+    1
+}
+
+/// The contract's defaults of settings added in v1.1, also used when an
+/// export made before they existed is imported.
+mod defaults {
+    pub(super) fn low_stock_threshold() -> i64 {
+        5
+    }
+    pub(super) fn velocity_window_days() -> i64 {
+        28
+    }
+    pub(super) fn reorder_lead_days() -> i64 {
+        14
+    }
+    pub(super) fn reorder_cover_days() -> i64 {
+        30
+    }
+    pub(super) fn retention_connection_events_days() -> i64 {
+        90
+    }
+    pub(super) fn retention_drafts_days() -> i64 {
+        180
+    }
 }
 
 impl StoreSettings {
@@ -98,6 +174,18 @@ impl StoreSettings {
             help_task_ttl_seconds: 86_400,
             payout_cooling_seconds: 604_800,
             help_payout_percent: 100,
+            feature_toggles: empty_object(),
+            low_stock_threshold: defaults::low_stock_threshold(),
+            velocity_window_days: defaults::velocity_window_days(),
+            reorder_lead_days: defaults::reorder_lead_days(),
+            reorder_cover_days: defaults::reorder_cover_days(),
+            flag_amount_minor: 0,
+            retention_events_days: 0,
+            retention_audit_logs_days: 0,
+            retention_connection_events_days: defaults::retention_connection_events_days(),
+            retention_drafts_days: defaults::retention_drafts_days(),
+            secrets_rotated_at: None,
+            admin_keys_rotated_at: None,
             version: 1,
             updated_at: at,
         }
@@ -179,4 +267,21 @@ pub struct AdminKey {
     /// Created.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// The key stops working at this time, if set.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+    /// Revoked at this time: the key no longer works.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub revoked_at: Option<OffsetDateTime>,
+    /// Last successful use, written in batches (minutes behind at most a
+    /// flush interval), never once per request.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub last_used_at: Option<OffsetDateTime>,
+}
+
+impl AdminKey {
+    /// Whether the key authenticates at `now`: not revoked, not expired.
+    pub fn is_live(&self, now: OffsetDateTime) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|e| e > now)
+    }
 }

@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::catalogue::Record;
 use crate::changeset::{Changeset, Condition, Guard, StockChange};
-use crate::error::AgoraError;
+use crate::error::{AgoraError, StoreError};
 use crate::guards;
 use crate::ids::*;
 use crate::model::*;
@@ -22,6 +22,17 @@ pub const MAX_ON_HAND: i64 = 1_000_000_000;
 
 fn parse_product_status(field: &str, s: &str) -> Result<ProductStatus, AgoraError> {
     ProductStatus::parse(s).ok_or_else(|| AgoraError::validation(field, "must be active or draft"))
+}
+
+/// Whether a changeset failed on the guard that the store trades.
+fn suspended(e: &StoreError) -> bool {
+    matches!(failed_guard(e), Some(Condition::Guard(g)) if g.table().name == "store")
+}
+
+/// `store_suspended` for a changeset that failed on the store's status,
+/// else the error as it is.
+fn suspended_or(e: StoreError) -> AgoraError {
+    if suspended(&e) { AgoraError::StoreSuspended } else { e.into() }
 }
 
 impl Agora {
@@ -98,7 +109,7 @@ impl Agora {
         }
         v.finish()?;
         let (currency, status) = (currency?, status?);
-        self.store.get_store(store_id).await?.ok_or(AgoraError::NotFound("store"))?;
+        self.trading_store(store_id).await?;
         let now = self.now();
         let product = Product {
             id: ProductId(self.new_uuid()),
@@ -111,7 +122,7 @@ impl Agora {
             updated_at: now,
         };
         let mut cs = Changeset::new();
-        cs.insert(Record::Product(product.clone()));
+        cs.guard(guards::store_is_active(store_id)).insert(Record::Product(product.clone()));
         for nv in &req.variants {
             let sku = nv.sku.trim().to_owned();
             cs.guard(guards::sku_free(store_id, &sku));
@@ -141,7 +152,7 @@ impl Agora {
                 {
                     return Err(AgoraError::conflict(format!("SKU {sku} is already used in this store")));
                 }
-                return Err(e.into());
+                return Err(suspended_or(e));
             }
         }
         let mut views = self.product_views(vec![product]).await?;
@@ -154,20 +165,27 @@ impl Agora {
     /// `not_found`.
     pub async fn get_product(&self, actor: &Actor, id: ProductId) -> Result<ProductView, AgoraError> {
         let p = self.store.get_product(id).await?.ok_or(AgoraError::NotFound("product"))?;
-        if p.status != ProductStatus::Active && !actor.administers(p.store_id) {
+        if !actor.administers(p.store_id)
+            && (p.status != ProductStatus::Active || !self.publicly_visible(p.store_id).await?)
+        {
             return Err(AgoraError::NotFound("product"));
         }
         let mut views = self.product_views(vec![p]).await?;
         views.pop().ok_or(AgoraError::NotFound("product"))
     }
 
-    /// A store's active products, newest first.
+    /// A store's active products, newest first (public: a suspended
+    /// store's list is `not_found`; its admins use
+    /// [`Agora::list_all_products`]).
     ///
     /// # Errors
-    /// `not_found` for an unknown store; `validation` for a bad limit or cursor.
+    /// `not_found` for an unknown or suspended store; `validation` for a
+    /// bad limit or cursor.
     pub async fn list_products(&self, store_id: StoreId, q: &ListQuery) -> Result<ListPage<ProductView>, AgoraError> {
         let page = q.page()?;
-        self.store.get_store(store_id).await?.ok_or(AgoraError::NotFound("store"))?;
+        if !self.publicly_visible(store_id).await? {
+            return Err(AgoraError::NotFound("store"));
+        }
         let products = self.store.list_products(store_id, Some(ProductStatus::Active), page).await?;
         let next = next_cursor(&products, &page, |p| p.id.0);
         Ok(ListPage { items: self.product_views(products).await?, next_cursor: next })
@@ -202,6 +220,7 @@ impl Agora {
             if !actor.administers(current.store_id) {
                 return Err(AgoraError::NotFound("product"));
             }
+            self.trading_store(current.store_id).await?;
             let mut next = current.clone();
             if let Some(t) = &patch.title {
                 next.title = t.trim().to_owned();
@@ -215,17 +234,19 @@ impl Agora {
             next.version += 1;
             next.updated_at = self.now();
             let mut cs = Changeset::new();
-            cs.guard(guards::product_version_is(id, current.version)).update(Record::Product(next.clone())).insert(
-                self.event(
+            cs.guard(guards::store_is_active(current.store_id))
+                .guard(guards::product_version_is(id, current.version))
+                .update(Record::Product(next.clone()))
+                .insert(self.event(
                     next.store_id,
                     "product",
                     id.0,
                     "product.updated",
                     serde_json::json!({"title": next.title, "status": next.status}),
-                ),
-            );
+                ));
             match self.apply_changeset(cs).await {
                 Ok(()) => break,
+                Err(e) if suspended(&e) => return Err(AgoraError::StoreSuspended),
                 Err(e) if failed_guard(&e).is_some() => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -249,7 +270,7 @@ impl Agora {
         let mut v = Validator::new();
         v.text("name", &req.name, 1, 200);
         v.finish()?;
-        self.store.get_store(store_id).await?.ok_or(AgoraError::NotFound("store"))?;
+        self.trading_store(store_id).await?;
         let w = Warehouse {
             id: WarehouseId(self.new_uuid()),
             store_id,
@@ -257,14 +278,14 @@ impl Agora {
             created_at: self.now(),
         };
         let mut cs = Changeset::new();
-        cs.insert(Record::Warehouse(w.clone())).insert(self.event(
+        cs.guard(guards::store_is_active(store_id)).insert(Record::Warehouse(w.clone())).insert(self.event(
             store_id,
             "warehouse",
             w.id.0,
             "warehouse.created",
             serde_json::json!({"name": w.name}),
         ));
-        self.apply_changeset(cs).await?;
+        self.apply_changeset(cs).await.map_err(suspended_or)?;
         Ok(WarehouseView { id: w.id.0, store_id: store_id.0, name: w.name })
     }
 
@@ -294,19 +315,21 @@ impl Agora {
         if warehouse.as_ref().map(|w| w.store_id) != Some(store_id) {
             return Err(AgoraError::NotFound("warehouse"));
         }
+        self.trading_store(store_id).await?;
         let now = self.now();
         let mut cs = Changeset::new();
-        cs.stock(variant_id, warehouse_id, now, StockChange::SetOnHand { store_id, on_hand: req.on_hand }).insert(
-            self.event(
+        cs.guard(guards::store_is_active(store_id))
+            .stock(variant_id, warehouse_id, now, StockChange::SetOnHand { store_id, on_hand: req.on_hand })
+            .insert(self.event(
                 store_id,
                 "inventory",
                 variant_id.0,
                 "inventory.set",
                 serde_json::json!({"warehouse_id": warehouse_id, "on_hand": req.on_hand}),
-            ),
-        );
+            ));
         match self.apply_changeset(cs).await {
             Ok(()) => {}
+            Err(e) if suspended(&e) => return Err(AgoraError::StoreSuspended),
             Err(e) if failed_guard(&e).is_some() => {
                 return Err(AgoraError::conflict("on_hand would be below the units reserved by open orders"));
             }

@@ -5,6 +5,8 @@
 mod catalog;
 mod events;
 mod exports;
+mod flags;
+mod lifecycle;
 mod orders;
 mod payments;
 mod stores;
@@ -20,6 +22,7 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 pub use exports::ExportFile;
+pub use lifecycle::{MAX_FLAG_NAMES, PLANS};
 pub use orders::{MAX_LINES, MAX_QTY, PlacedOrder};
 pub use sweeps::{Sweep, SweepReport};
 
@@ -126,6 +129,7 @@ pub struct Agora {
     blobs: Arc<dyn BlobStore>,
     idempotency_cache: Option<Arc<dyn IdempotencyCache>>,
     guard_observer: Option<GuardObserver>,
+    key_usage: Arc<lifecycle::KeyUsage>,
     config: AgoraConfig,
 }
 
@@ -221,6 +225,7 @@ impl AgoraBuilder {
             keyring,
             idempotency_cache: self.idempotency_cache,
             guard_observer: self.guard_observer,
+            key_usage: Arc::default(),
             config: self.config,
         }
     }
@@ -340,8 +345,11 @@ impl Agora {
             return Ok(Actor::SuperAdmin { masked: crate::secrets::mask(key) });
         }
         match self.store.get_admin_key_by_hash(&hash).await? {
-            Some(k) => Ok(Actor::StoreAdmin { store_id: k.store_id, masked: k.masked }),
-            None => Err(AgoraError::Unauthorized),
+            Some(k) if k.is_live(self.now()) => {
+                self.note_key_use(k.id);
+                Ok(Actor::StoreAdmin { store_id: k.store_id, masked: k.masked })
+            }
+            _ => Err(AgoraError::Unauthorized),
         }
     }
 

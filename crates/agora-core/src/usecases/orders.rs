@@ -263,8 +263,10 @@ impl Agora {
             }
             return replayed(rec.response_body.clone()).map(|p| Attempt::Done(Box::new(p)));
         }
-        let store =
-            ctx.store.as_ref().filter(|s| s.status == StoreStatus::Active).ok_or(AgoraError::NotFound("store"))?;
+        // A suspension committed after this read is ordered after the order:
+        // the read is the order's view of the store, as for prices.
+        let store = ctx.store.as_ref().ok_or(AgoraError::NotFound("store"))?;
+        super::lifecycle::ensure_trading(store)?;
         let settings = ctx.settings.as_ref().ok_or(AgoraError::NotFound("store"))?;
         let address = ctx.address.as_ref().filter(|a| a.user_id == user_id).ok_or(AgoraError::NotFound("address"))?;
         let lines = orderable_lines(&ctx, store.id, req)?;
@@ -306,7 +308,8 @@ impl Agora {
             created_at: now,
             expires_at: now + self.config.idempotency_ttl,
         };
-        let cs = self.order_changeset(record, order, alloc, task.as_ref(), now);
+        let flag = self.automatic_flag(settings, &order);
+        let cs = self.order_changeset(record, order, alloc, task.as_ref(), flag, now);
         match self.apply_changeset(cs).await {
             Ok(()) => Ok(Attempt::Done(Box::new(PlacedOrder { order: view, recorded, replayed: false }))),
             Err(e) => self.lost_order_race(e, scope, key, fp).await,
@@ -417,6 +420,7 @@ impl Agora {
         order: CustomerOrder,
         alloc: Allocation,
         task: Option<&HelpTask>,
+        flag: Option<OrderFlag>,
         now: time::OffsetDateTime,
     ) -> Changeset {
         let mut cs = Changeset::new();
@@ -444,6 +448,10 @@ impl Agora {
             }));
         }
         cs.insert(self.event(store_id, "order", order_id.0, "order.created", event));
+        if let Some(flag) = flag {
+            cs.insert(self.event(store_id, "order_flag", flag.id.0, "flag.created", super::flags::flag_event(&flag)));
+            cs.insert(Record::Flag(flag));
+        }
         cs
     }
 

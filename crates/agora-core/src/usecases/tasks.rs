@@ -115,12 +115,16 @@ impl Agora {
         Err(too_contended())
     }
 
-    /// A task with its helps (public).
+    /// A task with its helps (public; a suspended store's tasks are
+    /// `not_found`).
     ///
     /// # Errors
     /// `not_found`.
     pub async fn get_task(&self, task_no: &str) -> Result<TaskView, AgoraError> {
         let t = self.store.get_task_by_no(task_no).await?.ok_or(AgoraError::NotFound("task"))?;
+        if !self.publicly_visible(t.store_id).await? {
+            return Err(AgoraError::NotFound("task"));
+        }
         let helps = self.store.list_helps(t.id).await?;
         Ok(task_view(&t, Some(helps)))
     }

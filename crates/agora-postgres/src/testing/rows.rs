@@ -26,6 +26,8 @@ pub fn shop(domain: &str) -> Shop {
         plan: "basic".into(),
         status: StoreStatus::Active,
         access_token: Some(SealedSecret { key_version: u32::MAX, ciphertext: vec![0, 1, 2, 255] }),
+        onboarding: serde_json::json!({}),
+        version: 1,
         created_at: t(1_700_000_000, 123_456),
         updated_at: t(1_700_000_001, 1),
     }

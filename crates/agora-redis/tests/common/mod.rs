@@ -146,7 +146,7 @@ impl World {
             .await
             .expect("create store");
         let store_id = StoreId(shop.id);
-        let key = agora.create_admin_key(&sa, store_id).await.expect("admin key");
+        let key = agora.create_admin_key(&sa, store_id, Default::default()).await.expect("admin key");
         let admin = agora.authenticate_admin(&key.key).await.expect("admin auth");
         let warehouse =
             agora.create_warehouse(&admin, store_id, NewWarehouse { name: "main".into() }).await.expect("warehouse").id;

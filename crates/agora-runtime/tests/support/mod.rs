@@ -101,6 +101,8 @@ pub async fn seed_store(store: &dyn Store, name: &str) -> StoreId {
         plan: "basic".into(),
         status: StoreStatus::Active,
         access_token: None,
+        onboarding: serde_json::json!({}),
+        version: 1,
         created_at: at,
         updated_at: at,
     }))

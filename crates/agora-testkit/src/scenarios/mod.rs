@@ -9,6 +9,7 @@ use uuid::Uuid;
 use crate::harness::{Customer, Harness, StoreFixture, TestStore};
 
 mod jobs;
+mod operations;
 mod orders;
 mod payments;
 mod races;
@@ -16,6 +17,7 @@ mod storage;
 mod stores;
 
 pub use jobs::*;
+pub use operations::*;
 pub use orders::*;
 pub use payments::*;
 pub use races::*;
@@ -125,7 +127,9 @@ pub(crate) async fn populate_every_table(h: &Harness, s: &StoreFixture) {
         created_at: h.clock.now(),
     });
     h.store.apply(cs).await.unwrap();
-    qualified_task(h, s, v, 1, true).await;
+    let (_, task) = qualified_task(h, s, v, 1, true).await;
+    let flag = NewFlag { reason: "other".into(), note: Some("every table".into()) };
+    h.agora.create_flag(&s.admin, OrderId(task.order_id), flag).await.unwrap();
     h.clock.advance(Duration::seconds(604800));
     h.agora.settle_due_payouts(s.id, 100).await.unwrap();
     let export = NewExport { kind: "orders".into(), format: "jsonl".into() };

@@ -31,7 +31,16 @@ pub async fn store_created_with_default_settings(ts: TestStore) {
             required_helpers: 3,
             help_task_ttl_seconds: 86400,
             payout_cooling_seconds: 604800,
-            help_payout_percent: 100
+            help_payout_percent: 100,
+            feature_toggles: Default::default(),
+            low_stock_threshold: 5,
+            velocity_window_days: 28,
+            reorder_lead_days: 14,
+            reorder_cover_days: 30,
+            flag_amount_minor: 0,
+            retention_days: RetentionDays { events: 0, audit_logs: 0, connection_events: 90, drafts: 180 },
+            secrets_rotated_at: None,
+            admin_keys_rotated_at: st.admin_keys_rotated_at,
         }
     );
 }
@@ -125,13 +134,16 @@ pub async fn admin_key_is_scoped_to_its_store(ts: TestStore) {
     let other = h.store_fixture("other.example.com").await;
     assert_eq!(code(h.agora.get_settings(&s.admin, other.id).await), "not_found");
     assert_eq!(code(h.agora.get_settings(&Actor::Anonymous, s.id).await), "unauthorized");
-    assert_eq!(code(h.agora.create_admin_key(&s.admin, s.id).await), "forbidden");
-    assert_eq!(code(h.agora.create_admin_key(&h.super_admin().await, StoreId(Uuid::now_v7())).await), "not_found");
+    assert_eq!(code(h.agora.create_admin_key(&s.admin, s.id, Default::default()).await), "forbidden");
+    assert_eq!(
+        code(h.agora.create_admin_key(&h.super_admin().await, StoreId(Uuid::now_v7()), Default::default()).await),
+        "not_found"
+    );
 }
 
 pub async fn admin_keys_and_sessions_stored_hashed(ts: TestStore) {
     let (h, s) = setup(ts).await;
-    let key = h.agora.create_admin_key(&h.super_admin().await, s.id).await.unwrap();
+    let key = h.agora.create_admin_key(&h.super_admin().await, s.id, Default::default()).await.unwrap();
     let c = h.customer("ann").await;
     let dump = serde_json::to_string(&h.snapshot().await).unwrap();
     assert!(!dump.contains(&key.key), "admin key stored in plaintext");

@@ -9,6 +9,9 @@ use uuid::Uuid;
 #[cfg(feature = "openapi")]
 use utoipa::ToSchema;
 
+mod operations;
+pub use operations::*;
+
 /// A page of a list: the items and the cursor of the next page.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
@@ -44,11 +47,17 @@ pub struct StoreView {
     pub domain: String,
     /// `active` or `suspended`.
     pub status: String,
-    /// Plan.
+    /// `basic`, `pro` or `enterprise`.
     pub plan: String,
+    /// Onboarding checklist: step name to done.
+    #[cfg_attr(feature = "openapi", schema(value_type = std::collections::BTreeMap<String, bool>))]
+    pub onboarding: serde_json::Value,
     /// Created.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// Last changed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
 }
 
 /// A new store admin key; `key` is shown only in this response.
@@ -79,6 +88,55 @@ pub struct SettingsView {
     pub payout_cooling_seconds: i64,
     /// Percent of the owner's order paid out.
     pub help_payout_percent: i64,
+    /// Named feature switches.
+    pub feature_toggles: std::collections::BTreeMap<String, bool>,
+    /// A variant at or below this many available is low on stock.
+    pub low_stock_threshold: i64,
+    /// Days of sales the velocity job averages over.
+    pub velocity_window_days: i64,
+    /// Days a purchase order takes to arrive.
+    pub reorder_lead_days: i64,
+    /// Days of sales a reorder covers after it arrives.
+    pub reorder_cover_days: i64,
+    /// Orders of at least this amount are flagged `fraud_risk`; 0 = off.
+    pub flag_amount_minor: i64,
+    /// Days each kind of record is kept; 0 = for ever.
+    pub retention_days: RetentionDays,
+    /// When the store's sealed secrets were last re-sealed (read-only).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub secrets_rotated_at: Option<OffsetDateTime>,
+    /// When an admin key was last made or revoked (read-only).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub admin_keys_rotated_at: Option<OffsetDateTime>,
+}
+
+/// Days each kind of record is kept; 0 = for ever.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct RetentionDays {
+    /// Feed events.
+    pub events: i64,
+    /// Audit rows.
+    pub audit_logs: i64,
+    /// Connection checks.
+    pub connection_events: i64,
+    /// Reply drafts.
+    pub drafts: i64,
+}
+
+/// `retention_days` of a settings patch: any subset.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RetentionPatch {
+    /// 0..=36500.
+    pub events: Option<i64>,
+    /// 0..=36500.
+    pub audit_logs: Option<i64>,
+    /// 0..=36500.
+    pub connection_events: Option<i64>,
+    /// 0..=36500.
+    pub drafts: Option<i64>,
 }
 
 /// `PATCH /v1/stores/{id}/settings` body: any subset.
@@ -98,6 +156,21 @@ pub struct SettingsPatch {
     pub payout_cooling_seconds: Option<i64>,
     /// 0..=100.
     pub help_payout_percent: Option<i64>,
+    /// Toggles to set, by name (`[a-z0-9_]{1,64}`, at most 64 in all);
+    /// names not given keep their value.
+    pub feature_toggles: Option<std::collections::BTreeMap<String, bool>>,
+    /// 0..=1000000.
+    pub low_stock_threshold: Option<i64>,
+    /// 1..=365.
+    pub velocity_window_days: Option<i64>,
+    /// 0..=365.
+    pub reorder_lead_days: Option<i64>,
+    /// 0..=365.
+    pub reorder_cover_days: Option<i64>,
+    /// 0 (off) up to the largest amount.
+    pub flag_amount_minor: Option<i64>,
+    /// Any subset of the retention periods.
+    pub retention_days: Option<RetentionPatch>,
 }
 
 /// An audit row.

@@ -1,0 +1,172 @@
+//! Store operations over a real socket (API.md v1.1): a store's lifecycle,
+//! its admin keys, the v1.1 settings and order flags.
+
+use agora_e2e::{SUPER_KEY, TestApp};
+use reqwest::Method;
+use serde_json::json;
+
+pub async fn store_lifecycle_and_admin_keys(app: TestApp) {
+    let shop = app.shop().await;
+    let (product, variant) = app.product(&shop, 900, 5).await;
+    let c = app.customer().await;
+    let store = format!("/v1/stores/{}", shop.id);
+
+    // read by super admin and the store's own admin; strangers see nothing
+    let s = app.get(&store, Some(&shop.key)).await;
+    let sv = s.expect(200);
+    assert_eq!((sv["status"].as_str(), sv["plan"].as_str()), (Some("active"), Some("basic")));
+    assert_eq!(sv["onboarding"], json!({}));
+    for k in ["id", "name", "domain", "created_at", "updated_at"] {
+        assert!(sv.get(k).is_some(), "store lacks {k}");
+    }
+    app.get(&store, Some(SUPER_KEY)).await.expect(200);
+    let other = app.shop().await;
+    app.get(&store, Some(&other.key)).await.expect_problem(404, "not_found");
+    app.get(&store, Some(&c.token)).await.expect_problem(404, "not_found");
+    app.get(&store, None).await.expect_problem(401, "unauthorized");
+
+    // only the super admin patches it
+    let patch = json!({"plan": "enterprise", "onboarding": {"add_product": true}});
+    app.call(Method::PATCH, &store, Some(&shop.key), Some(patch.clone())).await.expect_problem(403, "forbidden");
+    let bad = json!({"plan": "gold", "status": "closed"});
+    let r = app.call(Method::PATCH, &store, Some(SUPER_KEY), Some(bad)).await;
+    assert_eq!(r.expect_problem(422, "validation")["errors"].as_array().map(Vec::len), Some(2));
+    app.call(Method::PATCH, &store, Some(SUPER_KEY), Some(json!({"colour": "red"})))
+        .await
+        .expect_problem(422, "validation");
+    let p = app.call(Method::PATCH, &store, Some(SUPER_KEY), Some(patch)).await;
+    assert_eq!(p.expect(200)["plan"], "enterprise");
+    assert_eq!(p.json["onboarding"], json!({"add_product": true}));
+
+    // suspended: orders, product and stock writes are 409, public reads 404
+    let suspend = json!({"status": "suspended"});
+    assert_eq!(
+        app.call(Method::PATCH, &store, Some(SUPER_KEY), Some(suspend)).await.expect(200)["status"],
+        "suspended"
+    );
+    app.order(&c, &shop, &variant, 1).await.expect_problem(409, "store_suspended");
+    app.set_stock(&shop, &variant, 50).await.expect_problem(409, "store_suspended");
+    let np = json!({"title": "T", "currency": "EUR", "variants": [{"sku": "S-SUSP", "name": "n", "price_minor": 1}]});
+    app.post(&format!("{store}/products"), Some(&shop.key), np).await.expect_problem(409, "store_suspended");
+    app.get(&format!("{store}/products"), None).await.expect_problem(404, "not_found");
+    app.get(&format!("/v1/products/{product}"), None).await.expect_problem(404, "not_found");
+    app.get(&format!("/v1/products/{product}"), Some(&shop.key)).await.expect(200);
+    let active = json!({"status": "active"});
+    app.call(Method::PATCH, &store, Some(SUPER_KEY), Some(active)).await.expect(200);
+    app.order(&c, &shop, &variant, 1).await.expect(201);
+    app.get(&format!("{store}/products"), None).await.expect(200);
+
+    // keys: optional expiry, listed without the key, revoked at once
+    let keys = format!("{store}/admin-keys");
+    app.post(&keys, Some(SUPER_KEY), json!({"expires_in_seconds": 5})).await.expect_problem(422, "validation");
+    let k = app.post(&keys, Some(SUPER_KEY), json!({"expires_in_seconds": 3600})).await;
+    let (key_id, key) = (k.expect(201).clone()["id"].as_str().unwrap().to_owned(), k.str("key"));
+    app.get(&format!("{store}/settings"), Some(&key)).await.expect(200);
+    let list = app.get(&keys, Some(SUPER_KEY)).await;
+    let items = list.expect(200)["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 2);
+    assert!(!list.text.contains(&key), "a listed key is masked");
+    let row = items.iter().find(|i| i["id"] == key_id.as_str()).unwrap();
+    assert!(row["expires_at"].is_string() && row["revoked_at"].is_null(), "{row}");
+    for k in ["masked", "created_at", "last_used_at"] {
+        assert!(row.get(k).is_some(), "admin key lacks {k}");
+    }
+    app.get(&keys, Some(&shop.key)).await.expect_problem(403, "forbidden");
+    let del = format!("{keys}/{key_id}");
+    app.call(Method::DELETE, &del, Some(&other.key), None).await.expect_problem(404, "not_found");
+    let r = app.call(Method::DELETE, &del, Some(&shop.key), None).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    app.get(&format!("{store}/settings"), Some(&key)).await.expect_problem(401, "unauthorized");
+    assert_eq!(app.call(Method::DELETE, &del, Some(SUPER_KEY), None).await.status, 204, "idempotent");
+    app.call(Method::DELETE, &format!("{keys}/not-a-uuid"), Some(SUPER_KEY), None)
+        .await
+        .expect_problem(404, "not_found");
+    let list = app.get(&keys, Some(SUPER_KEY)).await;
+    let items = list.expect(200)["items"].as_array().unwrap().clone();
+    assert!(items.iter().find(|i| i["id"] == key_id.as_str()).unwrap()["revoked_at"].is_string());
+    let audit = app.get(&format!("{store}/audit-logs"), Some(&shop.key)).await;
+    let keys_audited: Vec<&str> =
+        audit.expect(200)["items"].as_array().unwrap().iter().filter_map(|a| a["key"].as_str()).collect();
+    for k in ["plan", "status", "admin_key.revoked"] {
+        assert!(keys_audited.contains(&k), "{keys_audited:?} lacks {k}");
+    }
+
+    // the v1.1 settings
+    let st = app.get(&format!("{store}/settings"), Some(&shop.key)).await;
+    let sv = st.expect(200);
+    assert_eq!(sv["retention_days"], json!({"events": 0, "audit_logs": 0, "connection_events": 90, "drafts": 180}));
+    assert_eq!((sv["low_stock_threshold"].as_i64(), sv["velocity_window_days"].as_i64()), (Some(5), Some(28)));
+    assert!(sv["admin_keys_rotated_at"].is_string() && sv["secrets_rotated_at"].is_null());
+    let patch = json!({"feature_toggles": {"beta": true}, "retention_days": {"events": 30}, "flag_amount_minor": 5000});
+    let st = app.call(Method::PATCH, &format!("{store}/settings"), Some(&shop.key), Some(patch)).await;
+    assert_eq!(st.expect(200)["feature_toggles"], json!({"beta": true}));
+    assert_eq!(st.json["retention_days"]["events"], 30);
+    let bad = json!({"feature_toggles": {"Bad-Name": true}, "retention_days": {"forever": 1}});
+    app.call(Method::PATCH, &format!("{store}/settings"), Some(&shop.key), Some(bad))
+        .await
+        .expect_problem(422, "validation");
+}
+
+pub async fn order_flags_over_http(app: TestApp) {
+    let shop = app.shop().await;
+    let (_, variant) = app.product(&shop, 3000, 20).await;
+    let c = app.customer().await;
+    let settings = format!("/v1/stores/{}/settings", shop.id);
+    app.call(Method::PATCH, &settings, Some(&shop.key), Some(json!({"flag_amount_minor": 6000}))).await.expect(200);
+    let small = app.order(&c, &shop, &variant, 1).await.str("id");
+    let big = app.order(&c, &shop, &variant, 2).await.str("id");
+    let flags = format!("/v1/stores/{}/flags", shop.id);
+    let list = app.get(&flags, Some(&shop.key)).await;
+    let items = list.expect(200)["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 1, "{}", list.text);
+    assert_eq!((items[0]["order_id"].as_str(), items[0]["reason"].as_str()), (Some(big.as_str()), Some("fraud_risk")));
+
+    let f = app
+        .post(
+            &format!("/v1/orders/{small}/flags"),
+            Some(&shop.key),
+            json!({"reason": "address_issue", "note": "po box"}),
+        )
+        .await;
+    let fv = f.expect(201).clone();
+    for k in [
+        "id",
+        "order_id",
+        "store_id",
+        "reason",
+        "status",
+        "note",
+        "resolution",
+        "created_at",
+        "updated_at",
+        "resolved_at",
+    ] {
+        assert!(fv.get(k).is_some(), "flag lacks {k}");
+    }
+    assert_eq!(fv["status"], "open");
+    let id = fv["id"].as_str().unwrap();
+    app.post(&format!("/v1/orders/{small}/flags"), Some(&shop.key), json!({"reason": "nope"}))
+        .await
+        .expect_problem(422, "validation");
+    app.post(&format!("/v1/orders/{small}/flags"), Some(&c.token), json!({"reason": "other"}))
+        .await
+        .expect_problem(404, "not_found");
+    let path = format!("/v1/flags/{id}");
+    let r = app.call(Method::PATCH, &path, Some(&shop.key), Some(json!({"status": "in_review"}))).await;
+    assert_eq!(r.expect(200)["status"], "in_review");
+    let r = app.call(Method::PATCH, &path, Some(&shop.key), Some(json!({"status": "open"}))).await;
+    r.expect_problem(409, "invalid_transition");
+    let done = json!({"status": "resolved", "resolution": "confirmed with customer"});
+    let r = app.call(Method::PATCH, &path, Some(&shop.key), Some(done)).await;
+    assert!(r.expect(200)["resolved_at"].is_string());
+    let other = app.shop().await;
+    app.call(Method::PATCH, &path, Some(&other.key), Some(json!({"status": "dismissed"})))
+        .await
+        .expect_problem(404, "not_found");
+    let open = app.get(&format!("{flags}?status=open"), Some(&shop.key)).await;
+    assert_eq!(open.expect(200)["items"].as_array().unwrap().len(), 1);
+    let resolved = app.get(&format!("{flags}?status=resolved"), Some(&shop.key)).await;
+    assert_eq!(resolved.expect(200)["items"][0]["id"], id);
+    app.get(&format!("{flags}?status=bogus"), Some(&shop.key)).await.expect_problem(422, "validation");
+    app.get(&flags, Some(&other.key)).await.expect_problem(404, "not_found");
+}
