@@ -183,6 +183,10 @@ catalogue! {
     ExportAudit(ExportAuditRecord),
     /// An order flag.
     Flag(OrderFlag),
+    /// A day of a store's KPIs.
+    KpiDay(KpiDay),
+    /// A derived-data job's place in a store's feed.
+    JobCursor(JobCursor),
 }
 
 /// The catalogue's table named `name`.
@@ -214,7 +218,7 @@ mod tests {
         }
         let names: Vec<&str> = tables().iter().map(|t| t.name).collect();
         assert_eq!(names.first(), Some(&"store"));
-        assert_eq!(names.len(), 26);
+        assert_eq!(names.len(), 28);
     }
 
     #[test]

@@ -345,6 +345,13 @@ impl Key {
     }
 }
 
+/// A key of two columns, e.g. `(store_id, job)`.
+impl<A: Into<Value<'static>>, B: Into<Value<'static>>> From<(A, B)> for Key {
+    fn from((a, b): (A, B)) -> Self {
+        Key(vec![a.into(), b.into()])
+    }
+}
+
 impl std::fmt::Display for Key {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let parts: Vec<String> = self

@@ -123,6 +123,22 @@ impl<S: Send + Sync> FromRequestParts<S> for PathStr {
     }
 }
 
+/// Query parameters read into `T`; anything `T` does not accept is 422
+/// `validation` (field `query`).
+#[derive(Clone, Debug)]
+pub struct QueryParams<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Query(v) = Query::<T>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::validation("query", e.body_text()))?;
+        Ok(QueryParams(v))
+    }
+}
+
 /// The query parameters of list endpoints: `limit`, `cursor`, `status`,
 /// `after`. A `limit` or `after` that is not an integer is 422.
 #[derive(Clone, Debug, Default)]

@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 
 use crate::AppState;
-use crate::extract::{Caller, ClientIp, JsonBody, ListParams, PathId, PathIds};
+use crate::extract::{Caller, ClientIp, JsonBody, ListParams, PathId, PathIds, QueryParams};
 use crate::problem::Problem;
 use crate::routes::{Created, ListDoc, R, StatusListDoc, created};
 
@@ -114,4 +114,22 @@ pub(crate) async fn list_flags(
     q: ListParams,
 ) -> R<Json<ListPage<FlagView>>> {
     Ok(Json(s.agora.list_flags(&actor, StoreId(id), q.status.as_deref(), &q.list_query()).await?))
+}
+
+/// A store's KPIs over UTC days, from the KPI cache the `kpis` job keeps
+/// (store admin).
+#[utoipa::path(get, path = "/v1/stores/{store_id}/kpis", tag = "kpis",
+    params(("store_id" = Uuid, Path, description = "Store id"),
+        ("from" = Option<String>, Query, description = "First UTC day, YYYY-MM-DD (default: 29 days before `to`)"),
+        ("to" = Option<String>, Query, description = "Last UTC day, YYYY-MM-DD (default: today); at most 366 days in all"),
+        ("currency" = Option<String>, Query, description = "Which currency, when the store sold in several")),
+    responses((status = 200, body = KpiView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn get_kpis(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    PathId(id): PathId,
+    QueryParams(q): QueryParams<KpiQuery>,
+) -> R<Json<KpiView>> {
+    Ok(Json(s.agora.get_kpis(&actor, StoreId(id), &q).await?))
 }

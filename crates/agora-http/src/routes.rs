@@ -79,6 +79,7 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(crate::operations::create_flag))
         .routes(routes!(crate::operations::patch_flag))
         .routes(routes!(crate::operations::list_flags))
+        .routes(routes!(crate::operations::get_kpis))
         .routes(routes!(get_settings, patch_settings))
         .routes(routes!(list_audit_logs))
         .routes(routes!(create_product, list_products))

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use agora_core::usecases::day_key;
 use agora_core::*;
 use agora_runtime::jobs::{Job, JobStats, Scheduler};
 use support::*;
@@ -315,4 +316,138 @@ async fn three_workers(dir: &std::path::Path, url: &str, shared_locks: bool) {
     if shared_locks {
         assert_eq!(payouts.conflicts, 0, "leases kept workers off each other's batches: {payouts:?}");
     }
+}
+
+/// Two workers and an api (a third runtime placing and paying orders
+/// through the use cases) on one PostgreSQL database, the `kpis` job on
+/// every tick of both workers: the KPI cache ends with each (store, day,
+/// currency) once, equal to a recount from the orders, and each store's
+/// cursor at its last event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_workers_and_the_api_on_one_postgres_database_keep_each_kpi_day_once() {
+    let db = TestDatabase::new("postgres").await;
+    let mut runtimes = Vec::new();
+    for _ in 0..3 {
+        let mut c = config(db.dir.path(), &db.url);
+        c.webhook_secret = Some("kpi-test-webhook-secret".into());
+        runtimes.push(runtime(c).await);
+    }
+    let api = runtimes[2].agora.clone();
+    let sa = Actor::SuperAdmin { masked: "test".into() };
+    let mut shops = Vec::new();
+    for i in 0..3 {
+        let st = api
+            .create_store(
+                &sa,
+                views::NewStore { name: format!("K{i}"), domain: format!("k{i}.example"), access_token: None },
+            )
+            .await
+            .unwrap();
+        let store_id = StoreId(st.id);
+        let admin = Actor::StoreAdmin { store_id, masked: "test".into() };
+        let wh = api.create_warehouse(&admin, store_id, views::NewWarehouse { name: "w".into() }).await.unwrap();
+        let np = views::NewProduct {
+            title: "p".into(),
+            currency: "EUR".into(),
+            status: None,
+            variants: vec![views::NewVariant { sku: format!("K{i}"), name: "v".into(), price_minor: 100 + i }],
+        };
+        let variant = api.create_product(&admin, store_id, np).await.unwrap().variants[0].id;
+        let stock = views::SetInventory { variant_id: variant, warehouse_id: wh.id, on_hand: 100_000 };
+        api.set_inventory(&admin, store_id, stock).await.unwrap();
+        shops.push((store_id, variant));
+    }
+    let user = api
+        .register_user(views::NewUser {
+            name: "k".into(),
+            email: "k@example.com".into(),
+            password: "long enough".into(),
+            phone: None,
+        })
+        .await
+        .unwrap();
+    let customer = Actor::Customer { user_id: UserId(user.id) };
+    let address =
+        views::NewAddress { line1: "1 St".into(), city: "C".into(), postal_code: "1".into(), country: "DE".into() };
+    let address = api.add_address(&customer, address).await.unwrap().id;
+
+    let schedulers: Vec<Scheduler> = runtimes[..2]
+        .iter()
+        .enumerate()
+        .map(|(i, rt)| {
+            Scheduler::new(rt)
+                .with_name(format!("k{i}"))
+                .with_jobs(&[Job::SequenceEvents, Job::Kpis])
+                .with_min_period(Job::Kpis, Duration::ZERO)
+                .with_batch_size(20)
+        })
+        .collect();
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let handles: Vec<_> = schedulers.iter().map(|s| tokio::spawn(s.clone().run(rx.clone()))).collect();
+    for n in 0..90usize {
+        let (store_id, variant) = shops[n % shops.len()];
+        let req = views::PlaceOrder {
+            store_id: store_id.0,
+            address_id: address,
+            items: vec![views::OrderLine { variant_id: variant, qty: 1 + (n % 3) as i64 }],
+            help_task_no: None,
+        };
+        let placed = api.place_order(&customer, Some(&format!("k-{n}")), req).await.unwrap();
+        if n % 2 == 0 {
+            let p = api.create_payment(&customer, OrderId(placed.order.id)).await.unwrap();
+            let body = serde_json::to_vec(&serde_json::json!({
+                "event_id": format!("evt-{n}"), "type": "payment.succeeded", "payment_id": p.id, "amount_minor": p.amount_minor
+            }))
+            .unwrap();
+            let sig = agora_core::secrets::sign_webhook(b"kpi-test-webhook-secret", &body);
+            api.receive_payment_webhook(&body, Some(&sig)).await.unwrap();
+        } else if n % 5 == 0 {
+            api.cancel_order(&customer, OrderId(placed.order.id)).await.unwrap();
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    tx.send(true).unwrap();
+    for h in handles {
+        tokio::time::timeout(Duration::from_secs(60), h).await.expect("workers stop").unwrap();
+    }
+    let tail = Scheduler::new(&runtimes[0])
+        .with_jobs(&[Job::SequenceEvents, Job::Kpis])
+        .with_min_period(Job::Kpis, Duration::ZERO)
+        .run_until_idle()
+        .await;
+    assert_eq!(tail.errors, 0);
+
+    let store = runtimes[0].store.clone();
+    let snap = agora_core::Snapshot::read(&*store).await.unwrap();
+    assert_feeds_gapless(&snap);
+    let mut want: HashMap<(StoreId, String), (i64, i64, i64, i64)> = HashMap::new();
+    for o in snap.rows::<CustomerOrder>() {
+        let units: i64 = snap.rows::<OrderItem>().iter().filter(|i| i.order_id == o.id).map(|i| i.qty).sum();
+        want.entry((o.store_id, day_key(o.created_at.date()))).or_default().0 += 1;
+        if let Some(t) = o.paid_at {
+            let e = want.entry((o.store_id, day_key(t.date()))).or_default();
+            e.1 += 1;
+            e.2 += o.pay_amount_minor;
+            e.3 += units;
+        }
+        if let Some(t) = o.closed_at {
+            want.entry((o.store_id, day_key(t.date()))).or_default();
+        }
+    }
+    let rows = snap.rows::<KpiDay>();
+    let got: HashMap<(StoreId, String), (i64, i64, i64, i64)> = rows
+        .iter()
+        .map(|k| ((k.store_id, k.day.clone()), (k.orders_created, k.orders_paid, k.revenue_minor, k.units_sold)))
+        .collect();
+    assert_eq!(got.len(), rows.len(), "each (store, day) once");
+    assert_eq!(got, want);
+    for (store_id, _) in &shops {
+        let cursor = snap.rows::<JobCursor>().into_iter().find(|c| c.store_id == *store_id).expect("cursor");
+        assert_eq!(cursor.last_seq, store.last_event_seq(*store_id).await.unwrap());
+    }
+    let stats: Vec<_> = schedulers.iter().map(Scheduler::stats).collect();
+    let kpis = total(&stats, Job::Kpis);
+    eprintln!("kpi stats per worker: {:?}", stats.iter().map(|s| s.get(&Job::Kpis)).collect::<Vec<_>>());
+    assert_eq!(kpis.errors, 0, "{kpis:?}");
+    assert!(kpis.batches > 0, "{kpis:?}");
 }

@@ -14,6 +14,7 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("../../../migrations/sqlite/0001_init.sql")),
     ("0002_catalogue", include_str!("../../../migrations/sqlite/0002_catalogue.sql")),
     ("0003_store_operations", include_str!("../../../migrations/sqlite/0003_store_operations.sql")),
+    ("0004_kpis", include_str!("../../../migrations/sqlite/0004_kpis.sql")),
 ];
 
 /// The schema version this build knows.

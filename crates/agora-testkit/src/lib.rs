@@ -30,6 +30,7 @@ pub use race::oversell_race;
 macro_rules! conformance_tests {
     ($factory:path) => {
         $crate::__scenarios_jobs!($factory);
+        $crate::__scenarios_kpis!($factory);
         $crate::__scenarios_operations!($factory);
         $crate::__scenarios_orders!($factory);
         $crate::__scenarios_payments!($factory);

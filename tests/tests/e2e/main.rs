@@ -36,6 +36,7 @@ macro_rules! all_scenarios {
             protocol_errors_and_operations,
             store_lifecycle_and_admin_keys,
             order_flags_over_http,
+            kpis_over_http,
         );
     };
 }

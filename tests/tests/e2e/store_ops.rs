@@ -170,3 +170,52 @@ pub async fn order_flags_over_http(app: TestApp) {
     app.get(&format!("{flags}?status=bogus"), Some(&shop.key)).await.expect_problem(422, "validation");
     app.get(&flags, Some(&other.key)).await.expect_problem(404, "not_found");
 }
+
+pub async fn kpis_over_http(app: TestApp) {
+    use agora_core::usecases::Sweep;
+    let shop = app.shop().await;
+    let (_, variant) = app.product(&shop, 1500, 50).await;
+    let c = app.customer().await;
+    let a = app.order(&c, &shop, &variant, 2).await.str("id");
+    app.order(&c, &shop, &variant, 1).await.expect(201);
+    app.pay(&c, &a).await;
+    let store_id = agora_core::StoreId(shop.id.parse().unwrap());
+    let kpis = format!("/v1/stores/{}/kpis", shop.id);
+    let before = app.get(&kpis, Some(&shop.key)).await;
+    assert!(before.expect(200)["computed_at"].is_null(), "{}", before.text);
+    app.agora.sequence_events(store_id).await.unwrap();
+    app.agora.run_sweep(Sweep::Kpis, store_id, 1000).await.unwrap();
+
+    let today = app.agora.clock().now().date();
+    let day = agora_core::usecases::day_key(today);
+    let r = app.get(&format!("{kpis}?from={day}&to={day}"), Some(&shop.key)).await;
+    let v = r.expect(200);
+    assert_eq!(
+        (
+            v["orders_created"].as_i64(),
+            v["orders_paid"].as_i64(),
+            v["revenue_minor"].as_i64(),
+            v["units_sold"].as_i64()
+        ),
+        (Some(2), Some(1), Some(3000), Some(2)),
+        "{}",
+        r.text
+    );
+    assert_eq!((v["currency"].as_str(), v["average_order_minor"].as_i64()), (Some("EUR"), Some(3000)));
+    assert_eq!(
+        v["days"],
+        json!([{"date": day, "orders_created": 2, "orders_paid": 1, "revenue_minor": 3000, "units_sold": 2}])
+    );
+    for k in ["from", "to", "orders_closed", "refunded_minor", "computed_at"] {
+        assert!(v.get(k).is_some(), "kpis lack {k}");
+    }
+    let default = app.get(&kpis, Some(&shop.key)).await;
+    assert_eq!(default.expect(200)["days"].as_array().map(Vec::len), Some(30));
+    app.get(&format!("{kpis}?from=2025-01-01&to=2026-06-01"), Some(&shop.key)).await.expect_problem(422, "validation");
+    app.get(&format!("{kpis}?from=yesterday"), Some(&shop.key)).await.expect_problem(422, "validation");
+    app.get(&format!("{kpis}?limit=5"), Some(&shop.key)).await.expect(200);
+    let other = app.shop().await;
+    app.get(&kpis, Some(&other.key)).await.expect_problem(404, "not_found");
+    app.get(&kpis, Some(&c.token)).await.expect_problem(404, "not_found");
+    app.get(&kpis, None).await.expect_problem(401, "unauthorized");
+}

@@ -6,6 +6,7 @@ mod catalog;
 mod events;
 mod exports;
 mod flags;
+mod kpis;
 mod lifecycle;
 mod orders;
 mod payments;
@@ -22,6 +23,7 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 pub use exports::ExportFile;
+pub use kpis::{KPI_JOB, MAX_KPI_DAYS, day_key, parse_day};
 pub use lifecycle::{MAX_FLAG_NAMES, PLANS};
 pub use orders::{MAX_LINES, MAX_QTY, PlacedOrder};
 pub use sweeps::{Sweep, SweepReport};

@@ -62,6 +62,8 @@ pub enum Sweep {
     Payouts,
     /// [`Agora::sequence_events`].
     SequenceEvents,
+    /// [`Agora::refresh_kpis`].
+    Kpis,
 }
 
 impl Agora {
@@ -83,6 +85,7 @@ impl Agora {
             Sweep::ExpireTasks => !s.list_tasks_expired(store_id, now, 1).await?.is_empty(),
             Sweep::Payouts => !s.list_tasks_payout_due(store_id, now, 1).await?.is_empty(),
             Sweep::SequenceEvents => !s.list_unsequenced_events(store_id, 1).await?.is_empty(),
+            Sweep::Kpis => self.kpis_due(store_id).await?,
         })
     }
 
@@ -100,6 +103,7 @@ impl Agora {
                 let n = self.sequence_events(store_id).await?;
                 Ok(SweepReport { scanned: n, changed: n, conflicts: 0 })
             }
+            Sweep::Kpis => self.refresh_kpis(store_id, limit).await,
         }
     }
 

@@ -109,3 +109,62 @@ pub struct FlagView {
     #[serde(with = "time::serde::rfc3339::option")]
     pub resolved_at: Option<OffsetDateTime>,
 }
+
+/// `GET /v1/stores/{id}/kpis` query.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct KpiQuery {
+    /// First UTC day, `YYYY-MM-DD` (default: 29 days before `to`).
+    pub from: Option<String>,
+    /// Last UTC day, `YYYY-MM-DD` (default: today).
+    pub to: Option<String>,
+    /// Which currency, when the store sold in several.
+    pub currency: Option<String>,
+}
+
+/// A store's KPIs over a span of UTC days.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct KpiView {
+    /// First day.
+    pub from: String,
+    /// Last day.
+    pub to: String,
+    /// The currency of the money figures; `null` when nothing was sold.
+    pub currency: Option<String>,
+    /// Orders created in the span.
+    pub orders_created: i64,
+    /// Orders paid in the span.
+    pub orders_paid: i64,
+    /// Orders closed (cancelled or timed out) in the span.
+    pub orders_closed: i64,
+    /// Paid amounts of the orders paid in the span.
+    pub revenue_minor: i64,
+    /// Refunded in the span.
+    pub refunded_minor: i64,
+    /// Units of the orders paid in the span.
+    pub units_sold: i64,
+    /// `revenue_minor / orders_paid`, rounded down; 0 without paid orders.
+    pub average_order_minor: i64,
+    /// Every day of the span, oldest first.
+    pub days: Vec<KpiDayView>,
+    /// When the `kpis` job last ran for the store; `null` before its first run.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub computed_at: Option<OffsetDateTime>,
+}
+
+/// One day of [`KpiView`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct KpiDayView {
+    /// The UTC day, `YYYY-MM-DD`.
+    pub date: String,
+    /// Orders created.
+    pub orders_created: i64,
+    /// Orders paid.
+    pub orders_paid: i64,
+    /// Paid amounts.
+    pub revenue_minor: i64,
+    /// Units paid for.
+    pub units_sold: i64,
+}

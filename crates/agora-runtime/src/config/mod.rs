@@ -67,6 +67,7 @@ pub const ALL_JOBS: &[&str] = &[
     "retention",
     "maintenance",
     "sequence_events",
+    "kpis",
     "relay_events",
     "reconcile",
 ];

@@ -61,6 +61,9 @@ pub enum Job {
     Maintenance,
     /// Number committed events per store.
     SequenceEvents,
+    /// Keep each store's per-day KPI cache: recount the UTC days the new
+    /// events' orders touched, and today (at most once a minute).
+    Kpis,
     /// Relay sequenced events to Redis streams (when Redis is configured).
     RelayEvents,
     /// Compare reserved stock with active reservations; audit every correction.
@@ -78,6 +81,7 @@ impl Job {
         Job::Retention,
         Job::Maintenance,
         Job::SequenceEvents,
+        Job::Kpis,
         Job::RelayEvents,
         Job::Reconcile,
     ];
@@ -93,6 +97,7 @@ impl Job {
             Job::Retention => "retention",
             Job::Maintenance => "maintenance",
             Job::SequenceEvents => "sequence_events",
+            Job::Kpis => "kpis",
             Job::RelayEvents => "relay_events",
             Job::Reconcile => "reconcile",
         }
@@ -114,6 +119,7 @@ impl Job {
             Job::ExpireTasks => Some(Sweep::ExpireTasks),
             Job::Payouts => Some(Sweep::Payouts),
             Job::SequenceEvents => Some(Sweep::SequenceEvents),
+            Job::Kpis => Some(Sweep::Kpis),
             _ => None,
         }
     }
@@ -121,7 +127,7 @@ impl Job {
     /// Jobs that need not run every tick run at most this often.
     pub const fn min_period(self) -> Option<Duration> {
         match self {
-            Job::Reconcile => Some(Duration::from_secs(60)),
+            Job::Reconcile | Job::Kpis => Some(Duration::from_secs(60)),
             _ => None,
         }
     }
@@ -234,6 +240,8 @@ pub struct Scheduler {
     batch: u32,
     lease_ttl: Duration,
     export_stale_after: Duration,
+    /// Overrides of [`Job::min_period`].
+    periods: HashMap<Job, Duration>,
     name: String,
     shared: Arc<Shared>,
 }
@@ -272,6 +280,7 @@ impl Scheduler {
             batch: rt.config.jobs.batch_size.max(1),
             lease_ttl: Duration::from_millis(rt.config.jobs.lease_ttl_ms.max(30)),
             export_stale_after: Duration::from_secs(rt.config.jobs.export_stale_after_secs),
+            periods: HashMap::new(),
             name: format!("worker-{}-{}", std::process::id(), &suffix[..6]),
             shared: Arc::new(Shared { stop: AtomicBool::new(false), wake: Notify::new(), state: Mutex::default() }),
         }
@@ -280,6 +289,13 @@ impl Scheduler {
     /// Runs only these jobs.
     pub fn with_jobs(mut self, jobs: &[Job]) -> Self {
         self.jobs = jobs.to_vec();
+        self
+    }
+
+    /// Runs `job` at most once per `period` (instead of its
+    /// [`Job::min_period`]; zero: every tick).
+    pub fn with_min_period(mut self, job: Job, period: Duration) -> Self {
+        self.periods.insert(job, period);
         self
     }
 
@@ -423,7 +439,8 @@ impl Scheduler {
     fn due(&self, job: Job) -> bool {
         let mut state = self.state();
         let now = Instant::now();
-        if let (Some(period), Some(last)) = (job.min_period(), state.last_run.get(&job))
+        let period = self.periods.get(&job).copied().or(job.min_period());
+        if let (Some(period), Some(last)) = (period, state.last_run.get(&job))
             && now.duration_since(*last) < period
         {
             return false;

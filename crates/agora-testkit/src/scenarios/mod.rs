@@ -9,6 +9,7 @@ use uuid::Uuid;
 use crate::harness::{Customer, Harness, StoreFixture, TestStore};
 
 mod jobs;
+mod kpis;
 mod operations;
 mod orders;
 mod payments;
@@ -17,6 +18,7 @@ mod storage;
 mod stores;
 
 pub use jobs::*;
+pub use kpis::*;
 pub use operations::*;
 pub use orders::*;
 pub use payments::*;
@@ -135,4 +137,5 @@ pub(crate) async fn populate_every_table(h: &Harness, s: &StoreFixture) {
     let export = NewExport { kind: "orders".into(), format: "jsonl".into() };
     h.agora.request_export(&s.admin, s.id, export).await.unwrap();
     h.agora.sequence_events(s.id).await.unwrap();
+    h.agora.refresh_kpis(s.id, 1000).await.unwrap();
 }

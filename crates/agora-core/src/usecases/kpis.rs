@@ -1,0 +1,333 @@
+//! The KPI cache: per store, per UTC day and currency, kept by the `kpis`
+//! job, which reads the store's event feed from its cursor, finds the days
+//! the orders behind those events touched, and recounts those days (plus
+//! today) from the orders. Served figures are therefore a recount as of the
+//! job's last run.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use time::{Date, Duration, OffsetDateTime, Time};
+
+use crate::catalogue::Record;
+use crate::changeset::{Changeset, Guard};
+use crate::error::AgoraError;
+use crate::ids::*;
+use crate::model::*;
+use crate::money::Currency;
+use crate::query::Query;
+use crate::reads::Reads;
+use crate::schema::Value;
+use crate::views::*;
+
+use super::sweeps::SweepReport;
+use super::{Actor, Agora, is_retryable, require_admin};
+
+/// The `job` of the KPI job's [`JobCursor`].
+pub const KPI_JOB: &str = "kpis";
+
+/// Events read per query by the KPI job.
+const KPI_EVENT_PAGE: u32 = 5000;
+
+/// Longest span `GET .../kpis` serves, in days (both ends included).
+pub const MAX_KPI_DAYS: i64 = 366;
+
+const DATE_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day]");
+
+/// A UTC day as stored (`YYYY-MM-DD`).
+pub fn day_key(day: Date) -> String {
+    day.format(DATE_FORMAT).unwrap_or_default()
+}
+
+/// Parses a `YYYY-MM-DD` day.
+pub fn parse_day(s: &str) -> Option<Date> {
+    Date::parse(s, DATE_FORMAT).ok()
+}
+
+/// The start of a UTC day.
+fn start_of(day: Date) -> OffsetDateTime {
+    day.with_time(Time::MIDNIGHT).assume_utc()
+}
+
+/// The figures of one day in one currency, recounted from orders.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Figures {
+    orders_created: i64,
+    orders_paid: i64,
+    orders_closed: i64,
+    revenue_minor: i64,
+    units_sold: i64,
+}
+
+impl Agora {
+    /// Whether the KPI job has work for a store: events past its cursor,
+    /// or no run yet today.
+    pub(crate) async fn kpis_due(&self, store_id: StoreId) -> Result<bool, AgoraError> {
+        let cursor = self.store.get::<JobCursor, _>((store_id, KPI_JOB)).await?;
+        let today = day_key(self.now().date());
+        match cursor {
+            None => Ok(true),
+            Some(c) if c.run_day != today => Ok(true),
+            Some(c) => Ok(!self.store.list_events(store_id, c.last_seq, 1).await?.is_empty()),
+        }
+    }
+
+    /// One run of the KPI job for a store: reads up to `limit` events past
+    /// its cursor (in pages), recounts every UTC day the orders behind them
+    /// were created, paid or closed on, and today, and writes the changed
+    /// days with the moved cursor in one changeset guarded on the cursor it
+    /// read (a second worker doing the same stretch writes nothing). Derived
+    /// data: no event is written.
+    ///
+    /// # Errors
+    /// Store errors. A lost race is reported as a conflict, not an error.
+    pub async fn refresh_kpis(&self, store_id: StoreId, limit: u32) -> Result<SweepReport, AgoraError> {
+        let mut report = SweepReport::default();
+        let now = self.now();
+        let today = now.date();
+        let cursor = self.store.get::<JobCursor, _>((store_id, KPI_JOB)).await?;
+        let after = cursor.as_ref().map_or(0, |c| c.last_seq);
+        // Read the feed in pages, keeping only the orders' ids, then recount
+        // the days they touched once.
+        let mut order_ids: BTreeSet<OrderId> = BTreeSet::new();
+        let mut last_seq = after;
+        let mut left = limit.max(1);
+        while left > 0 {
+            let page = left.min(KPI_EVENT_PAGE);
+            let events = self.store.list_events(store_id, last_seq, page).await?;
+            report.scanned += events.len() as u64;
+            left -= events.len() as u32;
+            order_ids.extend(events.iter().filter(|e| e.entity_type == "order").map(|e| OrderId(e.entity_id)));
+            last_seq = events.last().and_then(|e| e.seq).unwrap_or(last_seq);
+            if (events.len() as u32) < page {
+                break;
+            }
+        }
+        let mut days = BTreeSet::from([today]);
+        let ids: Vec<OrderId> = order_ids.into_iter().collect();
+        for chunk in ids.chunks(1000) {
+            let q = Query::of::<CustomerOrder>().any("id", chunk.iter().map(|id| Value::Uuid(id.0)));
+            let orders: Vec<CustomerOrder> = self.store.fetch_all(q).await?;
+            for o in orders.iter().filter(|o| o.store_id == store_id) {
+                days.extend([Some(o.created_at), o.paid_at, o.closed_at].into_iter().flatten().map(|t| t.date()));
+            }
+        }
+        let mut cs = Changeset::new();
+        let mut written = 0;
+        for day in days.into_iter().filter(|d| *d <= today) {
+            written += self.recount_day(&mut cs, store_id, day, now).await?;
+        }
+        let next = JobCursor { store_id, job: KPI_JOB.to_owned(), last_seq, run_day: day_key(today), updated_at: now };
+        match &cursor {
+            Some(c) => {
+                cs.guard(Guard::row_is::<JobCursor>((store_id, KPI_JOB), &[("last_seq", Value::Int(c.last_seq))]));
+                cs.update(Record::JobCursor(next));
+            }
+            None => {
+                cs.insert(Record::JobCursor(next));
+            }
+        }
+        match self.apply_changeset(cs).await {
+            // The cursor is a row changed too: a run that only moved it made
+            // progress (a scheduler draining a backlog keeps going).
+            Ok(()) => report.changed = written + 1,
+            Err(e) if is_retryable(&e) => report.conflicts += 1,
+            Err(e) => return Err(e.into()),
+        }
+        Ok(report)
+    }
+
+    /// Adds to `cs` the rows of `day` whose recount differs from what is
+    /// stored; returns how many.
+    async fn recount_day(
+        &self,
+        cs: &mut Changeset,
+        store_id: StoreId,
+        day: Date,
+        now: OffsetDateTime,
+    ) -> Result<u64, AgoraError> {
+        let figures = self.count_day(store_id, day).await?;
+        let key = day_key(day);
+        let stored: Vec<KpiDay> =
+            self.store.fetch_all(Query::of::<KpiDay>().eq("store_id", store_id).eq("day", key.as_str())).await?;
+        let mut stored: HashMap<Currency, KpiDay> = stored.into_iter().map(|k| (k.currency, k)).collect();
+        let mut written = 0;
+        for (currency, f) in figures {
+            let row = KpiDay {
+                store_id,
+                day: key.clone(),
+                currency,
+                orders_created: f.orders_created,
+                orders_paid: f.orders_paid,
+                orders_closed: f.orders_closed,
+                revenue_minor: f.revenue_minor,
+                refunded_minor: 0,
+                units_sold: f.units_sold,
+                computed_at: now,
+            };
+            match stored.remove(&currency) {
+                Some(old) if KpiDay { computed_at: now, ..old.clone() } == row => {}
+                Some(_) => {
+                    cs.update(Record::KpiDay(row));
+                    written += 1;
+                }
+                None => {
+                    cs.insert(Record::KpiDay(row));
+                    written += 1;
+                }
+            }
+        }
+        Ok(written)
+    }
+
+    /// Recounts one UTC day of a store from its orders, per currency (only
+    /// the currencies with activity that day: a day without any has no row).
+    async fn count_day(&self, store_id: StoreId, day: Date) -> Result<BTreeMap<Currency, Figures>, AgoraError> {
+        let (from, to) = (start_of(day), start_of(day) + Duration::days(1));
+        let in_day =
+            |column: &str| Query::of::<CustomerOrder>().eq("store_id", store_id).ge(column, from).lt(column, to);
+        let created: Vec<CustomerOrder> = self.store.fetch_all(in_day("created_at")).await?;
+        let paid: Vec<CustomerOrder> = self.store.fetch_all(in_day("paid_at")).await?;
+        let closed: Vec<CustomerOrder> = self.store.fetch_all(in_day("closed_at")).await?;
+        let paid_ids: Vec<OrderId> = paid.iter().map(|o| o.id).collect();
+        let items = if paid_ids.is_empty() { Vec::new() } else { self.store.list_order_items(&paid_ids).await? };
+        let mut units: HashMap<OrderId, i64> = HashMap::new();
+        for item in &items {
+            *units.entry(item.order_id).or_default() += item.qty;
+        }
+        let mut out: BTreeMap<Currency, Figures> = BTreeMap::new();
+        for o in &created {
+            out.entry(o.currency).or_default().orders_created += 1;
+        }
+        for o in &paid {
+            let f = out.entry(o.currency).or_default();
+            f.orders_paid += 1;
+            f.revenue_minor += o.pay_amount_minor;
+            f.units_sold += units.get(&o.id).copied().unwrap_or(0);
+        }
+        for o in &closed {
+            out.entry(o.currency).or_default().orders_closed += 1;
+        }
+        Ok(out)
+    }
+
+    /// A store's KPIs over UTC days `from..=to` (default: the 30 days up to
+    /// today), from the KPI cache (store admin). With orders in several
+    /// currencies in the span, `currency` picks one (422 without it).
+    ///
+    /// # Errors
+    /// `unauthorized`; `not_found`; `validation` for bad days, a span over
+    /// [`MAX_KPI_DAYS`] or a missing currency.
+    pub async fn get_kpis(&self, actor: &Actor, store_id: StoreId, q: &KpiQuery) -> Result<KpiView, AgoraError> {
+        require_admin(actor, store_id)?;
+        let (from, to) = self.kpi_span(q)?;
+        let wanted = match q.currency.as_deref() {
+            Some(c) => {
+                Some(Currency::parse(c).map_err(|_| AgoraError::validation("currency", "must be an ISO 4217 code"))?)
+            }
+            None => None,
+        };
+        self.store.get_store(store_id).await?.ok_or(AgoraError::NotFound("store"))?;
+        let (lo, hi) = (day_key(from), day_key(to));
+        let q = Query::of::<KpiDay>().eq("store_id", store_id).ge("day", lo.as_str()).le("day", hi.as_str());
+        let rows: Vec<KpiDay> = self.store.fetch_all(q.asc("day").asc("currency")).await?;
+        let currencies: BTreeSet<Currency> = rows.iter().filter(|r| has_activity(r)).map(|r| r.currency).collect();
+        let currency = match (wanted, currencies.len()) {
+            (Some(c), _) => Some(c),
+            (None, 0) => None,
+            (None, 1) => currencies.first().copied(),
+            (None, _) => {
+                let list: Vec<&str> = currencies.iter().map(Currency::as_str).collect();
+                return Err(AgoraError::validation(
+                    "currency",
+                    &format!("orders in several currencies ({}); name one", list.join(", ")),
+                ));
+            }
+        };
+        let by_day: HashMap<&str, &KpiDay> =
+            rows.iter().filter(|r| Some(r.currency) == currency).map(|r| (r.day.as_str(), r)).collect();
+        let cursor = self.store.get::<JobCursor, _>((store_id, KPI_JOB)).await?;
+        Ok(kpi_view(from, to, currency, &by_day, cursor.map(|c| c.updated_at)))
+    }
+
+    fn kpi_span(&self, q: &KpiQuery) -> Result<(Date, Date), AgoraError> {
+        let mut errors = crate::validate::Validator::new();
+        let parse = |field: &str, s: &Option<String>, errors: &mut crate::validate::Validator| match s {
+            None => None,
+            Some(s) => {
+                let d = parse_day(s);
+                errors.check(d.is_some(), field, "must be a day YYYY-MM-DD");
+                d
+            }
+        };
+        let to = parse("to", &q.to, &mut errors);
+        let from = parse("from", &q.from, &mut errors);
+        errors.finish()?;
+        let to = to.unwrap_or_else(|| self.now().date());
+        let from = from.unwrap_or_else(|| to - Duration::days(29));
+        if from > to {
+            return Err(AgoraError::validation("from", "must not be after to"));
+        }
+        if (to - from).whole_days() + 1 > MAX_KPI_DAYS {
+            return Err(AgoraError::validation("to", &format!("the span is at most {MAX_KPI_DAYS} days")));
+        }
+        Ok((from, to))
+    }
+}
+
+fn has_activity(r: &KpiDay) -> bool {
+    r.orders_created + r.orders_paid + r.orders_closed + r.revenue_minor + r.refunded_minor + r.units_sold != 0
+}
+
+fn kpi_view(
+    from: Date,
+    to: Date,
+    currency: Option<Currency>,
+    by_day: &HashMap<&str, &KpiDay>,
+    computed_at: Option<OffsetDateTime>,
+) -> KpiView {
+    let mut view = KpiView {
+        from: day_key(from),
+        to: day_key(to),
+        currency: currency.map(|c| c.as_str().to_owned()),
+        orders_created: 0,
+        orders_paid: 0,
+        orders_closed: 0,
+        revenue_minor: 0,
+        refunded_minor: 0,
+        units_sold: 0,
+        average_order_minor: 0,
+        days: Vec::new(),
+        computed_at,
+    };
+    let mut day = from;
+    while day <= to {
+        let key = day_key(day);
+        let row = by_day.get(key.as_str());
+        let (created, paid, revenue, units) =
+            row.map_or((0, 0, 0, 0), |r| (r.orders_created, r.orders_paid, r.revenue_minor, r.units_sold));
+        if let Some(r) = row {
+            view.orders_closed += r.orders_closed;
+            view.refunded_minor += r.refunded_minor;
+        }
+        view.orders_created += created;
+        view.orders_paid += paid;
+        view.revenue_minor += revenue;
+        view.units_sold += units;
+        view.days.push(KpiDayView {
+            date: key,
+            orders_created: created,
+            orders_paid: paid,
+            revenue_minor: revenue,
+            units_sold: units,
+        });
+        match day.next_day() {
+            Some(next) => day = next,
+            None => break,
+        }
+    }
+    if view.orders_paid > 0 {
+        view.average_order_minor = view.revenue_minor / view.orders_paid;
+    }
+    view
+}
