@@ -187,6 +187,12 @@ catalogue! {
     KpiDay(KpiDay),
     /// A derived-data job's place in a store's feed.
     JobCursor(JobCursor),
+    /// A variant's sales velocity.
+    Velocity(ProductVelocity),
+    /// A purchase order.
+    PurchaseOrder(PurchaseOrder),
+    /// A purchase order line.
+    PurchaseOrderLine(PurchaseOrderLine),
 }
 
 /// The catalogue's table named `name`.
@@ -218,7 +224,7 @@ mod tests {
         }
         let names: Vec<&str> = tables().iter().map(|t| t.name).collect();
         assert_eq!(names.first(), Some(&"store"));
-        assert_eq!(names.len(), 28);
+        assert_eq!(names.len(), 31);
     }
 
     #[test]

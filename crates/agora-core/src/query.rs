@@ -294,11 +294,17 @@ impl Query {
     /// A newest-first page by `id`: `id < before` when set, `ORDER BY id
     /// DESC`, `limit` rows (see [`Page`]).
     pub fn page(self, page: Page) -> Self {
+        self.page_by("id", page)
+    }
+
+    /// A page of rows in descending `column` (a UUID column) order:
+    /// [`Query::page`] for a table whose key is not `id`.
+    pub fn page_by(self, column: &str, page: Page) -> Self {
         let q = match page.before {
-            Some(b) => self.lt("id", b),
+            Some(b) => self.lt(column, b),
             None => self,
         };
-        q.desc("id").limit(page.limit)
+        q.desc(column).limit(page.limit)
     }
 
     /// Whether the query can match no row whatever the data: a comparison

@@ -3,10 +3,11 @@
 //! HTTP to the use cases of [`agora_core::Agora`] and back.
 
 use agora_core::views::*;
-use agora_core::{AdminKeyId, FlagId, OrderId, StoreId};
+use agora_core::{AdminKeyId, FlagId, OrderId, PurchaseOrderId, PurchaseOrderStatus, StoreId};
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 
 use crate::AppState;
 use crate::extract::{Caller, ClientIp, JsonBody, ListParams, PathId, PathIds, QueryParams};
@@ -132,4 +133,126 @@ pub(crate) async fn get_kpis(
     QueryParams(q): QueryParams<KpiQuery>,
 ) -> R<Json<KpiView>> {
     Ok(Json(s.agora.get_kpis(&actor, StoreId(id), &q).await?))
+}
+
+/// A store's sales velocity and stockout forecast per variant, from the
+/// `velocity` job (store admin).
+#[utoipa::path(get, path = "/v1/stores/{store_id}/velocity", tag = "purchasing",
+    params(("store_id" = Uuid, Path, description = "Store id"), ListDoc),
+    responses((status = 200, body = ListPage<VelocityView>), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn list_velocity(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    PathId(id): PathId,
+    q: ListParams,
+) -> R<Json<ListPage<VelocityView>>> {
+    Ok(Json(s.agora.list_velocity(&actor, StoreId(id), &q.list_query()).await?))
+}
+
+/// A draft purchase order (store admin).
+#[utoipa::path(post, path = "/v1/stores/{store_id}/purchase-orders", tag = "purchasing", request_body = NewPurchaseOrder,
+    params(("store_id" = Uuid, Path, description = "Store id")),
+    responses((status = 201, body = PurchaseOrderView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn create_purchase_order(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    PathId(id): PathId,
+    JsonBody(req): JsonBody<NewPurchaseOrder>,
+) -> R<Created<PurchaseOrderView>> {
+    Ok(created(s.agora.create_purchase_order(&actor, StoreId(id), req).await?))
+}
+
+/// A store's purchase orders, newest first (store admin).
+#[utoipa::path(get, path = "/v1/stores/{store_id}/purchase-orders", tag = "purchasing",
+    params(("store_id" = Uuid, Path, description = "Store id"), StatusListDoc),
+    responses((status = 200, body = ListPage<PurchaseOrderView>), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn list_purchase_orders(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    PathId(id): PathId,
+    q: ListParams,
+) -> R<Json<ListPage<PurchaseOrderView>>> {
+    Ok(Json(s.agora.list_purchase_orders(&actor, StoreId(id), q.status.as_deref(), &q.list_query()).await?))
+}
+
+/// A draft of every positive reorder suggestion of the velocity job (store
+/// admin); 422 when nothing needs reordering.
+#[utoipa::path(post, path = "/v1/stores/{store_id}/purchase-orders/from-velocity", tag = "purchasing",
+    request_body = PurchaseOrderFromVelocity,
+    params(("store_id" = Uuid, Path, description = "Store id")),
+    responses((status = 201, body = PurchaseOrderView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn purchase_order_from_velocity(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    PathId(id): PathId,
+    JsonBody(req): JsonBody<PurchaseOrderFromVelocity>,
+) -> R<Created<PurchaseOrderView>> {
+    Ok(created(s.agora.purchase_order_from_velocity(&actor, StoreId(id), req).await?))
+}
+
+/// One purchase order (store admin).
+#[utoipa::path(get, path = "/v1/purchase-orders/{id}", tag = "purchasing",
+    params(("id" = Uuid, Path, description = "Purchase order id")),
+    responses((status = 200, body = PurchaseOrderView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn get_purchase_order(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    PathId(id): PathId,
+) -> R<Json<PurchaseOrderView>> {
+    Ok(Json(s.agora.get_purchase_order(&actor, PurchaseOrderId(id)).await?))
+}
+
+/// Submits a draft purchase order (store admin).
+#[utoipa::path(post, path = "/v1/purchase-orders/{id}/submit", tag = "purchasing",
+    params(("id" = Uuid, Path, description = "Purchase order id")),
+    responses((status = 200, body = PurchaseOrderView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn submit_purchase_order(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    PathId(id): PathId,
+) -> R<Json<PurchaseOrderView>> {
+    Ok(Json(s.agora.move_purchase_order(&actor, PurchaseOrderId(id), PurchaseOrderStatus::Submitted).await?))
+}
+
+/// Cancels a draft or submitted purchase order (store admin).
+#[utoipa::path(post, path = "/v1/purchase-orders/{id}/cancel", tag = "purchasing",
+    params(("id" = Uuid, Path, description = "Purchase order id")),
+    responses((status = 200, body = PurchaseOrderView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn cancel_purchase_order(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    PathId(id): PathId,
+) -> R<Json<PurchaseOrderView>> {
+    Ok(Json(s.agora.move_purchase_order(&actor, PurchaseOrderId(id), PurchaseOrderStatus::Cancelled).await?))
+}
+
+/// Receives units of a submitted purchase order into its warehouse's stock,
+/// in one commit (store admin; `Idempotency-Key` required: the same key and
+/// body replay the first answer with `Idempotent-Replayed: true`).
+#[utoipa::path(post, path = "/v1/purchase-orders/{id}/receive", tag = "purchasing", request_body = ReceivePurchaseOrder,
+    params(("id" = Uuid, Path, description = "Purchase order id"),
+        ("Idempotency-Key" = String, Header, description = "1..=255 characters")),
+    responses((status = 200, body = PurchaseOrderView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn receive_purchase_order(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    PathId(id): PathId,
+    headers: HeaderMap,
+    JsonBody(req): JsonBody<ReceivePurchaseOrder>,
+) -> R<Response> {
+    let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok());
+    let done = s.agora.receive_purchase_order(&actor, PurchaseOrderId(id), key, req).await?;
+    let mut res = (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], done.recorded).into_response();
+    if done.replayed {
+        res.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(res)
 }

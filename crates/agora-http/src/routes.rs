@@ -80,6 +80,13 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(crate::operations::patch_flag))
         .routes(routes!(crate::operations::list_flags))
         .routes(routes!(crate::operations::get_kpis))
+        .routes(routes!(crate::operations::list_velocity))
+        .routes(routes!(crate::operations::create_purchase_order, crate::operations::list_purchase_orders))
+        .routes(routes!(crate::operations::purchase_order_from_velocity))
+        .routes(routes!(crate::operations::get_purchase_order))
+        .routes(routes!(crate::operations::submit_purchase_order))
+        .routes(routes!(crate::operations::cancel_purchase_order))
+        .routes(routes!(crate::operations::receive_purchase_order))
         .routes(routes!(get_settings, patch_settings))
         .routes(routes!(list_audit_logs))
         .routes(routes!(create_product, list_products))
@@ -202,16 +209,18 @@ pub(crate) async fn create_product(
     Ok(created(s.agora.create_product(&actor, StoreId(id), req).await?))
 }
 
-/// A store's active products, newest first (public).
+/// A store's active products, newest first (public; while the store is
+/// suspended only its admins see them).
 #[utoipa::path(get, path = "/v1/stores/{store_id}/products", tag = "catalog",
     params(("store_id" = Uuid, Path, description = "Store id"), ListDoc),
     responses((status = 200, body = ListPage<ProductView>), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub(crate) async fn list_products(
     State(s): State<AppState>,
+    Caller(actor): Caller,
     PathId(id): PathId,
     q: ListParams,
 ) -> R<Json<ListPage<ProductView>>> {
-    Ok(Json(s.agora.list_products(StoreId(id), &q.list_query()).await?))
+    Ok(Json(s.agora.list_products_as(&actor, StoreId(id), &q.list_query()).await?))
 }
 
 /// A product with the availability of each variant (public; drafts only for the store's admins).
@@ -490,12 +499,17 @@ pub(crate) async fn create_task(
     Ok(created(s.agora.create_task(&actor, req).await?))
 }
 
-/// A task with its helps (public).
+/// A task with its helps (public; while the store is suspended only its
+/// admins see it).
 #[utoipa::path(get, path = "/v1/tasks/{task_no}", tag = "tasks",
     params(("task_no" = String, Path, description = "Task number")),
     responses((status = 200, body = TaskView), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
-pub(crate) async fn get_task(State(s): State<AppState>, PathStr(task_no): PathStr) -> R<Json<TaskView>> {
-    Ok(Json(s.agora.get_task(&task_no).await?))
+pub(crate) async fn get_task(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    PathStr(task_no): PathStr,
+) -> R<Json<TaskView>> {
+    Ok(Json(s.agora.get_task_as(&actor, &task_no).await?))
 }
 
 /// A store's payouts, newest first, optionally of one status (store admin).

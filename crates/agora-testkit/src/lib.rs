@@ -34,6 +34,7 @@ macro_rules! conformance_tests {
         $crate::__scenarios_operations!($factory);
         $crate::__scenarios_orders!($factory);
         $crate::__scenarios_payments!($factory);
+        $crate::__scenarios_purchasing!($factory);
         $crate::__scenarios_races!($factory);
         $crate::__scenarios_storage!($factory);
         $crate::__scenarios_stores!($factory);

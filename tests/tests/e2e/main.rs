@@ -37,6 +37,8 @@ macro_rules! all_scenarios {
             store_lifecycle_and_admin_keys,
             order_flags_over_http,
             kpis_over_http,
+            velocity_and_purchase_orders_over_http,
+            suspended_store_admins_still_read_lists,
         );
     };
 }

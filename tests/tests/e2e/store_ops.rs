@@ -219,3 +219,111 @@ pub async fn kpis_over_http(app: TestApp) {
     app.get(&kpis, Some(&c.token)).await.expect_problem(404, "not_found");
     app.get(&kpis, None).await.expect_problem(401, "unauthorized");
 }
+
+pub async fn velocity_and_purchase_orders_over_http(app: TestApp) {
+    use agora_core::usecases::Sweep;
+    let shop = app.shop().await;
+    let (product, variant) = app.product(&shop, 500, 3).await;
+    let c = app.customer().await;
+    let o = app.order(&c, &shop, &variant, 2).await.str("id");
+    app.pay(&c, &o).await;
+    let store_id = agora_core::StoreId(shop.id.parse().unwrap());
+    app.agora.sequence_events(store_id).await.unwrap();
+    app.agora.run_sweep(Sweep::Velocity, store_id, 100).await.unwrap();
+
+    let vel = app.get(&format!("/v1/stores/{}/velocity", shop.id), Some(&shop.key)).await;
+    let row = vel.expect(200)["items"][0].clone();
+    for k in [
+        "variant_id",
+        "sku",
+        "units_sold",
+        "window_days",
+        "daily_velocity",
+        "available",
+        "on_order",
+        "days_of_cover",
+        "stockout_at",
+        "reorder_qty",
+        "computed_at",
+    ] {
+        assert!(row.get(k).is_some(), "velocity lacks {k}: {row}");
+    }
+    assert_eq!(
+        (row["units_sold"].as_i64(), row["daily_velocity"].as_str(), row["available"].as_i64()),
+        (Some(2), Some("0.071"), Some(1))
+    );
+    assert_eq!(row["reorder_qty"], 3, "ceil(2/28 x 44) - 1");
+
+    let pos = format!("/v1/stores/{}/purchase-orders", shop.id);
+    let bad = json!({"vendor": "Acme", "warehouse_id": shop.warehouse, "currency": "EUR", "lines": []});
+    app.post(&pos, Some(&shop.key), bad).await.expect_problem(422, "validation");
+    let draft = app
+        .post(
+            &format!("{pos}/from-velocity"),
+            Some(&shop.key),
+            json!({"vendor": "Acme", "warehouse_id": shop.warehouse}),
+        )
+        .await;
+    let dv = draft.expect(201).clone();
+    assert_eq!((dv["status"].as_str(), dv["lines"][0]["qty"].as_i64()), (Some("draft"), Some(3)));
+    for k in [
+        "id",
+        "number",
+        "vendor",
+        "warehouse_id",
+        "currency",
+        "lines",
+        "total_minor",
+        "note",
+        "created_at",
+        "updated_at",
+        "submitted_at",
+        "received_at",
+    ] {
+        assert!(dv.get(k).is_some(), "purchase order lacks {k}");
+    }
+    let id = dv["id"].as_str().unwrap();
+    let receive = format!("/v1/purchase-orders/{id}/receive");
+    let body = json!({"lines": [{"variant_id": variant, "qty": 3}]});
+    app.call(Method::POST, &receive, Some(&shop.key), Some(body.clone()))
+        .await
+        .expect_problem(400, "idempotency_key_missing");
+    app.post_empty(&format!("/v1/purchase-orders/{id}/submit"), Some(&shop.key)).await.expect(200);
+    app.post_empty(&format!("/v1/purchase-orders/{id}/submit"), Some(&shop.key))
+        .await
+        .expect_problem(409, "invalid_transition");
+    let send = |key: &str, body: serde_json::Value| {
+        app.send(app.request(Method::POST, &receive, Some(&shop.key)).header("Idempotency-Key", key).json(&body))
+    };
+    let first = send("r-1", body.clone()).await;
+    assert_eq!(first.expect(200)["status"], "received");
+    let again = send("r-1", body.clone()).await;
+    assert_eq!(again.status, 200);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.text, first.text);
+    send("r-1", json!({"lines": [{"variant_id": variant, "qty": 1}]}))
+        .await
+        .expect_problem(422, "idempotency_key_reused");
+    assert_eq!(app.available(&product).await, 4, "1 left + 3 received, once");
+    let got = app.get(&format!("/v1/purchase-orders/{id}"), Some(&shop.key)).await;
+    assert_eq!(got.expect(200)["lines"][0]["received_qty"], 3);
+    let listed = app.get(&format!("{pos}?status=received"), Some(&shop.key)).await;
+    assert_eq!(listed.expect(200)["items"][0]["id"], id);
+    app.post_empty(&format!("/v1/purchase-orders/{id}/cancel"), Some(&shop.key))
+        .await
+        .expect_problem(409, "invalid_transition");
+    let other = app.shop().await;
+    app.get(&format!("/v1/purchase-orders/{id}"), Some(&other.key)).await.expect_problem(404, "not_found");
+    app.get(&format!("/v1/stores/{}/velocity", shop.id), Some(&other.key)).await.expect_problem(404, "not_found");
+}
+
+pub async fn suspended_store_admins_still_read_lists(app: TestApp) {
+    let shop = app.shop().await;
+    app.product(&shop, 100, 1).await;
+    let store = format!("/v1/stores/{}", shop.id);
+    app.call(Method::PATCH, &store, Some(SUPER_KEY), Some(json!({"status": "suspended"}))).await.expect(200);
+    app.get(&format!("{store}/products"), None).await.expect_problem(404, "not_found");
+    let listed = app.get(&format!("{store}/products"), Some(&shop.key)).await;
+    assert_eq!(listed.expect(200)["items"].as_array().map(Vec::len), Some(1));
+    app.get(&format!("{store}/kpis?to=-9999-01-05"), Some(&shop.key)).await.expect_problem(422, "validation");
+}

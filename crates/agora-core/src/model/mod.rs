@@ -6,6 +6,7 @@
 mod catalog;
 mod operations;
 mod orders;
+mod purchasing;
 mod records;
 mod status;
 mod stores;
@@ -14,6 +15,7 @@ mod tasks;
 pub use catalog::*;
 pub use operations::*;
 pub use orders::*;
+pub use purchasing::*;
 pub use records::*;
 pub use status::*;
 pub use stores::*;

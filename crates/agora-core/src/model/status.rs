@@ -181,3 +181,21 @@ impl FlagStatus {
         matches!(self, FlagStatus::Open | FlagStatus::InReview)
     }
 }
+
+status_enum! {
+    /// A purchase order's lifecycle: draft -> submitted -> partially_received
+    /// -> received; draft | submitted -> cancelled.
+    PurchaseOrderStatus { /// Being written; counts for nothing.
+        Draft => "draft", /// Sent to the vendor; its lines count as on order.
+        Submitted => "submitted", /// Some units arrived; the rest count as on order.
+        PartiallyReceived => "partially_received", /// Everything arrived.
+        Received => "received", /// Given up.
+        Cancelled => "cancelled" }
+}
+
+impl PurchaseOrderStatus {
+    /// Whether its outstanding units count as on order.
+    pub fn is_open(self) -> bool {
+        matches!(self, PurchaseOrderStatus::Submitted | PurchaseOrderStatus::PartiallyReceived)
+    }
+}

@@ -39,9 +39,13 @@ pub fn day_key(day: Date) -> String {
     day.format(DATE_FORMAT).unwrap_or_default()
 }
 
-/// Parses a `YYYY-MM-DD` day.
+/// Parses a `YYYY-MM-DD` day of years 1000..=9999 (no sign, no wider
+/// years: day arithmetic on them stays in range).
 pub fn parse_day(s: &str) -> Option<Date> {
-    Date::parse(s, DATE_FORMAT).ok()
+    if s.len() != 10 || !s.as_bytes()[0].is_ascii_digit() {
+        return None;
+    }
+    Date::parse(s, DATE_FORMAT).ok().filter(|d| d.year() >= 1000)
 }
 
 /// The start of a UTC day.
@@ -120,7 +124,10 @@ impl Agora {
         let next = JobCursor { store_id, job: KPI_JOB.to_owned(), last_seq, run_day: day_key(today), updated_at: now };
         match &cursor {
             Some(c) => {
-                cs.guard(Guard::row_is::<JobCursor>((store_id, KPI_JOB), &[("last_seq", Value::Int(c.last_seq))]));
+                // The run time too: two runs over an empty stretch must not
+                // both commit (the later might carry older figures).
+                let expect = [("last_seq", Value::Int(c.last_seq)), ("updated_at", Value::Timestamp(c.updated_at))];
+                cs.guard(Guard::row_is::<JobCursor>((store_id, KPI_JOB), &expect));
                 cs.update(Record::JobCursor(next));
             }
             None => {
@@ -177,6 +184,23 @@ impl Agora {
                 }
             }
         }
+        // A currency stored for the day that the recount no longer has.
+        for (_, old) in stored {
+            let zero = KpiDay {
+                orders_created: 0,
+                orders_paid: 0,
+                orders_closed: 0,
+                revenue_minor: 0,
+                refunded_minor: 0,
+                units_sold: 0,
+                computed_at: now,
+                ..old.clone()
+            };
+            if (KpiDay { computed_at: now, ..old }) != zero {
+                cs.update(Record::KpiDay(zero));
+                written += 1;
+            }
+        }
         Ok(written)
     }
 
@@ -190,10 +214,13 @@ impl Agora {
         let paid: Vec<CustomerOrder> = self.store.fetch_all(in_day("paid_at")).await?;
         let closed: Vec<CustomerOrder> = self.store.fetch_all(in_day("closed_at")).await?;
         let paid_ids: Vec<OrderId> = paid.iter().map(|o| o.id).collect();
-        let items = if paid_ids.is_empty() { Vec::new() } else { self.store.list_order_items(&paid_ids).await? };
         let mut units: HashMap<OrderId, i64> = HashMap::new();
-        for item in &items {
-            *units.entry(item.order_id).or_default() += item.qty;
+        // In chunks: a store's busiest day must not outgrow a statement's
+        // parameter limit.
+        for chunk in paid_ids.chunks(1000) {
+            for item in self.store.list_order_items(chunk).await? {
+                *units.entry(item.order_id).or_default() += item.qty;
+            }
         }
         let mut out: BTreeMap<Currency, Figures> = BTreeMap::new();
         for o in &created {
@@ -264,7 +291,12 @@ impl Agora {
         let from = parse("from", &q.from, &mut errors);
         errors.finish()?;
         let to = to.unwrap_or_else(|| self.now().date());
-        let from = from.unwrap_or_else(|| to - Duration::days(29));
+        let from = match from {
+            Some(f) => f,
+            None => {
+                to.checked_sub(Duration::days(29)).ok_or_else(|| AgoraError::validation("to", "is out of range"))?
+            }
+        };
         if from > to {
             return Err(AgoraError::validation("from", "must not be after to"));
         }

@@ -10,10 +10,12 @@ mod kpis;
 mod lifecycle;
 mod orders;
 mod payments;
+mod purchasing;
 mod stores;
 mod sweeps;
 mod tasks;
 mod users;
+mod velocity;
 
 use std::sync::Arc;
 
@@ -26,7 +28,9 @@ pub use exports::ExportFile;
 pub use kpis::{KPI_JOB, MAX_KPI_DAYS, day_key, parse_day};
 pub use lifecycle::{MAX_FLAG_NAMES, PLANS};
 pub use orders::{MAX_LINES, MAX_QTY, PlacedOrder};
+pub use purchasing::{MAX_PO_LINES, MAX_PO_QTY, ReceivedPurchaseOrder};
 pub use sweeps::{Sweep, SweepReport};
+pub use velocity::VELOCITY_JOB;
 
 use crate::catalogue::Record;
 use crate::changeset::Condition;

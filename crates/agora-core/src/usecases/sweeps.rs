@@ -64,6 +64,8 @@ pub enum Sweep {
     SequenceEvents,
     /// [`Agora::refresh_kpis`].
     Kpis,
+    /// [`Agora::refresh_velocity`].
+    Velocity,
 }
 
 impl Agora {
@@ -86,6 +88,7 @@ impl Agora {
             Sweep::Payouts => !s.list_tasks_payout_due(store_id, now, 1).await?.is_empty(),
             Sweep::SequenceEvents => !s.list_unsequenced_events(store_id, 1).await?.is_empty(),
             Sweep::Kpis => self.kpis_due(store_id).await?,
+            Sweep::Velocity => self.velocity_due(store_id).await?,
         })
     }
 
@@ -104,6 +107,7 @@ impl Agora {
                 Ok(SweepReport { scanned: n, changed: n, conflicts: 0 })
             }
             Sweep::Kpis => self.refresh_kpis(store_id, limit).await,
+            Sweep::Velocity => self.refresh_velocity(store_id).await,
         }
     }
 

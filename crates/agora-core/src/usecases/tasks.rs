@@ -71,6 +71,9 @@ impl Agora {
         if self.store.get_task_by_order(order_id).await?.is_some() {
             return Err(AgoraError::conflict("this order already has a task"));
         }
+        // A suspended store takes no new help tasks (helping is ordering,
+        // which it refuses too).
+        self.trading_store(o.store_id).await?;
         let settings = self.store.get_settings(o.store_id).await?.ok_or(AgoraError::NotFound("store"))?;
         for _ in 0..self.config.max_attempts {
             let now = self.now();
@@ -121,8 +124,17 @@ impl Agora {
     /// # Errors
     /// `not_found`.
     pub async fn get_task(&self, task_no: &str) -> Result<TaskView, AgoraError> {
+        self.get_task_as(&Actor::Anonymous, task_no).await
+    }
+
+    /// A task with its helps as `actor` sees it: like [`Agora::get_task`],
+    /// but the store's admins also see it while the store is suspended.
+    ///
+    /// # Errors
+    /// `not_found`.
+    pub async fn get_task_as(&self, actor: &Actor, task_no: &str) -> Result<TaskView, AgoraError> {
         let t = self.store.get_task_by_no(task_no).await?.ok_or(AgoraError::NotFound("task"))?;
-        if !self.publicly_visible(t.store_id).await? {
+        if !actor.administers(t.store_id) && !self.publicly_visible(t.store_id).await? {
             return Err(AgoraError::NotFound("task"));
         }
         let helps = self.store.list_helps(t.id).await?;

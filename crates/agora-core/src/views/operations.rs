@@ -168,3 +168,150 @@ pub struct KpiDayView {
     /// Units paid for.
     pub units_sold: i64,
 }
+
+/// A variant's sales velocity and stockout forecast.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct VelocityView {
+    /// The variant.
+    pub variant_id: Uuid,
+    /// Its SKU.
+    pub sku: String,
+    /// Units paid for in the window.
+    pub units_sold: i64,
+    /// The window, in days.
+    pub window_days: i64,
+    /// Units per day, with 3 decimals (`"1.250"`).
+    pub daily_velocity: String,
+    /// Units available now (all warehouses).
+    pub available: i64,
+    /// Units on submitted or partially received purchase orders.
+    pub on_order: i64,
+    /// Whole days the available units last; `null` when nothing sells.
+    pub days_of_cover: Option<i64>,
+    /// When the available units run out; `null` when nothing sells.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub stockout_at: Option<OffsetDateTime>,
+    /// ceil(velocity x (lead + cover days)) - available - on_order, at least 0.
+    pub reorder_qty: i64,
+    /// When the `velocity` job last ran for the store.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub computed_at: Option<OffsetDateTime>,
+}
+
+/// One line of a new purchase order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewPurchaseOrderLine {
+    /// A variant of the store.
+    pub variant_id: Uuid,
+    /// 1..=1000000 units.
+    pub qty: i64,
+    /// Cost per unit, 0 or more.
+    pub unit_cost_minor: i64,
+}
+
+/// `POST /v1/stores/{id}/purchase-orders` body.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewPurchaseOrder {
+    /// Who supplies it, 1..=200 characters.
+    pub vendor: String,
+    /// A warehouse of the store.
+    pub warehouse_id: Uuid,
+    /// ISO 4217 code of the unit costs.
+    pub currency: String,
+    /// 1..=200 lines, each variant once.
+    pub lines: Vec<NewPurchaseOrderLine>,
+    /// Up to 2000 characters.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// `POST /v1/stores/{id}/purchase-orders/from-velocity` body.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PurchaseOrderFromVelocity {
+    /// Who supplies it.
+    pub vendor: String,
+    /// A warehouse of the store.
+    pub warehouse_id: Uuid,
+    /// ISO 4217 code of the draft (default: the currency of the products).
+    #[serde(default)]
+    pub currency: Option<String>,
+}
+
+/// One received line of `POST /v1/purchase-orders/{id}/receive`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ReceivedLine {
+    /// A variant on the order.
+    pub variant_id: Uuid,
+    /// Units that arrived, 1 or more.
+    pub qty: i64,
+}
+
+/// `POST /v1/purchase-orders/{id}/receive` body.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ReceivePurchaseOrder {
+    /// What arrived, each variant once.
+    pub lines: Vec<ReceivedLine>,
+}
+
+/// A line of a purchase order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PurchaseOrderLineView {
+    /// The variant.
+    pub variant_id: Uuid,
+    /// Units ordered.
+    pub qty: i64,
+    /// Cost per unit.
+    pub unit_cost_minor: i64,
+    /// Units received so far.
+    pub received_qty: i64,
+}
+
+/// A purchase order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PurchaseOrderView {
+    /// Id.
+    pub id: Uuid,
+    /// The store.
+    pub store_id: Uuid,
+    /// Number, unique in the store.
+    pub number: String,
+    /// Vendor.
+    pub vendor: String,
+    /// Receiving warehouse.
+    pub warehouse_id: Uuid,
+    /// Currency of the costs.
+    pub currency: String,
+    /// `draft`, `submitted`, `partially_received`, `received` or `cancelled`.
+    pub status: String,
+    /// The lines, in order.
+    pub lines: Vec<PurchaseOrderLineView>,
+    /// Sum of qty x unit cost.
+    pub total_minor: i64,
+    /// Note.
+    pub note: Option<String>,
+    /// Created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// Last changed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    /// Submitted at.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub submitted_at: Option<OffsetDateTime>,
+    /// Fully received at.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub received_at: Option<OffsetDateTime>,
+}

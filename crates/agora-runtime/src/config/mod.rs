@@ -68,6 +68,7 @@ pub const ALL_JOBS: &[&str] = &[
     "maintenance",
     "sequence_events",
     "kpis",
+    "velocity",
     "relay_events",
     "reconcile",
 ];

@@ -64,6 +64,9 @@ pub enum Job {
     /// Keep each store's per-day KPI cache: recount the UTC days the new
     /// events' orders touched, and today (at most once a minute).
     Kpis,
+    /// Recompute each store's sales velocity and stockout forecast per
+    /// variant (when its feed moved, at least hourly; at most every ten minutes).
+    Velocity,
     /// Relay sequenced events to Redis streams (when Redis is configured).
     RelayEvents,
     /// Compare reserved stock with active reservations; audit every correction.
@@ -82,6 +85,7 @@ impl Job {
         Job::Maintenance,
         Job::SequenceEvents,
         Job::Kpis,
+        Job::Velocity,
         Job::RelayEvents,
         Job::Reconcile,
     ];
@@ -98,6 +102,7 @@ impl Job {
             Job::Maintenance => "maintenance",
             Job::SequenceEvents => "sequence_events",
             Job::Kpis => "kpis",
+            Job::Velocity => "velocity",
             Job::RelayEvents => "relay_events",
             Job::Reconcile => "reconcile",
         }
@@ -120,6 +125,7 @@ impl Job {
             Job::Payouts => Some(Sweep::Payouts),
             Job::SequenceEvents => Some(Sweep::SequenceEvents),
             Job::Kpis => Some(Sweep::Kpis),
+            Job::Velocity => Some(Sweep::Velocity),
             _ => None,
         }
     }
@@ -128,6 +134,7 @@ impl Job {
     pub const fn min_period(self) -> Option<Duration> {
         match self {
             Job::Reconcile | Job::Kpis => Some(Duration::from_secs(60)),
+            Job::Velocity => Some(Duration::from_secs(600)),
             _ => None,
         }
     }

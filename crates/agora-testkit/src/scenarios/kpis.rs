@@ -159,6 +159,8 @@ pub async fn kpis_refuse_bad_spans_and_strangers(ts: TestStore) {
         ("2026-01-01", "tomorrow", "to"),
         ("2026-02-01", "2026-01-01", "from"),
         ("2025-01-01", "2026-01-02", "to"),
+        ("2026-01-01", "-9999-01-05", "to"),
+        ("+2026-01-01", "2026-01-05", "from"),
     ] {
         match h.agora.get_kpis(&s.admin, s.id, &q(from, to)).await {
             Err(AgoraError::Validation(errs)) => assert_eq!(errs[0].field, field, "{from}..{to}: {errs:?}"),

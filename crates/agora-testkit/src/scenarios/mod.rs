@@ -13,6 +13,7 @@ mod kpis;
 mod operations;
 mod orders;
 mod payments;
+mod purchasing;
 mod races;
 mod storage;
 mod stores;
@@ -22,6 +23,7 @@ pub use kpis::*;
 pub use operations::*;
 pub use orders::*;
 pub use payments::*;
+pub use purchasing::*;
 pub use races::*;
 pub use storage::*;
 pub use stores::*;
@@ -138,4 +140,14 @@ pub(crate) async fn populate_every_table(h: &Harness, s: &StoreFixture) {
     h.agora.request_export(&s.admin, s.id, export).await.unwrap();
     h.agora.sequence_events(s.id).await.unwrap();
     h.agora.refresh_kpis(s.id, 1000).await.unwrap();
+    let line = NewPurchaseOrderLine { variant_id: v, qty: 2, unit_cost_minor: 100 };
+    let po = NewPurchaseOrder {
+        vendor: "V".into(),
+        warehouse_id: s.warehouse,
+        currency: "EUR".into(),
+        lines: vec![line],
+        note: None,
+    };
+    h.agora.create_purchase_order(&s.admin, s.id, po).await.unwrap();
+    h.agora.refresh_velocity(s.id).await.unwrap();
 }

@@ -139,6 +139,7 @@ pub async fn suspended_store_vanishes_from_public_reads(ts: TestStore) {
     let (h, s) = setup(ts).await;
     let (p, v) = h.product(&s, "VIS-1", 700, 5).await;
     let (owner, task) = qualified_task(&h, &s, v, 1, false).await;
+    let spare = paid_order(&h, &owner, &s, v).await;
     let sa = h.super_admin().await;
     h.agora.patch_store(&sa, s.id, suspend(), None).await.unwrap();
     let q = ListQuery::default();
@@ -147,6 +148,12 @@ pub async fn suspended_store_vanishes_from_public_reads(ts: TestStore) {
     assert_eq!(code(h.agora.get_product(&owner.actor, ProductId(p.id)).await), "not_found");
     assert_eq!(code(h.agora.get_task(&task.task_no).await), "not_found");
     // Admins still read everything.
+    assert_eq!(h.agora.list_products_as(&s.admin, s.id, &q).await.unwrap().items.len(), 1);
+    assert_eq!(code(h.agora.list_products_as(&owner.actor, s.id, &q).await), "not_found");
+    assert_eq!(h.agora.get_task_as(&s.admin, &task.task_no).await.unwrap().task_no, task.task_no);
+    assert_eq!(code(h.agora.get_task_as(&owner.actor, &task.task_no).await), "not_found");
+    let r = h.agora.create_task(&owner.actor, NewTask { order_id: spare.id }).await;
+    assert_eq!(code(r), "store_suspended", "no new help tasks either");
     assert_eq!(h.agora.get_product(&s.admin, ProductId(p.id)).await.unwrap().id, p.id);
     assert_eq!(h.agora.get_product(&sa, ProductId(p.id)).await.unwrap().id, p.id);
     assert_eq!(h.agora.list_all_products(&s.admin, s.id, &q).await.unwrap().items.len(), 1);
