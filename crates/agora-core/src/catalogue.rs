@@ -193,6 +193,14 @@ catalogue! {
     PurchaseOrder(PurchaseOrder),
     /// A purchase order line.
     PurchaseOrderLine(PurchaseOrderLine),
+    /// A support ticket.
+    Ticket(Ticket),
+    /// A reply draft.
+    Draft(ReplyDraft),
+    /// A ticket message.
+    TicketMessage(TicketMessage),
+    /// A quick reply.
+    QuickReply(QuickReply),
 }
 
 /// The catalogue's table named `name`.
@@ -224,7 +232,7 @@ mod tests {
         }
         let names: Vec<&str> = tables().iter().map(|t| t.name).collect();
         assert_eq!(names.first(), Some(&"store"));
-        assert_eq!(names.len(), 31);
+        assert_eq!(names.len(), 35);
     }
 
     #[test]

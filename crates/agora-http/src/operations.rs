@@ -3,14 +3,16 @@
 //! HTTP to the use cases of [`agora_core::Agora`] and back.
 
 use agora_core::views::*;
-use agora_core::{AdminKeyId, FlagId, OrderId, PurchaseOrderId, PurchaseOrderStatus, StoreId};
+use agora_core::{
+    AdminKeyId, DraftId, FlagId, OrderId, PurchaseOrderId, PurchaseOrderStatus, QuickReplyId, StoreId, TicketId,
+};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::AppState;
-use crate::extract::{Caller, ClientIp, JsonBody, ListParams, PathId, PathIds, QueryParams};
+use crate::extract::{Caller, ClientIp, JsonBody, ListParams, OptionalJsonBody, PathId, PathIds, QueryParams};
 use crate::problem::Problem;
 use crate::routes::{Created, ListDoc, R, StatusListDoc, created};
 
@@ -255,4 +257,235 @@ pub(crate) async fn receive_purchase_order(
         res.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
     Ok(res)
+}
+
+/// Opens a support ticket with its first message (customer).
+#[utoipa::path(post, path = "/v1/tickets", tag = "support", request_body = NewTicket,
+    responses((status = 201, body = TicketView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn create_ticket(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    JsonBody(req): JsonBody<NewTicket>,
+) -> R<Created<TicketView>> {
+    Ok(created(s.agora.create_ticket(&actor, req).await?))
+}
+
+/// One ticket (its customer or the store's admins).
+#[utoipa::path(get, path = "/v1/tickets/{id}", tag = "support",
+    params(("id" = Uuid, Path, description = "Ticket id")),
+    responses((status = 200, body = TicketView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn get_ticket(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    PathId(id): PathId,
+) -> R<Json<TicketView>> {
+    Ok(Json(s.agora.get_ticket(&actor, TicketId(id)).await?))
+}
+
+/// Changes a ticket's status or priority (store admin).
+#[utoipa::path(patch, path = "/v1/tickets/{id}", tag = "support", request_body = TicketPatch,
+    params(("id" = Uuid, Path, description = "Ticket id")),
+    responses((status = 200, body = TicketView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn patch_ticket(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    PathId(id): PathId,
+    JsonBody(patch): JsonBody<TicketPatch>,
+) -> R<Json<TicketView>> {
+    Ok(Json(s.agora.patch_ticket(&actor, TicketId(id), patch).await?))
+}
+
+/// The calling customer's tickets, newest first.
+#[utoipa::path(get, path = "/v1/users/me/tickets", tag = "support", params(ListDoc),
+    responses((status = 200, body = ListPage<TicketView>), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn list_my_tickets(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    q: ListParams,
+) -> R<Json<ListPage<TicketView>>> {
+    Ok(Json(s.agora.list_my_tickets(&actor, &q.list_query()).await?))
+}
+
+/// A store's tickets, newest first (store admin).
+#[utoipa::path(get, path = "/v1/stores/{store_id}/tickets", tag = "support",
+    params(("store_id" = Uuid, Path, description = "Store id"), StatusListDoc),
+    responses((status = 200, body = ListPage<TicketView>), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn list_store_tickets(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    PathId(id): PathId,
+    q: ListParams,
+) -> R<Json<ListPage<TicketView>>> {
+    Ok(Json(s.agora.list_store_tickets(&actor, StoreId(id), q.status.as_deref(), &q.list_query()).await?))
+}
+
+/// Posts a message (the ticket's customer or the store's admins).
+#[utoipa::path(post, path = "/v1/tickets/{id}/messages", tag = "support", request_body = NewTicketMessage,
+    params(("id" = Uuid, Path, description = "Ticket id")),
+    responses((status = 201, body = TicketMessageView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn post_ticket_message(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    PathId(id): PathId,
+    JsonBody(req): JsonBody<NewTicketMessage>,
+) -> R<Created<TicketMessageView>> {
+    Ok(created(s.agora.post_ticket_message(&actor, TicketId(id), req).await?))
+}
+
+/// A ticket's messages, oldest first.
+#[utoipa::path(get, path = "/v1/tickets/{id}/messages", tag = "support",
+    params(("id" = Uuid, Path, description = "Ticket id"), ListDoc),
+    responses((status = 200, body = ListPage<TicketMessageView>), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn list_ticket_messages(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    PathId(id): PathId,
+    q: ListParams,
+) -> R<Json<ListPage<TicketMessageView>>> {
+    Ok(Json(s.agora.list_ticket_messages(&actor, TicketId(id), &q.list_query()).await?))
+}
+
+/// Sets the caller's unread count of a ticket to 0.
+#[utoipa::path(post, path = "/v1/tickets/{id}/read", tag = "support",
+    params(("id" = Uuid, Path, description = "Ticket id")),
+    responses((status = 200, body = TicketView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn mark_ticket_read(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    PathId(id): PathId,
+) -> R<Json<TicketView>> {
+    Ok(Json(s.agora.mark_ticket_read(&actor, TicketId(id)).await?))
+}
+
+/// Proposes a reply to a ticket (store admin).
+#[utoipa::path(post, path = "/v1/tickets/{id}/drafts", tag = "support", request_body = NewDraft,
+    params(("id" = Uuid, Path, description = "Ticket id")),
+    responses((status = 201, body = DraftView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn create_draft(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    PathId(id): PathId,
+    JsonBody(req): JsonBody<NewDraft>,
+) -> R<Created<DraftView>> {
+    Ok(created(s.agora.create_draft(&actor, TicketId(id), req).await?))
+}
+
+/// Sends a proposed draft as the store's message, edited or not (store admin).
+#[utoipa::path(post, path = "/v1/drafts/{id}/send", tag = "support", request_body = Option<SendDraft>,
+    params(("id" = Uuid, Path, description = "Draft id")),
+    responses((status = 200, body = DraftView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn send_draft(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    PathId(id): PathId,
+    OptionalJsonBody(req): OptionalJsonBody<SendDraft>,
+) -> R<Json<DraftView>> {
+    Ok(Json(s.agora.send_draft(&actor, DraftId(id), req).await?))
+}
+
+/// Discards a proposed draft (store admin).
+#[utoipa::path(post, path = "/v1/drafts/{id}/discard", tag = "support", request_body = Option<DiscardDraft>,
+    params(("id" = Uuid, Path, description = "Draft id")),
+    responses((status = 200, body = DraftView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn discard_draft(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    PathId(id): PathId,
+    OptionalJsonBody(req): OptionalJsonBody<DiscardDraft>,
+) -> R<Json<DraftView>> {
+    Ok(Json(s.agora.discard_draft(&actor, DraftId(id), req).await?))
+}
+
+/// Scores a draft and records feedback (store admin).
+#[utoipa::path(patch, path = "/v1/drafts/{id}", tag = "support", request_body = DraftReview,
+    params(("id" = Uuid, Path, description = "Draft id")),
+    responses((status = 200, body = DraftView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn review_draft(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    PathId(id): PathId,
+    JsonBody(req): JsonBody<DraftReview>,
+) -> R<Json<DraftView>> {
+    Ok(Json(s.agora.review_draft(&actor, DraftId(id), req).await?))
+}
+
+/// Adds a quick reply (store admin).
+#[utoipa::path(post, path = "/v1/stores/{store_id}/quick-replies", tag = "support", request_body = NewQuickReply,
+    params(("store_id" = Uuid, Path, description = "Store id")),
+    responses((status = 201, body = QuickReplyView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn create_quick_reply(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    PathId(id): PathId,
+    JsonBody(req): JsonBody<NewQuickReply>,
+) -> R<Created<QuickReplyView>> {
+    Ok(created(s.agora.create_quick_reply(&actor, StoreId(id), req).await?))
+}
+
+/// A store's quick replies, newest first (store admin).
+#[utoipa::path(get, path = "/v1/stores/{store_id}/quick-replies", tag = "support",
+    params(("store_id" = Uuid, Path, description = "Store id"), ListDoc),
+    responses((status = 200, body = ListPage<QuickReplyView>), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn list_quick_replies(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    PathId(id): PathId,
+    q: ListParams,
+) -> R<Json<ListPage<QuickReplyView>>> {
+    Ok(Json(s.agora.list_quick_replies(&actor, StoreId(id), &q.list_query()).await?))
+}
+
+/// Changes a quick reply's text (store admin).
+#[utoipa::path(patch, path = "/v1/quick-replies/{id}", tag = "support", request_body = QuickReplyPatch,
+    params(("id" = Uuid, Path, description = "Quick reply id")),
+    responses((status = 200, body = QuickReplyView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn patch_quick_reply(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    PathId(id): PathId,
+    JsonBody(req): JsonBody<QuickReplyPatch>,
+) -> R<Json<QuickReplyView>> {
+    Ok(Json(s.agora.patch_quick_reply(&actor, QuickReplyId(id), req).await?))
+}
+
+/// Deletes a quick reply (store admin).
+#[utoipa::path(delete, path = "/v1/quick-replies/{id}", tag = "support",
+    params(("id" = Uuid, Path, description = "Quick reply id")),
+    responses((status = 204, description = "Deleted"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn delete_quick_reply(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    PathId(id): PathId,
+) -> R<StatusCode> {
+    s.agora.delete_quick_reply(&actor, QuickReplyId(id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Messages the store has not read (store admin).
+#[utoipa::path(get, path = "/v1/stores/{store_id}/unread", tag = "support",
+    params(("store_id" = Uuid, Path, description = "Store id")),
+    responses((status = 200, body = UnreadView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn store_unread(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    PathId(id): PathId,
+) -> R<Json<UnreadView>> {
+    Ok(Json(s.agora.store_unread(&actor, StoreId(id)).await?))
 }

@@ -16,6 +16,7 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
     ("0003_store_operations", include_str!("../../../migrations/sqlite/0003_store_operations.sql")),
     ("0004_kpis", include_str!("../../../migrations/sqlite/0004_kpis.sql")),
     ("0005_purchasing", include_str!("../../../migrations/sqlite/0005_purchasing.sql")),
+    ("0006_support", include_str!("../../../migrations/sqlite/0006_support.sql")),
 ];
 
 /// The schema version this build knows.

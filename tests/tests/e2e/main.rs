@@ -39,6 +39,7 @@ macro_rules! all_scenarios {
             kpis_over_http,
             velocity_and_purchase_orders_over_http,
             suspended_store_admins_still_read_lists,
+            support_tickets_drafts_and_quick_replies_over_http,
         );
     };
 }

@@ -327,3 +327,125 @@ pub async fn suspended_store_admins_still_read_lists(app: TestApp) {
     assert_eq!(listed.expect(200)["items"].as_array().map(Vec::len), Some(1));
     app.get(&format!("{store}/kpis?to=-9999-01-05"), Some(&shop.key)).await.expect_problem(422, "validation");
 }
+
+pub async fn support_tickets_drafts_and_quick_replies_over_http(app: TestApp) {
+    let shop = app.shop().await;
+    let c = app.customer().await;
+    let t = app
+        .post(
+            "/v1/tickets",
+            Some(&c.token),
+            json!({"store_id": shop.id, "subject": "Size?", "body": "Does it run small?"}),
+        )
+        .await;
+    let tv = t.expect(201).clone();
+    for k in [
+        "id",
+        "number",
+        "store_id",
+        "user_id",
+        "order_id",
+        "subject",
+        "status",
+        "priority",
+        "unread_for_customer",
+        "unread_for_store",
+        "last_message_at",
+        "created_at",
+        "updated_at",
+    ] {
+        assert!(tv.get(k).is_some(), "ticket lacks {k}");
+    }
+    assert_eq!(
+        (tv["status"].as_str(), tv["priority"].as_str(), tv["unread_for_store"].as_i64()),
+        (Some("open"), Some("normal"), Some(1))
+    );
+    let id = tv["id"].as_str().unwrap();
+    app.post("/v1/tickets", Some(&shop.key), json!({"store_id": shop.id, "subject": "x", "body": "y"}))
+        .await
+        .expect_problem(403, "forbidden");
+    let unread = app.get(&format!("/v1/stores/{}/unread", shop.id), Some(&shop.key)).await;
+    assert_eq!(unread.expect(200), &json!({"tickets": 1, "work_order_messages": 0}));
+
+    let d = app
+        .post(
+            &format!("/v1/tickets/{id}/drafts"),
+            Some(&shop.key),
+            json!({"body": "It runs true to size.", "source": "model", "model": "m1", "version": "v2"}),
+        )
+        .await;
+    let dv = d.expect(201).clone();
+    for k in [
+        "id",
+        "ticket_id",
+        "body",
+        "source",
+        "model",
+        "version",
+        "status",
+        "final_body",
+        "approved",
+        "reward_score",
+        "feedback",
+        "created_at",
+        "updated_at",
+    ] {
+        assert!(dv.get(k).is_some(), "draft lacks {k}");
+    }
+    let draft = dv["id"].as_str().unwrap();
+    let sent = app.post_empty(&format!("/v1/drafts/{draft}/send"), Some(&shop.key)).await;
+    assert_eq!((sent.expect(200)["status"].as_str(), sent.json["approved"].as_bool()), (Some("sent"), Some(true)));
+    let scored = app
+        .call(Method::PATCH, &format!("/v1/drafts/{draft}"), Some(&shop.key), Some(json!({"reward_score": 1.0})))
+        .await;
+    assert_eq!(scored.expect(200)["reward_score"], 1.0);
+    app.call(Method::PATCH, &format!("/v1/drafts/{draft}"), Some(&shop.key), Some(json!({"reward_score": 3})))
+        .await
+        .expect_problem(422, "validation");
+    let messages = app.get(&format!("/v1/tickets/{id}/messages"), Some(&c.token)).await;
+    let items = messages.expect(200)["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 2);
+    assert_eq!((items[1]["author"].as_str(), items[1]["draft_id"].as_str()), (Some("store"), Some(draft)));
+    let m = app.post(&format!("/v1/tickets/{id}/messages"), Some(&c.token), json!({"body": "Great, thanks"})).await;
+    assert_eq!(m.expect(201)["author"], "customer");
+    let read = app.post_empty(&format!("/v1/tickets/{id}/read"), Some(&c.token)).await;
+    assert_eq!(read.expect(200)["unread_for_customer"], 0);
+    let p = app
+        .call(
+            Method::PATCH,
+            &format!("/v1/tickets/{id}"),
+            Some(&shop.key),
+            Some(json!({"status": "solved", "priority": "low"})),
+        )
+        .await;
+    assert_eq!(p.expect(200)["status"], "solved");
+    app.call(Method::PATCH, &format!("/v1/tickets/{id}"), Some(&c.token), Some(json!({"status": "closed"})))
+        .await
+        .expect_problem(404, "not_found");
+    let mine = app.get("/v1/users/me/tickets", Some(&c.token)).await;
+    assert_eq!(mine.expect(200)["items"][0]["id"], id);
+    let solved = app.get(&format!("/v1/stores/{}/tickets?status=solved", shop.id), Some(&shop.key)).await;
+    assert_eq!(solved.expect(200)["items"][0]["id"], id);
+    let other = app.customer().await;
+    app.get(&format!("/v1/tickets/{id}"), Some(&other.token)).await.expect_problem(404, "not_found");
+
+    let qr = format!("/v1/stores/{}/quick-replies", shop.id);
+    let q = app.post(&qr, Some(&shop.key), json!({"content": "We ship in 2 days.", "role": "support"})).await;
+    let qid = q.expect(201)["id"].as_str().unwrap().to_owned();
+    let patched = app
+        .call(
+            Method::PATCH,
+            &format!("/v1/quick-replies/{qid}"),
+            Some(&shop.key),
+            Some(json!({"content": "We ship in 1 day."})),
+        )
+        .await;
+    assert_eq!(patched.expect(200)["content"], "We ship in 1 day.");
+    assert_eq!(app.get(&qr, Some(&shop.key)).await.expect(200)["items"].as_array().map(Vec::len), Some(1));
+    let del = app.call(Method::DELETE, &format!("/v1/quick-replies/{qid}"), Some(&shop.key), None).await;
+    assert_eq!(del.status, 204, "{}", del.text);
+    app.call(Method::DELETE, &format!("/v1/quick-replies/{qid}"), Some(&shop.key), None)
+        .await
+        .expect_problem(404, "not_found");
+    app.post(&qr, Some(&shop.key), json!({"content": "x", "role": "boss"})).await.expect_problem(422, "validation");
+}

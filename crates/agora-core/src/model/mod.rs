@@ -10,6 +10,7 @@ mod purchasing;
 mod records;
 mod status;
 mod stores;
+mod support;
 mod tasks;
 
 pub use catalog::*;
@@ -19,4 +20,5 @@ pub use purchasing::*;
 pub use records::*;
 pub use status::*;
 pub use stores::*;
+pub use support::*;
 pub use tasks::*;

@@ -199,3 +199,51 @@ impl PurchaseOrderStatus {
         matches!(self, PurchaseOrderStatus::Submitted | PurchaseOrderStatus::PartiallyReceived)
     }
 }
+
+status_enum! {
+    /// A support ticket's state.
+    TicketStatus { /// Waiting for the store.
+        Open => "open", /// Waiting for the customer.
+        Pending => "pending", /// Answered; a customer message reopens it.
+        Solved => "solved", /// Done; takes no more messages.
+        Closed => "closed" }
+}
+
+status_enum! {
+    /// How urgent a ticket is.
+    TicketPriority { /// Whenever.
+        Low => "low", /// The default.
+        Normal => "normal", /// Soon.
+        High => "high", /// Now.
+        Urgent => "urgent" }
+}
+
+status_enum! {
+    /// Who wrote a ticket message.
+    MessageAuthor { /// The ticket's customer.
+        Customer => "customer", /// The store's staff.
+        Store => "store" }
+}
+
+status_enum! {
+    /// Where a reply draft came from.
+    DraftSource { /// A stored template.
+        Template => "template", /// A language model.
+        Model => "model", /// A person.
+        Human => "human" }
+}
+
+status_enum! {
+    /// A reply draft's state: proposed -> sent | discarded.
+    DraftStatus { /// Waiting for review.
+        Proposed => "proposed", /// Posted to the ticket.
+        Sent => "sent", /// Thrown away.
+        Discarded => "discarded" }
+}
+
+status_enum! {
+    /// Who a quick reply is for.
+    QuickReplyRole { /// Customer support.
+        Support => "support", /// Production (work orders).
+        Production => "production" }
+}

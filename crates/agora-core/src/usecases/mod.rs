@@ -12,6 +12,7 @@ mod orders;
 mod payments;
 mod purchasing;
 mod stores;
+mod support;
 mod sweeps;
 mod tasks;
 mod users;

@@ -315,3 +315,223 @@ pub struct PurchaseOrderView {
     #[serde(with = "time::serde::rfc3339::option")]
     pub received_at: Option<OffsetDateTime>,
 }
+
+/// `POST /v1/tickets` body (customer).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewTicket {
+    /// The store asked.
+    pub store_id: Uuid,
+    /// 1..=200 characters.
+    pub subject: String,
+    /// The first message, 1..=10000 characters.
+    pub body: String,
+    /// One of the customer's orders at this store, if it is about one.
+    #[serde(default)]
+    pub order_id: Option<Uuid>,
+}
+
+/// A support ticket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct TicketView {
+    /// Id.
+    pub id: Uuid,
+    /// Human-readable number.
+    pub number: String,
+    /// The store.
+    pub store_id: Uuid,
+    /// The customer.
+    pub user_id: Uuid,
+    /// The order it is about.
+    pub order_id: Option<Uuid>,
+    /// Subject.
+    pub subject: String,
+    /// `open`, `pending`, `solved` or `closed`.
+    pub status: String,
+    /// `low`, `normal`, `high` or `urgent`.
+    pub priority: String,
+    /// Store messages the customer has not read.
+    pub unread_for_customer: i64,
+    /// Customer messages the store has not read.
+    pub unread_for_store: i64,
+    /// The last message's time.
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_message_at: OffsetDateTime,
+    /// Created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// Last changed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// `POST /v1/tickets/{id}/messages` body.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewTicketMessage {
+    /// 1..=10000 characters.
+    pub body: String,
+}
+
+/// A message of a ticket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct TicketMessageView {
+    /// Id.
+    pub id: Uuid,
+    /// The ticket.
+    pub ticket_id: Uuid,
+    /// `customer` or `store`.
+    pub author: String,
+    /// The text.
+    pub body: String,
+    /// The reply draft it was sent from.
+    pub draft_id: Option<Uuid>,
+    /// Written.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// `PATCH /v1/tickets/{id}` body (store admin).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TicketPatch {
+    /// `open`, `pending`, `solved` or `closed`.
+    pub status: Option<String>,
+    /// `low`, `normal`, `high` or `urgent`.
+    pub priority: Option<String>,
+}
+
+/// `POST /v1/tickets/{id}/drafts` body (store admin).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewDraft {
+    /// 1..=10000 characters.
+    pub body: String,
+    /// `template`, `model` or `human`.
+    pub source: String,
+    /// The model's name (up to 100 characters).
+    #[serde(default)]
+    pub model: Option<String>,
+    /// The model's version (up to 100 characters).
+    #[serde(default)]
+    pub version: Option<String>,
+}
+
+/// `POST /v1/drafts/{id}/send` body.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SendDraft {
+    /// The text to send instead of the proposal.
+    pub edited_body: Option<String>,
+}
+
+/// `POST /v1/drafts/{id}/discard` body.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct DiscardDraft {
+    /// Why (up to 2000 characters).
+    pub feedback: Option<String>,
+}
+
+/// `PATCH /v1/drafts/{id}` body.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct DraftReview {
+    /// -1.0..=1.0 (kept to 3 decimals).
+    pub reward_score: Option<f64>,
+    /// Up to 2000 characters.
+    pub feedback: Option<String>,
+}
+
+/// A reply draft.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct DraftView {
+    /// Id.
+    pub id: Uuid,
+    /// The ticket.
+    pub ticket_id: Uuid,
+    /// The proposed text.
+    pub body: String,
+    /// `template`, `model` or `human`.
+    pub source: String,
+    /// The model's name.
+    pub model: Option<String>,
+    /// The model's version.
+    pub version: Option<String>,
+    /// `proposed`, `sent` or `discarded`.
+    pub status: String,
+    /// The text sent.
+    pub final_body: Option<String>,
+    /// Sent (true) or discarded (false); `null` while proposed.
+    pub approved: Option<bool>,
+    /// The reviewer's score, -1.0..=1.0.
+    pub reward_score: Option<f64>,
+    /// The reviewer's words.
+    pub feedback: Option<String>,
+    /// Created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// Last changed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// `POST /v1/stores/{id}/quick-replies` body.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewQuickReply {
+    /// 1..=5000 characters.
+    pub content: String,
+    /// `support` or `production`.
+    pub role: String,
+}
+
+/// `PATCH /v1/quick-replies/{id}` body.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct QuickReplyPatch {
+    /// 1..=5000 characters.
+    pub content: String,
+}
+
+/// A quick reply.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct QuickReplyView {
+    /// Id.
+    pub id: Uuid,
+    /// The store.
+    pub store_id: Uuid,
+    /// The text.
+    pub content: String,
+    /// `support` or `production`.
+    pub role: String,
+    /// Created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// Last changed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// Messages a store has not read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct UnreadView {
+    /// Customer messages on the store's tickets.
+    pub tickets: i64,
+    /// Customer messages on the store's work orders (0 until work orders exist).
+    pub work_order_messages: i64,
+}

@@ -17,6 +17,7 @@ mod purchasing;
 mod races;
 mod storage;
 mod stores;
+mod support;
 
 pub use jobs::*;
 pub use kpis::*;
@@ -27,6 +28,7 @@ pub use purchasing::*;
 pub use races::*;
 pub use storage::*;
 pub use stores::*;
+pub use support::*;
 
 fn code<T: std::fmt::Debug>(r: Result<T, AgoraError>) -> &'static str {
     match r {
@@ -131,7 +133,7 @@ pub(crate) async fn populate_every_table(h: &Harness, s: &StoreFixture) {
         created_at: h.clock.now(),
     });
     h.store.apply(cs).await.unwrap();
-    let (_, task) = qualified_task(h, s, v, 1, true).await;
+    let (owner, task) = qualified_task(h, s, v, 1, true).await;
     let flag = NewFlag { reason: "other".into(), note: Some("every table".into()) };
     h.agora.create_flag(&s.admin, OrderId(task.order_id), flag).await.unwrap();
     h.clock.advance(Duration::seconds(604800));
@@ -150,4 +152,12 @@ pub(crate) async fn populate_every_table(h: &Harness, s: &StoreFixture) {
     };
     h.agora.create_purchase_order(&s.admin, s.id, po).await.unwrap();
     h.agora.refresh_velocity(s.id).await.unwrap();
+    let ticket = NewTicket { store_id: s.id.0, subject: "S".into(), body: "B".into(), order_id: None };
+    let ticket = h.agora.create_ticket(&owner.actor, ticket).await.unwrap();
+    let draft =
+        NewDraft { body: "R".into(), source: "model".into(), model: Some("m".into()), version: Some("1".into()) };
+    let draft = h.agora.create_draft(&s.admin, TicketId(ticket.id), draft).await.unwrap();
+    h.agora.send_draft(&s.admin, DraftId(draft.id), SendDraft::default()).await.unwrap();
+    let reply = NewQuickReply { content: "Q".into(), role: "support".into() };
+    h.agora.create_quick_reply(&s.admin, s.id, reply).await.unwrap();
 }
