@@ -122,8 +122,7 @@ impl Agora {
         v.finish()?;
         let status = status.flatten();
         for _ in 0..self.config.max_attempts {
-            let current = self.store.get::<OrderFlag, _>(flag_id).await?;
-            let current = current.filter(|f| actor.administers(f.store_id)).ok_or(AgoraError::NotFound("flag"))?;
+            let current = self.admin_row(actor, flag_id, "flag", |f: &OrderFlag| f.store_id).await?;
             let mut next = current.clone();
             if let Some(to) = status.filter(|to| *to != current.status) {
                 next.status = flag_transition(current.status, to)?;

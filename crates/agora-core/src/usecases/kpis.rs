@@ -122,26 +122,39 @@ impl Agora {
             written += self.recount_day(&mut cs, store_id, day, now).await?;
         }
         let next = JobCursor { store_id, job: KPI_JOB.to_owned(), last_seq, run_day: day_key(today), updated_at: now };
-        match &cursor {
+        self.commit_with_cursor(cs, cursor.as_ref(), next, written, &mut report).await?;
+        Ok(report)
+    }
+
+    /// Commits what a derived-data job computed with its moved cursor,
+    /// guarded on the cursor as read (its last seq and its run time: two
+    /// runs over the same stretch, even an empty one, never both commit).
+    /// A lost race is a conflict in `report`; the cursor counts as a
+    /// changed row (a run that only moved it made progress).
+    pub(crate) async fn commit_with_cursor(
+        &self,
+        mut cs: Changeset,
+        read: Option<&JobCursor>,
+        next: JobCursor,
+        written: u64,
+        report: &mut SweepReport,
+    ) -> Result<(), AgoraError> {
+        match read {
             Some(c) => {
-                // The run time too: two runs over an empty stretch must not
-                // both commit (the later might carry older figures).
                 let expect = [("last_seq", Value::Int(c.last_seq)), ("updated_at", Value::Timestamp(c.updated_at))];
-                cs.guard(Guard::row_is::<JobCursor>((store_id, KPI_JOB), &expect));
-                cs.update(Record::JobCursor(next));
+                let key = (next.store_id, next.job.clone());
+                cs.guard(Guard::row_is::<JobCursor>(key, &expect)).update(Record::JobCursor(next));
             }
             None => {
                 cs.insert(Record::JobCursor(next));
             }
         }
         match self.apply_changeset(cs).await {
-            // The cursor is a row changed too: a run that only moved it made
-            // progress (a scheduler draining a backlog keeps going).
             Ok(()) => report.changed = written + 1,
             Err(e) if is_retryable(&e) => report.conflicts += 1,
             Err(e) => return Err(e.into()),
         }
-        Ok(report)
+        Ok(())
     }
 
     /// Adds to `cs` the rows of `day` whose recount differs from what is

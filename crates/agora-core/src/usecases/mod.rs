@@ -339,6 +339,27 @@ impl Agora {
         })
     }
 
+    /// The row of `T` with `key` when `actor` administers the store
+    /// `store_of` names; `not_found` (`what`) for anyone else, `unauthorized`
+    /// when anonymous.
+    pub(crate) async fn admin_row<T, K>(
+        &self,
+        actor: &Actor,
+        key: K,
+        what: &'static str,
+        store_of: impl Fn(&T) -> StoreId,
+    ) -> Result<T, AgoraError>
+    where
+        T: crate::catalogue::Catalogued,
+        K: Into<crate::schema::Key> + Send,
+    {
+        if matches!(actor, Actor::Anonymous) {
+            return Err(AgoraError::Unauthorized);
+        }
+        let row = self.store.get::<T, K>(key).await?;
+        row.filter(|r| actor.administers(store_of(r))).ok_or(AgoraError::NotFound(what))
+    }
+
     /// Resolves an `Authorization: Bearer` admin key: the super admin key or
     /// a store admin key.
     ///

@@ -87,11 +87,7 @@ impl Agora {
 
     /// The purchase order, if `actor` administers its store.
     async fn admin_po(&self, actor: &Actor, id: PurchaseOrderId) -> Result<PurchaseOrder, AgoraError> {
-        if matches!(actor, Actor::Anonymous) {
-            return Err(AgoraError::Unauthorized);
-        }
-        let po = self.store.get::<PurchaseOrder, _>(id).await?;
-        po.filter(|p| actor.administers(p.store_id)).ok_or(AgoraError::NotFound("purchase order"))
+        self.admin_row(actor, id, "purchase order", |p: &PurchaseOrder| p.store_id).await
     }
 
     /// Writes a new draft: checks the warehouse and the variants belong to

@@ -427,11 +427,7 @@ impl Agora {
 
 impl Agora {
     async fn admin_draft(&self, actor: &Actor, id: DraftId) -> Result<ReplyDraft, AgoraError> {
-        if matches!(actor, Actor::Anonymous) {
-            return Err(AgoraError::Unauthorized);
-        }
-        let d = self.store.get::<ReplyDraft, _>(id).await?;
-        d.filter(|d| actor.administers(d.store_id)).ok_or(AgoraError::NotFound("draft"))
+        self.admin_row(actor, id, "draft", |d: &ReplyDraft| d.store_id).await
     }
 
     /// Proposes a reply to a ticket (store admin).
@@ -678,11 +674,7 @@ impl Agora {
     }
 
     async fn admin_quick_reply(&self, actor: &Actor, id: QuickReplyId) -> Result<QuickReply, AgoraError> {
-        if matches!(actor, Actor::Anonymous) {
-            return Err(AgoraError::Unauthorized);
-        }
-        let q = self.store.get::<QuickReply, _>(id).await?;
-        q.filter(|q| actor.administers(q.store_id)).ok_or(AgoraError::NotFound("quick reply"))
+        self.admin_row(actor, id, "quick reply", |q: &QuickReply| q.store_id).await
     }
 
     /// Changes a quick reply's text (store admin).

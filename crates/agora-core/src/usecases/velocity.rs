@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use time::{Duration, OffsetDateTime};
 
 use crate::catalogue::Record;
-use crate::changeset::{Changeset, Guard};
+use crate::changeset::Changeset;
 use crate::error::AgoraError;
 use crate::ids::*;
 use crate::model::*;
@@ -19,7 +19,7 @@ use crate::views::*;
 
 use super::kpis::day_key;
 use super::sweeps::SweepReport;
-use super::{Actor, Agora, ListQuery, is_retryable, next_cursor, require_admin};
+use super::{Actor, Agora, ListQuery, next_cursor, require_admin};
 
 /// The `job` of the velocity job's [`JobCursor`].
 pub const VELOCITY_JOB: &str = "velocity";
@@ -188,23 +188,7 @@ impl Agora {
             run_day: day_key(now.date()),
             updated_at: now,
         };
-        match &cursor {
-            Some(c) => {
-                let guard = Guard::row_is::<JobCursor>(
-                    (store_id, VELOCITY_JOB),
-                    &[("updated_at", Value::Timestamp(c.updated_at))],
-                );
-                cs.guard(guard).update(Record::JobCursor(next));
-            }
-            None => {
-                cs.insert(Record::JobCursor(next));
-            }
-        }
-        match self.apply_changeset(cs).await {
-            Ok(()) => report.changed = written + 1,
-            Err(e) if is_retryable(&e) => report.conflicts += 1,
-            Err(e) => return Err(e.into()),
-        }
+        self.commit_with_cursor(cs, cursor.as_ref(), next, written, &mut report).await?;
         Ok(report)
     }
 
