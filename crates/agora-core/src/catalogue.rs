@@ -201,6 +201,10 @@ catalogue! {
     TicketMessage(TicketMessage),
     /// A quick reply.
     QuickReply(QuickReply),
+    /// An insight.
+    Insight(Insight),
+    /// A connection check.
+    ConnectionCheck(ConnectionCheck),
 }
 
 /// The catalogue's table named `name`.
@@ -232,7 +236,7 @@ mod tests {
         }
         let names: Vec<&str> = tables().iter().map(|t| t.name).collect();
         assert_eq!(names.first(), Some(&"store"));
-        assert_eq!(names.len(), 35);
+        assert_eq!(names.len(), 37);
     }
 
     #[test]

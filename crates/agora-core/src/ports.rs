@@ -254,6 +254,19 @@ pub trait BlobStore: Send + Sync {
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
 }
 
+/// Something a connection check can reach besides the store (Redis, the
+/// object store); the runtime registers one per configured dependency.
+#[async_trait]
+pub trait ConnectionProbe: Send + Sync {
+    /// Which target it answers for.
+    fn target(&self) -> crate::model::ConnectionTarget;
+    /// Reaches the dependency once.
+    ///
+    /// # Errors
+    /// What went wrong, in words safe to show an admin (no secrets).
+    async fn probe(&self) -> Result<String, String>;
+}
+
 /// Hashes and checks passwords. The runtime wraps the CPU-heavy work in a
 /// blocking task; core's [`crate::secrets::Argon2Passwords`] does it inline.
 #[async_trait]

@@ -4,7 +4,8 @@
 
 use agora_core::views::*;
 use agora_core::{
-    AdminKeyId, DraftId, FlagId, OrderId, PurchaseOrderId, PurchaseOrderStatus, QuickReplyId, StoreId, TicketId,
+    AdminKeyId, DraftId, FlagId, InsightId, OrderId, PurchaseOrderId, PurchaseOrderStatus, QuickReplyId, StoreId,
+    TicketId,
 };
 use axum::Json;
 use axum::extract::State;
@@ -488,4 +489,60 @@ pub(crate) async fn store_unread(
     PathId(id): PathId,
 ) -> R<Json<UnreadView>> {
     Ok(Json(s.agora.store_unread(&actor, StoreId(id)).await?))
+}
+
+/// A store's insights, newest first (store admin).
+#[utoipa::path(get, path = "/v1/stores/{store_id}/insights", tag = "insights",
+    params(("store_id" = Uuid, Path, description = "Store id"), StatusListDoc),
+    responses((status = 200, body = ListPage<InsightView>), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn list_insights(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    PathId(id): PathId,
+    q: ListParams,
+) -> R<Json<ListPage<InsightView>>> {
+    Ok(Json(s.agora.list_insights(&actor, StoreId(id), q.status.as_deref(), &q.list_query()).await?))
+}
+
+/// Acknowledges or dismisses an insight (store admin).
+#[utoipa::path(patch, path = "/v1/insights/{id}", tag = "insights", request_body = InsightPatch,
+    params(("id" = Uuid, Path, description = "Insight id")),
+    responses((status = 200, body = InsightView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn patch_insight(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    PathId(id): PathId,
+    JsonBody(patch): JsonBody<InsightPatch>,
+) -> R<Json<InsightView>> {
+    Ok(Json(s.agora.patch_insight(&actor, InsightId(id), patch).await?))
+}
+
+/// Runs a connection check now and logs it (store admin).
+#[utoipa::path(post, path = "/v1/stores/{store_id}/connection-checks", tag = "insights", request_body = NewConnectionCheck,
+    params(("store_id" = Uuid, Path, description = "Store id")),
+    responses((status = 201, body = ConnectionCheckView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn run_connection_check(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    PathId(id): PathId,
+    JsonBody(req): JsonBody<NewConnectionCheck>,
+) -> R<Created<ConnectionCheckView>> {
+    Ok(created(s.agora.run_connection_check(&actor, StoreId(id), req).await?))
+}
+
+/// A store's connection checks, newest first (store admin).
+#[utoipa::path(get, path = "/v1/stores/{store_id}/connection-checks", tag = "insights",
+    params(("store_id" = Uuid, Path, description = "Store id"), ListDoc),
+    responses((status = 200, body = ListPage<ConnectionCheckView>), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn list_connection_checks(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    PathId(id): PathId,
+    q: ListParams,
+) -> R<Json<ListPage<ConnectionCheckView>>> {
+    Ok(Json(s.agora.list_connection_checks(&actor, StoreId(id), &q.list_query()).await?))
 }

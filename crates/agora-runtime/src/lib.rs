@@ -9,6 +9,7 @@
 pub mod blobs;
 pub mod config;
 pub mod jobs;
+mod probes;
 pub mod process;
 pub mod secrets;
 
@@ -166,7 +167,8 @@ impl Runtime {
             .entropy(entropy.clone())
             .keyring(secrets.keyring.clone())
             .passwords(Arc::new(BlockingPasswords::new(cost)))
-            .blobs(blobs)
+            .blobs(blobs.clone())
+            .probe(Arc::new(probes::ObjectStoreProbe(blobs)))
             .guard_observer(Arc::new(|condition| {
                 metrics::counter!("agora_guard_conflicts_total", "kind" => condition.kind()).increment(1);
             }))
@@ -183,6 +185,7 @@ impl Runtime {
         let mut request_budget = None;
         if let Some(client) = &redis {
             builder = builder
+                .probe(Arc::new(probes::RedisProbe(client.clone())))
                 .rate_limiter(Arc::new(agora_redis::FallbackRateLimiter::redis_or_local(client.clone())))
                 .locks(Arc::new(agora_redis::FallbackLocks::redis_or_local(client.clone())))
                 .idempotency_cache(Arc::new(agora_redis::RedisIdempotencyCache::new(client.clone())));

@@ -17,6 +17,7 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
     ("0004_kpis", include_str!("../../../migrations/sqlite/0004_kpis.sql")),
     ("0005_purchasing", include_str!("../../../migrations/sqlite/0005_purchasing.sql")),
     ("0006_support", include_str!("../../../migrations/sqlite/0006_support.sql")),
+    ("0007_insights", include_str!("../../../migrations/sqlite/0007_insights.sql")),
 ];
 
 /// The schema version this build knows.

@@ -40,6 +40,7 @@ macro_rules! all_scenarios {
             velocity_and_purchase_orders_over_http,
             suspended_store_admins_still_read_lists,
             support_tickets_drafts_and_quick_replies_over_http,
+            insights_and_connection_checks_over_http,
         );
     };
 }

@@ -449,3 +449,40 @@ pub async fn support_tickets_drafts_and_quick_replies_over_http(app: TestApp) {
         .expect_problem(404, "not_found");
     app.post(&qr, Some(&shop.key), json!({"content": "x", "role": "boss"})).await.expect_problem(422, "validation");
 }
+
+pub async fn insights_and_connection_checks_over_http(app: TestApp) {
+    let shop = app.shop().await;
+    let (_, variant) = app.product(&shop, 100, 2).await;
+    let store_id = agora_core::StoreId(shop.id.parse().unwrap());
+    app.agora.refresh_insights(store_id).await.unwrap();
+    let list = app.get(&format!("/v1/stores/{}/insights?status=open", shop.id), Some(&shop.key)).await;
+    let items = list.expect(200)["items"].as_array().unwrap().clone();
+    let low = items.iter().find(|i| i["kind"] == "low_stock").expect("a low_stock insight");
+    for k in ["id", "kind", "severity", "status", "resource_type", "resource_id", "message", "created_at", "updated_at"]
+    {
+        assert!(low.get(k).is_some(), "insight lacks {k}");
+    }
+    assert_eq!((low["resource_type"].as_str(), low["resource_id"].as_str()), (Some("variant"), Some(variant.as_str())));
+    let path = format!("/v1/insights/{}", low["id"].as_str().unwrap());
+    let r = app.call(Method::PATCH, &path, Some(&shop.key), Some(json!({"status": "acknowledged"}))).await;
+    assert_eq!(r.expect(200)["status"], "acknowledged");
+    app.call(Method::PATCH, &path, Some(&shop.key), Some(json!({"status": "resolved"})))
+        .await
+        .expect_problem(422, "validation");
+    let other = app.shop().await;
+    app.call(Method::PATCH, &path, Some(&other.key), Some(json!({"status": "dismissed"})))
+        .await
+        .expect_problem(404, "not_found");
+
+    let checks = format!("/v1/stores/{}/connection-checks", shop.id);
+    let c = app.post(&checks, Some(&shop.key), json!({"target": "database"})).await;
+    let cv = c.expect(201).clone();
+    for k in ["id", "target", "ok", "latency_ms", "detail", "at"] {
+        assert!(cv.get(k).is_some(), "check lacks {k}");
+    }
+    assert_eq!(cv["ok"], true);
+    app.post(&checks, Some(&shop.key), json!({"target": "mainframe"})).await.expect_problem(422, "validation");
+    let listed = app.get(&checks, Some(&shop.key)).await;
+    assert_eq!(listed.expect(200)["items"][0]["id"], cv["id"]);
+    app.get(&checks, Some(&other.key)).await.expect_problem(404, "not_found");
+}

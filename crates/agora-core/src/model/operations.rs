@@ -89,3 +89,64 @@ pub struct JobCursor {
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
 }
+
+crate::ids::typed_id! {
+    /// Identifies an [`crate::Insight`].
+    InsightId,
+    /// Identifies a [`crate::ConnectionCheck`].
+    ConnectionCheckId,
+}
+
+/// Something the `insights` job noticed about a store's resource.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Entity)]
+#[entity(table = "insight", key(id), unique(name = "insight_live_key", columns(store_id, live_key)))]
+pub struct Insight {
+    /// Id.
+    pub id: InsightId,
+    /// The store.
+    pub store_id: StoreId,
+    /// What was noticed, e.g. `low_stock`.
+    pub kind: String,
+    /// How much it matters.
+    pub severity: InsightSeverity,
+    /// State.
+    pub status: InsightStatus,
+    /// The kind of resource, e.g. `variant`.
+    pub resource_type: String,
+    /// The resource.
+    pub resource_id: uuid::Uuid,
+    /// What to tell the store.
+    pub message: String,
+    /// `kind:resource_id` while the insight speaks for its condition (open,
+    /// acknowledged, or dismissed while the condition holds); `None` once
+    /// resolved. Unique per store: one live insight per (kind, resource),
+    /// however many workers run the job.
+    pub live_key: Option<String>,
+    /// Created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// Last changed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// One connection check run on request, and its result.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Entity)]
+#[entity(table = "connection_check", key(id), deletable)]
+pub struct ConnectionCheck {
+    /// Id.
+    pub id: ConnectionCheckId,
+    /// The store that asked.
+    pub store_id: StoreId,
+    /// What was tried.
+    pub target: ConnectionTarget,
+    /// Whether it answered.
+    pub ok: bool,
+    /// How long it took.
+    pub latency_ms: i64,
+    /// What it said (an error, or a short description).
+    pub detail: String,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}

@@ -247,3 +247,30 @@ status_enum! {
         Support => "support", /// Production (work orders).
         Production => "production" }
 }
+
+status_enum! {
+    /// How much an insight matters.
+    InsightSeverity { /// Good to know.
+        Info => "info", /// Needs attention.
+        Warning => "warning", /// Needs attention now.
+        Critical => "critical" }
+}
+
+status_enum! {
+    /// An insight's state. Open and acknowledged insights are live; a
+    /// dismissed one stays silent while its condition holds.
+    InsightStatus { /// New.
+        Open => "open", /// Seen by the store.
+        Acknowledged => "acknowledged", /// The condition went away.
+        Resolved => "resolved", /// Silenced by the store.
+        Dismissed => "dismissed" }
+}
+
+status_enum! {
+    /// What a connection check tried.
+    ConnectionTarget { /// The store's database.
+        Database => "database", /// Redis.
+        Redis => "redis", /// The object store of export files and attachments.
+        ObjectStorage => "object_storage", /// An outgoing webhook endpoint.
+        WebhookEndpoint => "webhook_endpoint" }
+}

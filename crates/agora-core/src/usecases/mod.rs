@@ -6,6 +6,7 @@ mod catalog;
 mod events;
 mod exports;
 mod flags;
+mod insights;
 mod kpis;
 mod lifecycle;
 mod orders;
@@ -135,6 +136,7 @@ pub struct Agora {
     locks: Arc<dyn LockManager>,
     blobs: Arc<dyn BlobStore>,
     idempotency_cache: Option<Arc<dyn IdempotencyCache>>,
+    probes: Vec<Arc<dyn ConnectionProbe>>,
     guard_observer: Option<GuardObserver>,
     key_usage: Arc<lifecycle::KeyUsage>,
     config: AgoraConfig,
@@ -161,6 +163,7 @@ pub struct AgoraBuilder {
     locks: Option<Arc<dyn LockManager>>,
     blobs: Option<Arc<dyn BlobStore>>,
     idempotency_cache: Option<Arc<dyn IdempotencyCache>>,
+    probes: Vec<Arc<dyn ConnectionProbe>>,
     guard_observer: Option<GuardObserver>,
     config: AgoraConfig,
 }
@@ -206,6 +209,11 @@ impl AgoraBuilder {
         self.idempotency_cache = Some(cache);
         self
     }
+    /// Adds a dependency connection checks can reach (Redis, the object store).
+    pub fn probe(mut self, probe: Arc<dyn ConnectionProbe>) -> Self {
+        self.probes.push(probe);
+        self
+    }
     /// Observes every failed guard (for metrics by guard kind).
     pub fn guard_observer(mut self, observer: GuardObserver) -> Self {
         self.guard_observer = Some(observer);
@@ -231,6 +239,7 @@ impl AgoraBuilder {
             entropy,
             keyring,
             idempotency_cache: self.idempotency_cache,
+            probes: self.probes,
             guard_observer: self.guard_observer,
             key_usage: Arc::default(),
             config: self.config,
@@ -251,6 +260,7 @@ impl Agora {
             locks: None,
             blobs: None,
             idempotency_cache: None,
+            probes: Vec::new(),
             guard_observer: None,
             config: AgoraConfig::default(),
         }

@@ -66,6 +66,8 @@ pub enum Sweep {
     Kpis,
     /// [`Agora::refresh_velocity`].
     Velocity,
+    /// [`Agora::refresh_insights`].
+    Insights,
 }
 
 impl Agora {
@@ -89,6 +91,9 @@ impl Agora {
             Sweep::SequenceEvents => !s.list_unsequenced_events(store_id, 1).await?.is_empty(),
             Sweep::Kpis => self.kpis_due(store_id).await?,
             Sweep::Velocity => self.velocity_due(store_id).await?,
+            // Conditions change with time alone (a flag turns 24 hours
+            // old): every run looks; the scheduler spaces the runs.
+            Sweep::Insights => self.store.get_store(store_id).await?.is_some(),
         })
     }
 
@@ -108,6 +113,7 @@ impl Agora {
             }
             Sweep::Kpis => self.refresh_kpis(store_id, limit).await,
             Sweep::Velocity => self.refresh_velocity(store_id).await,
+            Sweep::Insights => self.refresh_insights(store_id).await,
         }
     }
 

@@ -535,3 +535,70 @@ pub struct UnreadView {
     /// Customer messages on the store's work orders (0 until work orders exist).
     pub work_order_messages: i64,
 }
+
+/// An insight.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct InsightView {
+    /// Id.
+    pub id: Uuid,
+    /// `low_stock`, `stockout_forecast`, `product_without_image`,
+    /// `flag_open_over_24h` or `payout_held`.
+    pub kind: String,
+    /// `info`, `warning` or `critical`.
+    pub severity: String,
+    /// `open`, `acknowledged`, `resolved` or `dismissed`.
+    pub status: String,
+    /// e.g. `variant`, `product`, `order_flag`, `payout`.
+    pub resource_type: String,
+    /// The resource.
+    pub resource_id: Uuid,
+    /// What to tell the store.
+    pub message: String,
+    /// Created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// Last changed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// `PATCH /v1/insights/{id}` body.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct InsightPatch {
+    /// `acknowledged` or `dismissed`.
+    pub status: String,
+}
+
+/// `POST /v1/stores/{id}/connection-checks` body.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewConnectionCheck {
+    /// `database`, `redis`, `object_storage` or `webhook_endpoint`.
+    pub target: String,
+    /// The webhook endpoint, for `webhook_endpoint`.
+    #[serde(default)]
+    pub endpoint_id: Option<Uuid>,
+}
+
+/// A connection check and its result.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ConnectionCheckView {
+    /// Id.
+    pub id: Uuid,
+    /// What was tried.
+    pub target: String,
+    /// Whether it answered.
+    pub ok: bool,
+    /// How long it took, in milliseconds.
+    pub latency_ms: i64,
+    /// What it said.
+    pub detail: String,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}

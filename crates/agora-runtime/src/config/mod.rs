@@ -69,6 +69,7 @@ pub const ALL_JOBS: &[&str] = &[
     "sequence_events",
     "kpis",
     "velocity",
+    "insights",
     "relay_events",
     "reconcile",
 ];

@@ -67,6 +67,9 @@ pub enum Job {
     /// Recompute each store's sales velocity and stockout forecast per
     /// variant (when its feed moved, at least hourly; at most every ten minutes).
     Velocity,
+    /// Keep each store's insights: one live insight per condition that
+    /// holds, resolved when it no longer does (every five minutes).
+    Insights,
     /// Relay sequenced events to Redis streams (when Redis is configured).
     RelayEvents,
     /// Compare reserved stock with active reservations; audit every correction.
@@ -86,6 +89,7 @@ impl Job {
         Job::SequenceEvents,
         Job::Kpis,
         Job::Velocity,
+        Job::Insights,
         Job::RelayEvents,
         Job::Reconcile,
     ];
@@ -103,6 +107,7 @@ impl Job {
             Job::SequenceEvents => "sequence_events",
             Job::Kpis => "kpis",
             Job::Velocity => "velocity",
+            Job::Insights => "insights",
             Job::RelayEvents => "relay_events",
             Job::Reconcile => "reconcile",
         }
@@ -126,6 +131,7 @@ impl Job {
             Job::SequenceEvents => Some(Sweep::SequenceEvents),
             Job::Kpis => Some(Sweep::Kpis),
             Job::Velocity => Some(Sweep::Velocity),
+            Job::Insights => Some(Sweep::Insights),
             _ => None,
         }
     }
@@ -135,6 +141,7 @@ impl Job {
         match self {
             Job::Reconcile | Job::Kpis => Some(Duration::from_secs(60)),
             Job::Velocity => Some(Duration::from_secs(600)),
+            Job::Insights => Some(Duration::from_secs(300)),
             _ => None,
         }
     }

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use crate::harness::{Customer, Harness, StoreFixture, TestStore};
 
+mod insights;
 mod jobs;
 mod kpis;
 mod operations;
@@ -19,6 +20,7 @@ mod storage;
 mod stores;
 mod support;
 
+pub use insights::*;
 pub use jobs::*;
 pub use kpis::*;
 pub use operations::*;
@@ -160,4 +162,7 @@ pub(crate) async fn populate_every_table(h: &Harness, s: &StoreFixture) {
     h.agora.send_draft(&s.admin, DraftId(draft.id), SendDraft::default()).await.unwrap();
     let reply = NewQuickReply { content: "Q".into(), role: "support".into() };
     h.agora.create_quick_reply(&s.admin, s.id, reply).await.unwrap();
+    h.agora.refresh_insights(s.id).await.unwrap();
+    let check = NewConnectionCheck { target: "database".into(), endpoint_id: None };
+    h.agora.run_connection_check(&s.admin, s.id, check).await.unwrap();
 }
