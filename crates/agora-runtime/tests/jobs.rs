@@ -319,10 +319,11 @@ async fn three_workers(dir: &std::path::Path, url: &str, shared_locks: bool) {
 }
 
 /// Two workers and an api (a third runtime placing and paying orders
-/// through the use cases) on one PostgreSQL database, the `kpis` job on
-/// every tick of both workers: the KPI cache ends with each (store, day,
-/// currency) once, equal to a recount from the orders, and each store's
-/// cursor at its last event.
+/// through the use cases) on one PostgreSQL database, the `kpis`,
+/// `velocity` and `insights` jobs on every tick of both workers: the KPI
+/// cache ends with each (store, day, currency) once, equal to a recount
+/// from the orders, each store's cursor at its last event, one velocity row
+/// per variant and one live insight per (kind, resource).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_workers_and_the_api_on_one_postgres_database_keep_each_kpi_day_once() {
     let db = TestDatabase::new("postgres").await;
@@ -377,8 +378,10 @@ async fn two_workers_and_the_api_on_one_postgres_database_keep_each_kpi_day_once
         .map(|(i, rt)| {
             Scheduler::new(rt)
                 .with_name(format!("k{i}"))
-                .with_jobs(&[Job::SequenceEvents, Job::Kpis])
+                .with_jobs(&[Job::SequenceEvents, Job::Kpis, Job::Velocity, Job::Insights])
                 .with_min_period(Job::Kpis, Duration::ZERO)
+                .with_min_period(Job::Velocity, Duration::ZERO)
+                .with_min_period(Job::Insights, Duration::ZERO)
                 .with_batch_size(20)
         })
         .collect();
@@ -450,4 +453,13 @@ async fn two_workers_and_the_api_on_one_postgres_database_keep_each_kpi_day_once
     eprintln!("kpi stats per worker: {:?}", stats.iter().map(|s| s.get(&Job::Kpis)).collect::<Vec<_>>());
     assert_eq!(kpis.errors, 0, "{kpis:?}");
     assert!(kpis.batches > 0, "{kpis:?}");
+    let (velocity, insights) = (total(&stats, Job::Velocity), total(&stats, Job::Insights));
+    assert_eq!((velocity.errors, insights.errors), (0, 0), "{velocity:?} {insights:?}");
+    assert!(velocity.batches > 0 && insights.batches > 0, "{velocity:?} {insights:?}");
+    assert_eq!(snap.rows::<ProductVelocity>().len(), shops.len(), "one velocity row per variant");
+    let live: Vec<_> =
+        snap.rows::<Insight>().into_iter().filter_map(|i| i.live_key.clone().map(|k| (i.store_id, k))).collect();
+    let distinct: std::collections::HashSet<_> = live.iter().cloned().collect();
+    assert_eq!(distinct.len(), live.len(), "one live insight per (kind, resource)");
+    assert!(live.iter().any(|(_, k)| k.starts_with("product_without_image:")), "{live:?}");
 }

@@ -9,7 +9,7 @@ use crate::schema::Entity;
 
 /// An audited change of a setting or decision.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Entity)]
-#[entity(table = "audit_log", key(id), immutable)]
+#[entity(table = "audit_log", key(id), immutable, deletable)]
 pub struct AuditLog {
     /// Id.
     pub id: AuditId,
@@ -59,7 +59,7 @@ pub struct IdempotencyRecord {
 /// An append-only fact about a store, written in the same changeset as the
 /// change it describes; numbered later by the sequencer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Entity)]
-#[entity(table = "activity_event", key(id))]
+#[entity(table = "activity_event", key(id), deletable)]
 pub struct ActivityEvent {
     /// Id.
     pub id: EventId,

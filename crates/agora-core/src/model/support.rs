@@ -80,7 +80,7 @@ pub struct TicketMessage {
 
 /// A proposed reply to a ticket and what the reviewer made of it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Entity)]
-#[entity(table = "reply_draft", key(id))]
+#[entity(table = "reply_draft", key(id), deletable)]
 pub struct ReplyDraft {
     /// Id.
     pub id: DraftId,

@@ -12,6 +12,7 @@ mod lifecycle;
 mod orders;
 mod payments;
 mod purchasing;
+mod retention;
 mod stores;
 mod support;
 mod sweeps;

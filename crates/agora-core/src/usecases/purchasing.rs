@@ -238,6 +238,17 @@ impl Agora {
         if rows.is_empty() {
             return Err(AgoraError::validation("velocity", "nothing needs reordering"));
         }
+        // The suggestions are as of the velocity job's last run: take off
+        // what was ordered since (a second draft never orders twice).
+        let on_order = self.on_order(store_id).await?;
+        for r in &mut rows {
+            let now_on_order = on_order.get(&r.variant_id).copied().unwrap_or(0);
+            r.reorder_qty -= (now_on_order - r.on_order).max(0);
+        }
+        rows.retain(|r| r.reorder_qty > 0);
+        if rows.is_empty() {
+            return Err(AgoraError::validation("velocity", "nothing needs reordering"));
+        }
         rows.sort_by_key(|r| r.variant_id);
         rows.truncate(MAX_PO_LINES);
         let currency = match currency? {
@@ -397,6 +408,34 @@ impl Agora {
         Err(too_contended())
     }
 
+    /// Creates the empty stock rows a receipt will add to, where missing
+    /// (a row created meanwhile by someone else is fine: the insert of an
+    /// existing row changes nothing).
+    async fn ensure_stock_rows(&self, po: &PurchaseOrder, req: &ReceivePurchaseOrder) -> Result<(), AgoraError> {
+        let ids: Vec<VariantId> = req.lines.iter().map(|l| VariantId(l.variant_id)).collect();
+        let stock = self.store.list_inventory(&ids).await?;
+        for id in ids {
+            if stock.iter().any(|s| s.variant_id == id && s.warehouse_id == po.warehouse_id) {
+                continue;
+            }
+            let mut cs = Changeset::new();
+            cs.insert(Record::Inventory(Inventory {
+                variant_id: id,
+                warehouse_id: po.warehouse_id,
+                store_id: po.store_id,
+                on_hand: 0,
+                reserved: 0,
+                updated_at: self.now(),
+            }));
+            match self.apply_changeset(cs).await {
+                Ok(()) => {}
+                Err(e) if is_retryable(&e) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
     async fn receive_replay(
         &self,
         scope: &str,
@@ -464,7 +503,7 @@ impl Agora {
         if all_received {
             next.received_at = Some(now);
         }
-        let stock = self.store.list_inventory(&lines.iter().map(|l| l.variant_id).collect::<Vec<_>>()).await?;
+        self.ensure_stock_rows(po, req).await?;
         let mut cs = Changeset::new();
         cs.guard(guards::store_is_active(po.store_id))
             .guard(Guard::row_is::<PurchaseOrder>(po.id, &[("version", Value::Int(po.version))]));
@@ -472,14 +511,14 @@ impl Agora {
             let at = by_variant[&VariantId(r.variant_id)];
             lines[at].received_qty += r.qty;
             cs.update(Record::PurchaseOrderLine(lines[at].clone()));
-            let variant_id = VariantId(r.variant_id);
-            let exists = stock.iter().any(|s| s.variant_id == variant_id && s.warehouse_id == po.warehouse_id);
-            let change = if exists {
-                StockChange::Adjust { on_hand: r.qty, reserved: 0 }
-            } else {
-                StockChange::SetOnHand { store_id: po.store_id, on_hand: r.qty }
-            };
-            cs.stock(variant_id, po.warehouse_id, now, change);
+            // An increment: concurrent sales, receipts and stock edits of the
+            // row all count.
+            cs.stock(
+                VariantId(r.variant_id),
+                po.warehouse_id,
+                now,
+                StockChange::Adjust { on_hand: r.qty, reserved: 0 },
+            );
         }
         let view = po_view(&next, &lines);
         let recorded = serde_json::to_string(&view).map_err(|e| AgoraError::Internal(e.to_string()))?;

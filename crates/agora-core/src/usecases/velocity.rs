@@ -28,6 +28,9 @@ pub const VELOCITY_JOB: &str = "velocity";
 /// (velocity falls as days without sales pass).
 const VELOCITY_MAX_AGE: Duration = Duration::hours(1);
 
+/// Stockout times further ahead than this (a century) are not given.
+const STOCKOUT_HORIZON_SECONDS: i64 = 100 * 366 * 86_400;
+
 /// `units_sold / window_days` in thousandths of a unit, rounded half up.
 fn velocity_milli(units_sold: i64, window_days: i64) -> i64 {
     let window = window_days.max(1);
@@ -56,9 +59,13 @@ pub(crate) fn forecast(
         (None, None)
     } else {
         let left = available.max(0);
-        // seconds = left / (units_sold / window) days
-        let seconds = (i128::from(left) * i128::from(window) * 86_400 / i128::from(units_sold)) as i64;
-        (Some(left * window / units_sold), Some(now + Duration::seconds(seconds)))
+        // seconds = left / (units_sold / window) days; beyond a century
+        // (or the calendar) there is no date to give.
+        let seconds = i128::from(left) * i128::from(window) * 86_400 / i128::from(units_sold);
+        let at = (seconds <= i128::from(STOCKOUT_HORIZON_SECONDS))
+            .then(|| now.checked_add(Duration::seconds(seconds as i64)))
+            .flatten();
+        (Some(left * window / units_sold), at)
     };
     ProductVelocity {
         variant_id: v.id,
@@ -72,6 +79,15 @@ pub(crate) fn forecast(
         days_of_cover,
         stockout_at,
         reorder_qty: (needed - available - on_order).max(0),
+    }
+}
+
+/// Whether a forecast stockout time moved by a day or more (or appeared or
+/// went away).
+fn stockout_moved(old: Option<OffsetDateTime>, new: Option<OffsetDateTime>) -> bool {
+    match (old, new) {
+        (Some(a), Some(b)) => (a - b).abs() >= Duration::days(1),
+        (a, b) => a.is_some() != b.is_some(),
     }
 }
 
@@ -168,9 +184,11 @@ impl Agora {
                 now,
             );
             match stored.remove(&v.id) {
-                // stockout_at moves with the clock; rewrite it only when
-                // the figures behind it changed.
-                Some(old) if ProductVelocity { stockout_at: row.stockout_at, ..old.clone() } == row => {}
+                // stockout_at moves with the clock; rewrite it when the
+                // figures behind it changed or it drifted by a day.
+                Some(old)
+                    if ProductVelocity { stockout_at: row.stockout_at, ..old.clone() } == row
+                        && !stockout_moved(old.stockout_at, row.stockout_at) => {}
                 Some(_) => {
                     cs.update(Record::Velocity(row));
                     written += 1;

@@ -9,11 +9,14 @@ use super::fair::{Batch, share_out};
 use super::lease::Claim;
 use super::{EXPORTS_PER_PASS, Job, Pass, Scheduler};
 
+/// The scheduler-state name of the per-store part of the retention job.
+const STORE_RETENTION: &str = "retention:stores";
+
 impl Scheduler {
     pub(super) async fn pass(&self, job: Job, stores: &[StoreId]) -> Pass {
         match job {
             Job::Exports => self.exports_pass().await,
-            Job::Retention => self.retention_pass().await,
+            Job::Retention => self.retention_pass(stores).await,
             Job::Maintenance => self.maintenance_pass().await,
             Job::SequenceEvents | Job::Reconcile | Job::Kpis | Job::Velocity | Job::Insights => {
                 // Whole-store jobs: every store once per pass.
@@ -134,7 +137,7 @@ impl Scheduler {
         }
     }
 
-    async fn retention_pass(&self) -> Pass {
+    async fn retention_pass(&self, stores: &[StoreId]) -> Pass {
         let mut pass = Pass::default();
         let claim = match self.claim("job:retention").await {
             Ok(Some(c)) => Some(c),
@@ -145,11 +148,26 @@ impl Scheduler {
             Err(()) => None,
         };
         let a = &self.agora;
-        let results = [
+        let mut results = vec![
             a.purge_expired_idempotency(self.batch).await,
             a.purge_expired_sessions(self.batch).await,
             a.expire_exports(self.batch).await,
         ];
+        // Each store's retention periods, at most once a minute: a store
+        // with nothing past its periods costs a settings read.
+        let due = {
+            let state = self.state();
+            state.maintained.get(STORE_RETENTION).is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(60))
+        };
+        if due {
+            for &store in stores {
+                if self.stopping() {
+                    break;
+                }
+                results.push(a.purge_retained(store, self.batch).await);
+            }
+            self.state().maintained.insert(STORE_RETENTION, std::time::Instant::now());
+        }
         for r in results {
             match r {
                 Ok(r) => {

@@ -13,7 +13,8 @@ use crate::harness::Harness;
 crate::__scenario_list!($ __scenarios_purchasing:
     velocity_forecasts_from_orders_paid_in_the_window, velocity_job_writes_each_run_once,
     purchase_order_moves_and_receives_into_stock, purchase_order_receive_is_idempotent,
-    purchase_order_refusals, purchase_order_drafted_from_velocity,
+    purchase_order_refusals, purchase_order_drafted_from_velocity, receipts_into_a_new_stock_row_all_count,
+    velocity_survives_a_stockout_beyond_the_calendar,
 );
 
 async fn velocity(h: &Harness, s: &StoreFixture) -> Vec<VelocityView> {
@@ -278,4 +279,44 @@ pub async fn purchase_order_drafted_from_velocity(ts: TestStore) {
     h.clock.advance(Duration::minutes(1));
     velocity(h, s).await;
     assert_eq!(code(h.agora.purchase_order_from_velocity(&s.admin, s.id, from).await), "validation");
+}
+
+pub async fn receipts_into_a_new_stock_row_all_count(ts: TestStore) {
+    let Scene { h, s, .. } = scene(ts, "PO-RACE", 100, 0).await;
+    // A variant with no stock row in the receiving warehouse yet.
+    let np = NewProduct {
+        title: "Fresh".into(),
+        currency: "EUR".into(),
+        status: None,
+        variants: vec![NewVariant { sku: "PO-FRESH".into(), name: "f".into(), price_minor: 1 }],
+    };
+    let p = h.agora.create_product(&s.admin, s.id, np).await.unwrap();
+    let v = p.variants[0].id;
+    let mut ids = Vec::new();
+    for qty in [10, 5, 7] {
+        let po = h.agora.create_purchase_order(&s.admin, s.id, new_po(&s, vec![line(v, qty, 1)])).await.unwrap();
+        h.agora.move_purchase_order(&s.admin, PurchaseOrderId(po.id), PurchaseOrderStatus::Submitted).await.unwrap();
+        ids.push((PurchaseOrderId(po.id), qty));
+    }
+    let receipts = ids.iter().map(|(id, qty)| {
+        let (agora, admin, body) = (h.agora.clone(), s.admin.clone(), receive(&[(v, *qty)]));
+        async move { agora.receive_purchase_order(&admin, *id, Some("all"), body).await }
+    });
+    for r in futures::future::join_all(receipts).await {
+        assert_eq!(r.unwrap().order.status, "received");
+    }
+    assert_eq!(h.available(p.id, v).await, 22, "10 + 5 + 7: no receipt overwrote another");
+}
+
+pub async fn velocity_survives_a_stockout_beyond_the_calendar(ts: TestStore) {
+    let Scene { h, s, v, c, .. } = scene(ts, "VEL-FAR", 100, 1_000_000_000).await;
+    configure(&h, &s, SettingsPatch { velocity_window_days: Some(365), ..Default::default() }).await;
+    let o = h.order(&c, &s, &[(v, 1)]).await.unwrap();
+    h.pay(&c, &o).await;
+    let rows = velocity(&h, &s).await;
+    let r = row(&rows, v);
+    assert_eq!((r.units_sold, r.days_of_cover), (1, Some(999_999_999 * 365)));
+    assert_eq!(r.stockout_at, None, "no date beyond a century");
+    assert!(h.agora.has_due(agora_core::usecases::Sweep::Insights, s.id).await.unwrap());
+    h.agora.refresh_insights(s.id).await.unwrap();
 }
