@@ -105,6 +105,38 @@ pub fn flag_transition(from: FlagStatus, to: FlagStatus) -> Result<FlagStatus, A
     }
 }
 
+/// draft -> submitted -> partially_received -> received (a receipt may
+/// also go straight to received, and partially_received repeats);
+/// draft | submitted -> cancelled.
+///
+/// # Errors
+/// [`AgoraError::InvalidTransition`] for any other move.
+pub fn purchase_order_transition(
+    from: PurchaseOrderStatus,
+    to: PurchaseOrderStatus,
+) -> Result<PurchaseOrderStatus, AgoraError> {
+    use PurchaseOrderStatus::*;
+    match (from, to) {
+        (Draft, Submitted)
+        | (Draft | Submitted, Cancelled)
+        | (Submitted | PartiallyReceived, PartiallyReceived | Received) => Ok(to),
+        _ => Err(refuse("purchase order", from, to)),
+    }
+}
+
+/// What a store does with an insight: open -> acknowledged | dismissed,
+/// acknowledged -> dismissed (the job resolves them).
+///
+/// # Errors
+/// [`AgoraError::InvalidTransition`] for any other move.
+pub fn insight_transition(from: InsightStatus, to: InsightStatus) -> Result<InsightStatus, AgoraError> {
+    use InsightStatus::*;
+    match (from, to) {
+        (Open, Acknowledged | Dismissed) | (Acknowledged, Dismissed) => Ok(to),
+        _ => Err(refuse("insight", from, to)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -37,6 +37,13 @@ impl Validator {
         }
     }
 
+    /// Checks an optional text's length (0..=`max` characters) when given.
+    pub fn optional_text(&mut self, field: &str, value: Option<&String>, max: usize) {
+        if let Some(t) = value {
+            self.text(field, t, 0, max);
+        }
+    }
+
     /// Checks an integer range.
     pub fn range(&mut self, field: &str, value: i64, min: i64, max: i64) {
         if value < min || value > max {

@@ -38,12 +38,6 @@ pub(crate) fn flag_event(f: &OrderFlag) -> serde_json::Value {
     serde_json::json!({"order_id": f.order_id, "reason": f.reason, "status": f.status})
 }
 
-fn optional_text(v: &mut Validator, field: &str, text: Option<&String>) {
-    if let Some(t) = text {
-        v.text(field, t, 0, MAX_FLAG_TEXT);
-    }
-}
-
 impl Agora {
     /// The `fraud_risk` flag an order gets when its amount reaches the
     /// store's `flag_amount_minor` (0 = off); written in the order's commit.
@@ -75,7 +69,7 @@ impl Agora {
         let mut v = Validator::new();
         let reason = FlagReason::parse(&req.reason);
         v.check(reason.is_some(), "reason", "must be fraud_risk, address_issue, customer_request or other");
-        optional_text(&mut v, "note", req.note.as_ref());
+        v.optional_text("note", req.note.as_ref(), MAX_FLAG_TEXT);
         v.finish()?;
         let order = self.store.get_order(order_id).await?.filter(|o| actor.administers(o.store_id));
         let order = order.ok_or(AgoraError::NotFound("order"))?;
@@ -117,8 +111,8 @@ impl Agora {
         let mut v = Validator::new();
         let status = patch.status.as_deref().map(FlagStatus::parse);
         v.check(!matches!(status, Some(None)), "status", "must be open, in_review, resolved or dismissed");
-        optional_text(&mut v, "note", patch.note.as_ref());
-        optional_text(&mut v, "resolution", patch.resolution.as_ref());
+        v.optional_text("note", patch.note.as_ref(), MAX_FLAG_TEXT);
+        v.optional_text("resolution", patch.resolution.as_ref(), MAX_FLAG_TEXT);
         v.finish()?;
         let status = status.flatten();
         for _ in 0..self.config.max_attempts {

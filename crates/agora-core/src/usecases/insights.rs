@@ -14,6 +14,7 @@ use crate::model::*;
 use crate::query::Query;
 use crate::reads::Reads;
 use crate::schema::Value;
+use crate::state::insight_transition;
 use crate::views::*;
 
 use super::sweeps::SweepReport;
@@ -286,17 +287,7 @@ impl Agora {
             if i.status == to {
                 return Ok(insight_view(&i));
             }
-            let allowed = matches!(
-                (i.status, to),
-                (InsightStatus::Open, _) | (InsightStatus::Acknowledged, InsightStatus::Dismissed)
-            );
-            if !allowed {
-                return Err(AgoraError::InvalidTransition {
-                    entity: "insight",
-                    from: i.status.to_string(),
-                    to: to.to_string(),
-                });
-            }
+            insight_transition(i.status, to)?;
             let next = Insight { status: to, updated_at: self.now(), ..i.clone() };
             let mut cs = Changeset::new();
             cs.guard(insight_is(&i)).update(Record::Insight(next.clone())).insert(self.event(

@@ -16,6 +16,7 @@ use crate::money::{Currency, MAX_MINOR};
 use crate::query::Query;
 use crate::reads::Reads;
 use crate::schema::Value;
+use crate::state::purchase_order_transition;
 use crate::validate::Validator;
 use crate::views::*;
 
@@ -64,18 +65,6 @@ fn po_view(po: &PurchaseOrder, lines: &[PurchaseOrderLine]) -> PurchaseOrderView
         updated_at: po.updated_at,
         submitted_at: po.submitted_at,
         received_at: po.received_at,
-    }
-}
-
-fn po_transition(from: PurchaseOrderStatus, to: PurchaseOrderStatus) -> Result<PurchaseOrderStatus, AgoraError> {
-    use PurchaseOrderStatus::*;
-    match (from, to) {
-        (Draft, Submitted)
-        | (Draft | Submitted, Cancelled)
-        | (Submitted | PartiallyReceived, PartiallyReceived | Received) => Ok(to),
-        _ => {
-            Err(AgoraError::InvalidTransition { entity: "purchase order", from: from.to_string(), to: to.to_string() })
-        }
     }
 }
 
@@ -332,7 +321,7 @@ impl Agora {
         for _ in 0..self.config.max_attempts {
             let po = self.admin_po(actor, id).await?;
             let mut next = po.clone();
-            next.status = po_transition(po.status, to)?;
+            next.status = purchase_order_transition(po.status, to)?;
             let now = self.now();
             next.version += 1;
             next.updated_at = now;
@@ -493,7 +482,7 @@ impl Agora {
             copy.iter().all(|l| l.received_qty >= l.qty)
         };
         let to = if all_received { PurchaseOrderStatus::Received } else { PurchaseOrderStatus::PartiallyReceived };
-        let status = po_transition(po.status, to)?;
+        let status = purchase_order_transition(po.status, to)?;
         v.finish()?;
         let now = self.now();
         let mut next = po.clone();

@@ -83,12 +83,6 @@ fn version_is<T: crate::schema::Entity>(key: impl Into<crate::schema::Key>, vers
     Guard::row_is::<T>(key, &[("version", Value::Int(version))])
 }
 
-fn optional_text(v: &mut Validator, field: &str, text: Option<&String>, max: usize) {
-    if let Some(t) = text {
-        v.text(field, t, 0, max);
-    }
-}
-
 /// Which side of a ticket an actor is on.
 fn side_of(actor: &Actor, t: &Ticket) -> Option<MessageAuthor> {
     match actor {
@@ -333,33 +327,14 @@ impl Agora {
     /// # Errors
     /// `unauthorized`; `not_found`.
     pub async fn mark_ticket_read(&self, actor: &Actor, id: TicketId) -> Result<TicketView, AgoraError> {
-        for _ in 0..self.config.max_attempts {
-            let (t, side) = self.ticket_for(actor, id).await?;
-            let mut next = t.clone();
+        self.change_ticket(actor, id, "ticket.read", |t, side| {
             match side {
-                MessageAuthor::Customer => next.unread_for_customer = 0,
-                MessageAuthor::Store => next.unread_for_store = 0,
+                MessageAuthor::Customer => t.unread_for_customer = 0,
+                MessageAuthor::Store => t.unread_for_store = 0,
             }
-            if next == t {
-                return Ok(ticket_view(&t));
-            }
-            next.version += 1;
-            next.updated_at = self.now();
-            let mut cs = Changeset::new();
-            cs.guard(version_is::<Ticket>(id, t.version)).update(Record::Ticket(next.clone())).insert(self.event(
-                t.store_id,
-                "ticket",
-                id.0,
-                "ticket.read",
-                serde_json::json!({"side": side}),
-            ));
-            match self.apply_changeset(cs).await {
-                Ok(()) => return Ok(ticket_view(&next)),
-                Err(e) if failed_guard(&e).is_some() => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(too_contended())
+            Ok(serde_json::json!({"side": side}))
+        })
+        .await
     }
 
     /// Changes a ticket's status or priority (store admin). Any status may
@@ -379,31 +354,44 @@ impl Agora {
         let priority = patch.priority.as_deref().map(TicketPriority::parse);
         v.check(!matches!(priority, Some(None)), "priority", "must be low, normal, high or urgent");
         v.finish()?;
-        for _ in 0..self.config.max_attempts {
-            let (t, side) = self.ticket_for(actor, id).await?;
+        self.change_ticket(actor, id, "ticket.updated", |t, side| {
             if side != MessageAuthor::Store {
                 return Err(AgoraError::NotFound("ticket"));
             }
-            let mut next = t.clone();
             if let Some(Some(s)) = status {
-                next.status = s;
+                t.status = s;
             }
             if let Some(Some(p)) = priority {
-                next.priority = p;
+                t.priority = p;
             }
+            Ok(serde_json::json!({"status": t.status, "priority": t.priority}))
+        })
+        .await
+    }
+
+    /// Applies `change` to the ticket as the caller's side sees it, guarded
+    /// on its version (retried when another change won), with a `kind`
+    /// event carrying the payload `change` returns; no change, no write.
+    async fn change_ticket(
+        &self,
+        actor: &Actor,
+        id: TicketId,
+        kind: &str,
+        change: impl Fn(&mut Ticket, MessageAuthor) -> Result<serde_json::Value, AgoraError>,
+    ) -> Result<TicketView, AgoraError> {
+        for _ in 0..self.config.max_attempts {
+            let (t, side) = self.ticket_for(actor, id).await?;
+            let mut next = t.clone();
+            let payload = change(&mut next, side)?;
             if next == t {
                 return Ok(ticket_view(&t));
             }
             next.version += 1;
             next.updated_at = self.now();
             let mut cs = Changeset::new();
-            cs.guard(version_is::<Ticket>(id, t.version)).update(Record::Ticket(next.clone())).insert(self.event(
-                t.store_id,
-                "ticket",
-                id.0,
-                "ticket.updated",
-                serde_json::json!({"status": next.status, "priority": next.priority}),
-            ));
+            cs.guard(version_is::<Ticket>(id, t.version))
+                .update(Record::Ticket(next.clone()))
+                .insert(self.event(t.store_id, "ticket", id.0, kind, payload));
             match self.apply_changeset(cs).await {
                 Ok(()) => return Ok(ticket_view(&next)),
                 Err(e) if failed_guard(&e).is_some() => continue,
@@ -444,8 +432,8 @@ impl Agora {
         v.text("body", &req.body, 1, MAX_BODY);
         let source = DraftSource::parse(&req.source);
         v.check(source.is_some(), "source", "must be template, model or human");
-        optional_text(&mut v, "model", req.model.as_ref(), 100);
-        optional_text(&mut v, "version", req.version.as_ref(), 100);
+        v.optional_text("model", req.model.as_ref(), 100);
+        v.optional_text("version", req.version.as_ref(), 100);
         v.finish()?;
         let (t, side) = self.ticket_for(actor, ticket_id).await?;
         if side != MessageAuthor::Store {
@@ -534,7 +522,7 @@ impl Agora {
     /// `unauthorized`; `not_found`; `validation`; `invalid_transition`.
     pub async fn discard_draft(&self, actor: &Actor, id: DraftId, req: DiscardDraft) -> Result<DraftView, AgoraError> {
         let mut v = Validator::new();
-        optional_text(&mut v, "feedback", req.feedback.as_ref(), 2000);
+        v.optional_text("feedback", req.feedback.as_ref(), 2000);
         v.finish()?;
         self.change_draft(actor, id, "draft.discarded", |d| {
             if d.status != DraftStatus::Proposed {
@@ -566,7 +554,7 @@ impl Agora {
             "reward_score",
             "must be between -1.0 and 1.0",
         );
-        optional_text(&mut v, "feedback", req.feedback.as_ref(), 2000);
+        v.optional_text("feedback", req.feedback.as_ref(), 2000);
         v.finish()?;
         self.change_draft(actor, id, "draft.reviewed", |d| {
             if let Some(m) = milli {
