@@ -1,14 +1,17 @@
 //! A read-through cache for catalog reads in front of any [`Store`].
 //!
 //! What is cached is the policy of [`policy`]: a product by id, the
-//! variants of one product, a store's listing pages. Every other query,
+//! variants of one product, a store's listing pages, a store's tickets with
+//! unread customer messages (so `GET /v1/stores/{id}/unread`, polled by
+//! every open dashboard, is served from Redis). Every other query,
 //! every stock read and [`Store::order_context`] go straight to the inner
 //! store, so placing an order keeps the inner store's one-call read.
 //!
 //! # Never stale after a write: generations
 //! Every cached value hangs off a *generation key* holding a random token:
 //! `cache:gen:product:{id}` for a product and its variants,
-//! `cache:gen:listing:{store}` for a store's listing pages. A value is
+//! `cache:gen:listing:{store}` for a store's listing pages,
+//! `cache:gen:unread:{store}` for its unread tickets. A value is
 //! stored as `token \n json` and is a hit only while its token equals the
 //! generation key's current token.
 //!
@@ -17,8 +20,8 @@
 //!   stores the value *only if the generation still holds the token it
 //!   started with* (another script, so compare and set are one step).
 //! - After `apply` returns from the inner store, every generation key the
-//!   changeset's product and variant writes touched gets a fresh random
-//!   token, before `apply` returns to the caller.
+//!   changeset's product, variant and ticket writes touched gets a fresh
+//!   random token, before `apply` returns to the caller.
 //!
 //! So a reader that read the old row before a commit cannot publish it after
 //! the invalidation (its token is gone: the read-populate-after-invalidate
@@ -32,7 +35,10 @@
 //! may serve the old value until the TTL ends (the documented bound).
 //!
 //! With Redis unreachable every read goes to the inner store; nothing fails
-//! and [`RedisClient::errors`] rises.
+//! and [`RedisClient::errors`] rises. A value Redis lost (eviction, restart,
+//! flush, failover) is a miss: it is rebuilt from the inner store by the
+//! next read, under the same token guard, so a count served from Redis is
+//! always the store's.
 
 mod policy;
 
@@ -155,6 +161,14 @@ impl CachedStore {
         self.client.key(&format!("cache:gen:listing:{store_id}"))
     }
 
+    fn unread_gen(&self, store_id: StoreId) -> String {
+        self.client.key(&format!("cache:gen:unread:{store_id}"))
+    }
+
+    fn unread_slot(&self, store_id: StoreId) -> Slot {
+        Slot { generation: self.unread_gen(store_id), value: self.client.key(&format!("cache:unread:{store_id}")) }
+    }
+
     fn product_slot(&self, id: ProductId) -> Slot {
         Slot { generation: self.product_gen(id), value: self.client.key(&format!("cache:product:{id}")) }
     }
@@ -173,21 +187,23 @@ impl CachedStore {
     }
 
     /// The generation keys `changeset` makes stale once applied. Deleted
-    /// catalog rows are read first to learn their product and store (agora
+    /// cached rows are read first to learn their product or store (agora
     /// never deletes them today; a failed read means the delete fails too).
     async fn generations_for(&self, changeset: &Changeset) -> Vec<String> {
         let stale = policy::stale(changeset);
-        let mut products = stale.products;
+        let (mut products, mut unread) = (stale.products, stale.unread);
         for (table, key) in &stale.deleted {
             if let Ok(rows) = self.inner.fetch(&Query::by_key(table, key)).await {
                 products.extend(rows.iter().filter_map(policy::product_of));
+                unread.extend(rows.iter().filter_map(policy::ticket_store));
             }
         }
-        let mut out = Vec::with_capacity(products.len() * 2);
+        let mut out = Vec::with_capacity(products.len() * 2 + unread.len());
         for (product_id, store_id) in products {
             out.push(self.product_gen(product_id));
             out.push(self.listing_gen(store_id));
         }
+        out.extend(unread.into_iter().map(|s| self.unread_gen(s)));
         out.sort();
         out.dedup();
         out
@@ -353,6 +369,10 @@ impl CachedStore {
                 Ok(records(self.read_through(slot, |_| true, fetch).await?))
             }
             Cached::Variants(ids) => self.variants(query, &ids).await,
+            Cached::StoreUnread(store_id) => {
+                let fetch = || async { Ok(typed::<Ticket>(inner().await?)) };
+                Ok(records(self.read_through(self.unread_slot(store_id), |_| true, fetch).await?))
+            }
         }
     }
 
@@ -485,6 +505,66 @@ mod tests {
         assert_eq!(store.get_product(id).await.expect("read").expect("row").title, "new", "and it is cached now");
         let listing = store.list_products(old.store_id, None, Page::first(5)).await.expect("list");
         assert_eq!(listing[0].title, "new");
+        assert_eq!(client.errors(), 0);
+        client.purge_prefix().await.expect("clean up");
+    }
+
+    fn ticket(n: u128, unread_for_store: i64) -> Ticket {
+        let at = OffsetDateTime::UNIX_EPOCH;
+        Ticket {
+            id: TicketId(uuid::Uuid::from_u128(n)),
+            number: format!("T-{n}"),
+            store_id: StoreId(uuid::Uuid::from_u128(1)),
+            user_id: UserId(uuid::Uuid::from_u128(2)),
+            order_id: None,
+            subject: "where is my parcel".into(),
+            status: TicketStatus::Open,
+            priority: TicketPriority::Normal,
+            unread_for_customer: 0,
+            unread_for_store,
+            last_message_at: at,
+            version: 1,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    /// A store's unread tickets are served from Redis, and when Redis loses
+    /// them (a flush, an eviction, a restart) the next read rebuilds them
+    /// from the store: the count is the store's again, and cached again.
+    #[tokio::test]
+    async fn unread_tickets_are_served_from_redis_and_rebuilt_when_redis_lost_them() {
+        let client = client().await;
+        let inner = Arc::new(agora_memory::MemoryStore::new());
+        let store = CachedStore::new(inner.clone(), client.clone(), Duration::from_secs(60));
+        let store_id = StoreId(uuid::Uuid::from_u128(1));
+        let unread = || Query::of::<Ticket>().eq("store_id", store_id).gt("unread_for_store", 0i64);
+        let sum = |rows: Vec<Record>| typed::<Ticket>(rows).iter().map(|t| t.unread_for_store).sum::<i64>();
+        let mut cs = Changeset::new();
+        cs.insert(ticket(1, 2)).insert(ticket(2, 1)).insert(ticket(3, 0));
+        store.apply(cs).await.expect("insert");
+        assert_eq!(sum(store.fetch(&unread()).await.expect("read")), 3);
+        let value_key = store.unread_slot(store_id).value;
+        let mut conn = client.conn();
+        let exists: bool = redis::cmd("EXISTS").arg(&value_key).query_async(&mut conn).await.expect("exists");
+        assert!(exists, "the first read populated {value_key}");
+
+        // Served from Redis: a write that bypasses the cache is not seen...
+        let mut cs = Changeset::new();
+        cs.update(ticket(3, 5));
+        inner.apply(cs).await.expect("write behind the cache's back");
+        assert_eq!(sum(store.fetch(&unread()).await.expect("read")), 3, "the cached rows answer");
+        // ...until Redis loses the value: then the store's count is rebuilt.
+        assert!(client.purge_prefix().await.expect("flush") > 0);
+        assert_eq!(sum(store.fetch(&unread()).await.expect("read")), 8, "rebuilt from the store");
+        let exists: bool = redis::cmd("EXISTS").arg(&value_key).query_async(&mut conn).await.expect("exists");
+        assert!(exists, "and cached again");
+
+        // A write through the cache is exact at once.
+        let mut cs = Changeset::new();
+        cs.update(ticket(1, 0));
+        store.apply(cs).await.expect("read it");
+        assert_eq!(sum(store.fetch(&unread()).await.expect("read")), 6);
         assert_eq!(client.errors(), 0);
         client.purge_prefix().await.expect("clean up");
     }

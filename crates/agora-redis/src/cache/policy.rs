@@ -3,12 +3,14 @@
 //! catalog tables; every other query passes straight through.
 //!
 //! Cached: one product by id (`get_product`), the variants of each product
-//! (`list_variants`, one slot per product) and a store's listing pages
-//! (`list_products`). Stock, images, orders and everything else are not.
+//! (`list_variants`, one slot per product), a store's listing pages
+//! (`list_products`) and a store's tickets with unread customer messages
+//! (what `store_unread` sums). Stock, images, orders and everything else are
+//! not.
 
 use agora_core::query::{Cmp, Dir, Filter, Query};
 use agora_core::schema::{Entity, Key, Table, Value};
-use agora_core::{Changeset, Product, ProductId, ProductVariant, Record, StoreId, Write};
+use agora_core::{Changeset, Product, ProductId, ProductVariant, Record, StoreId, Ticket, Write};
 use uuid::Uuid;
 
 /// A read the cache answers.
@@ -29,6 +31,8 @@ pub(crate) enum Cached {
         /// Ids strictly below this one, when set.
         before: Option<Uuid>,
     },
+    /// A store's tickets with `unread_for_store > 0` (its unread count).
+    StoreUnread(StoreId),
 }
 
 fn is<T: Entity>(table: &Table) -> bool {
@@ -51,6 +55,8 @@ pub(crate) fn recognise(query: &Query) -> Option<Cached> {
         product_by_id(query).or_else(|| listing(query))
     } else if is::<ProductVariant>(query.table) {
         variants_of_products(query)
+    } else if is::<Ticket>(query.table) {
+        unread_of_store(query)
     } else {
         None
     }
@@ -102,6 +108,20 @@ fn variants_of_products(q: &Query) -> Option<Cached> {
     Some(Cached::Variants(ids.into_iter().map(ProductId).collect()))
 }
 
+/// `store_id = ? and unread_for_store > 0`, no order, no limit.
+fn unread_of_store(q: &Query) -> Option<Cached> {
+    let (store, unread) = (q.table.col("store_id"), q.table.col("unread_for_store"));
+    let [first, second] = q.filters.as_slice() else { return None };
+    (q.order.is_empty() && q.limit.is_none()).then_some(())?;
+    let (Filter::Cmp { column: c1, op: Cmp::Eq, value }, Filter::Cmp { column: c2, op: Cmp::Gt, value: Value::Int(0) }) =
+        (first, second)
+    else {
+        return None;
+    };
+    (*c1 == store && *c2 == unread).then_some(())?;
+    uuid(value).map(|u| Cached::StoreUnread(StoreId(u)))
+}
+
 /// The product (and its store) a cached row belongs to.
 pub(crate) fn product_of(record: &Record) -> Option<(ProductId, StoreId)> {
     match record {
@@ -111,14 +131,25 @@ pub(crate) fn product_of(record: &Record) -> Option<(ProductId, StoreId)> {
     }
 }
 
+/// The store whose unread count a ticket row is part of.
+pub(crate) fn ticket_store(record: &Record) -> Option<StoreId> {
+    match record {
+        Record::Ticket(t) => Some(t.store_id),
+        _ => None,
+    }
+}
+
 /// What a changeset's writes make stale: the products (with their stores)
-/// its inserts and updates write, and the catalog rows it deletes by key,
-/// whose product and store are only known by reading them first.
+/// and the tickets' stores its inserts and updates write, and the cached
+/// rows it deletes by key, whose product or store are only known by
+/// reading them first.
 #[derive(Debug, Default, PartialEq)]
 pub(crate) struct Stale {
     /// Products whose cached reads (and whose store's listing) change.
     pub products: Vec<(ProductId, StoreId)>,
-    /// Deleted product or variant rows.
+    /// Stores whose unread tickets change.
+    pub unread: Vec<StoreId>,
+    /// Deleted product, variant or ticket rows.
     pub deleted: Vec<(&'static Table, Key)>,
 }
 
@@ -127,11 +158,16 @@ pub(crate) fn stale(changeset: &Changeset) -> Stale {
     let mut out = Stale::default();
     for w in &changeset.writes {
         match w {
-            Write::Delete { table, key } if is::<Product>(table) || is::<ProductVariant>(table) => {
+            Write::Delete { table, key }
+                if is::<Product>(table) || is::<ProductVariant>(table) || is::<Ticket>(table) =>
+            {
                 out.deleted.push((table, key.clone()));
             }
-            // Stock, images, stores, ... are not cached: nothing to do for them.
-            _ => out.products.extend(w.record().and_then(product_of)),
+            // Stock, images, stores, messages, ... are not cached: nothing to do for them.
+            _ => {
+                out.products.extend(w.record().and_then(product_of));
+                out.unread.extend(w.record().and_then(ticket_store));
+            }
         }
     }
     out
@@ -169,6 +205,20 @@ mod tests {
         let stock = Query::of::<Inventory>().eq("store_id", store);
         let limited = Query::of::<ProductVariant>().eq("product_id", pid(1)).limit(3);
         for q in [by_title, ids, variants_by_id, stock, limited, Query::key::<Product>(pid(1)).limit(0)] {
+            assert_eq!(recognise(&q), None, "{q:?}");
+        }
+    }
+
+    #[test]
+    fn recognises_a_stores_unread_tickets_and_nothing_near_it() {
+        let store = StoreId(Uuid::from_u128(1));
+        let q = Query::of::<Ticket>().eq("store_id", store).gt("unread_for_store", 0i64);
+        assert_eq!(recognise(&q), Some(Cached::StoreUnread(store)));
+        let customer = Query::of::<Ticket>().eq("store_id", store).gt("unread_for_customer", 0i64);
+        let above_one = Query::of::<Ticket>().eq("store_id", store).gt("unread_for_store", 1i64);
+        let paged = Query::of::<Ticket>().eq("store_id", store).gt("unread_for_store", 0i64).limit(5);
+        let listing = Query::of::<Ticket>().eq("store_id", store).desc("id").limit(20);
+        for q in [customer, above_one, paged, listing] {
             assert_eq!(recognise(&q), None, "{q:?}");
         }
     }
