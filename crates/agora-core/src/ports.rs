@@ -38,6 +38,19 @@ impl Page {
 /// Result type of every port method.
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// How far retention may remove a store's feed: the events that are past
+/// the store's period and read by every derived-data job. See
+/// [`crate::Agora::event_floor`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EventFloor {
+    /// The store.
+    pub store_id: StoreId,
+    /// Events at or after this time are kept.
+    pub before: time::OffsetDateTime,
+    /// Events with a seq above this one are kept.
+    pub up_to_seq: i64,
+}
+
 /// A primary store: the one read ([`Store::fetch`]), the one write door
 /// ([`Store::apply`]) and the order read placing an order needs.
 ///
@@ -99,6 +112,26 @@ pub trait Store: Send + Sync {
     /// # Errors
     /// [`StoreError::Unavailable`] when any of the reads failed.
     async fn order_context(&self, q: &OrderContextQuery<'_>) -> StoreResult<OrderContext>;
+
+    /// Removes feed events in bulk where the backend has a cheaper way than
+    /// deleting rows (PostgreSQL drops whole monthly partitions of
+    /// `activity_event`); returns how many events went. Called by the
+    /// retention job with every store's [`EventFloor`].
+    ///
+    /// # Contract
+    /// MAY remove an event only when its store has a floor in `floors`, it
+    /// is sequenced, its `at` is before the floor's `before`, its seq is at
+    /// most the floor's `up_to_seq`, and every event of its store with a
+    /// lower seq is removed with it or already gone (each feed stays
+    /// gap-free above its floor). MAY remove nothing: the row deletes of
+    /// [`crate::Agora::purge_retained`] reach the same events; a store
+    /// without a bulk way answers `Ok(0)`, and a wrapper forwards (there is
+    /// no default, so none can forget to).
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the backend failed; nothing was
+    /// removed by the unit that failed.
+    async fn purge_events_in_bulk(&self, floors: &[EventFloor]) -> StoreResult<u64>;
 
     /// Ok when the store is reachable and its schema current (`/readyz`).
     async fn health(&self) -> StoreResult<()>;

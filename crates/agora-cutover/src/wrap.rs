@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use agora_core::query::Query;
-use agora_core::{Changeset, OrderContext, OrderContextQuery, Record, Store, StoreResult};
+use agora_core::{Changeset, EventFloor, OrderContext, OrderContextQuery, Record, Store, StoreResult};
 use async_trait::async_trait;
 
 /// What a wrapper adds around the store(s) it wraps.
@@ -33,6 +33,17 @@ pub trait Wrapper: Send + Sync {
 
     /// Sees the answer [`Wrapper::reads`] gave to an order read.
     fn order_context_read(&self, _query: &OrderContextQuery<'_>, _answer: &OrderContext) {}
+
+    /// Removes events in bulk from the read store. A second store keeps
+    /// them until its own retention (or a cutover copy, which removes from
+    /// the target the `deletable` rows gone from the source) reaches them:
+    /// the contract allows removing less, never more.
+    ///
+    /// # Errors
+    /// As [`Store::purge_events_in_bulk`].
+    async fn purge_events_in_bulk(&self, floors: &[EventFloor]) -> StoreResult<u64> {
+        self.reads().purge_events_in_bulk(floors).await
+    }
 
     /// Health: the read store's.
     ///
@@ -71,6 +82,10 @@ impl<W: Wrapper> Store for Wrapped<W> {
         let answer = self.0.reads().order_context(q).await?;
         self.0.order_context_read(q, &answer);
         Ok(answer)
+    }
+
+    async fn purge_events_in_bulk(&self, floors: &[EventFloor]) -> StoreResult<u64> {
+        self.0.purge_events_in_bulk(floors).await
     }
 
     async fn health(&self) -> StoreResult<()> {

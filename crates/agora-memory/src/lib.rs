@@ -229,6 +229,11 @@ impl Store for MemoryStore {
         order_context_by_reads(self, q).await
     }
 
+    async fn purge_events_in_bulk(&self, _floors: &[EventFloor]) -> StoreResult<u64> {
+        // No bulk way: retention deletes the events row by row.
+        Ok(0)
+    }
+
     async fn health(&self) -> StoreResult<()> {
         Ok(())
     }

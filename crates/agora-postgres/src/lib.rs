@@ -216,6 +216,48 @@ impl PgStore {
         Ok(u32::try_from(created).unwrap_or(0))
     }
 
+    /// Drops the monthly partitions of `activity_event`, oldest first, whose
+    /// every event is below its store's floor (SQL function
+    /// `agora_drop_event_partition`, which checks that under a lock);
+    /// stops at the first partition that must stay, since dropping a later
+    /// one could open a gap in a feed. Returns how many events went.
+    async fn drop_event_partitions(&self, floors: &[EventFloor]) -> Result<u64, StoreError> {
+        let Some(latest) = floors.iter().map(|f| f.before).max() else { return Ok(0) };
+        let parts: Vec<String> = sqlx::query_scalar(
+            "SELECT c.relname::text FROM pg_inherits h JOIN pg_class c ON c.oid = h.inhrelid \
+             WHERE h.inhparent = 'public.activity_event'::regclass AND c.relname ~ '^activity_event_p[0-9]{6}$' \
+             ORDER BY c.relname",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        let stores: Vec<uuid::Uuid> = floors.iter().map(|f| f.store_id.0).collect();
+        let befores: Vec<time::OffsetDateTime> = floors.iter().map(|f| f.before).collect();
+        let up_to: Vec<i64> = floors.iter().map(|f| f.up_to_seq).collect();
+        let mut dropped = 0;
+        for part in parts {
+            // A month ending after every floor's time holds events to keep.
+            if partition_month_end(&part).is_none_or(|end| end > latest) {
+                break;
+            }
+            let n: Option<i64> = sqlx::query_scalar("SELECT agora_drop_event_partition($1, $2, $3, $4)")
+                .bind(&part)
+                .bind(&stores)
+                .bind(&befores)
+                .bind(&up_to)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(unavailable)?;
+            match n {
+                // Dropped meanwhile by another worker.
+                None => continue,
+                Some(n) if n < 0 => break,
+                Some(n) => dropped += u64::try_from(n).unwrap_or(0),
+            }
+        }
+        Ok(dropped)
+    }
+
     /// Finishes the changesets already taken by the committer and closes
     /// the connections; later changesets fail as `Unavailable`.
     pub async fn close(&self) {
@@ -250,6 +292,16 @@ impl PgStore {
     }
 }
 
+/// The first instant after the month an `activity_event_pYYYYMM` partition
+/// holds (UTC, as `agora_create_partitions` names them).
+fn partition_month_end(name: &str) -> Option<time::OffsetDateTime> {
+    let yyyymm = name.strip_prefix("activity_event_p")?;
+    let (year, month) = (yyyymm.get(..4)?.parse::<i32>().ok()?, yyyymm.get(4..)?.parse::<u8>().ok()?);
+    let (year, month) = if month == 12 { (year + 1, 1) } else { (year, month + 1) };
+    let month = time::Month::try_from(month).ok()?;
+    Some(time::Date::from_calendar_date(year, month, 1).ok()?.midnight().assume_utc())
+}
+
 #[async_trait]
 impl Store for PgStore {
     async fn apply(&self, changeset: Changeset) -> StoreResult<()> {
@@ -263,6 +315,11 @@ impl Store for PgStore {
     /// All reads on one connection, one after the other.
     async fn order_context(&self, q: &OrderContextQuery<'_>) -> StoreResult<OrderContext> {
         self.order_context_on_one_connection(q).await
+    }
+
+    /// Whole monthly partitions of `activity_event`.
+    async fn purge_events_in_bulk(&self, floors: &[EventFloor]) -> StoreResult<u64> {
+        self.drop_event_partitions(floors).await
     }
 
     async fn health(&self) -> StoreResult<()> {

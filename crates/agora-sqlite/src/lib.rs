@@ -298,6 +298,11 @@ impl Store for SqliteStore {
         self.inner.readers.run(move |c| read::order_context(c, reads)).await
     }
 
+    async fn purge_events_in_bulk(&self, _floors: &[agora_core::EventFloor]) -> StoreResult<u64> {
+        // No bulk way: retention deletes the events row by row.
+        Ok(0)
+    }
+
     async fn health(&self) -> StoreResult<()> {
         let status = self.migration_status().await?;
         if status.is_current() {

@@ -19,6 +19,8 @@ pub struct ProbeCounts {
     pub fetch: AtomicU64,
     /// `order_context` calls.
     pub order_context: AtomicU64,
+    /// `purge_events_in_bulk` calls.
+    pub purge_events_in_bulk: AtomicU64,
 }
 
 /// Forwards to an inner store and counts each call.
@@ -50,6 +52,11 @@ impl Store for ProbeStore {
     async fn order_context(&self, q: &OrderContextQuery<'_>) -> StoreResult<OrderContext> {
         self.counts.order_context.fetch_add(1, Ordering::SeqCst);
         self.inner.order_context(q).await
+    }
+
+    async fn purge_events_in_bulk(&self, floors: &[EventFloor]) -> StoreResult<u64> {
+        self.counts.purge_events_in_bulk.fetch_add(1, Ordering::SeqCst);
+        self.inner.purge_events_in_bulk(floors).await
     }
 
     async fn health(&self) -> StoreResult<()> {
@@ -90,5 +97,7 @@ pub async fn assert_forwards_every_call(wrap: impl FnOnce(Arc<dyn Store>) -> Arc
     cs.delete::<Session>(SessionId(uuid::Uuid::now_v7()));
     wrapper.apply(cs).await.expect("apply");
     assert!(counts.apply.load(Ordering::SeqCst) >= 1, "apply reaches the wrapped store");
+    wrapper.purge_events_in_bulk(&[]).await.expect("purge_events_in_bulk");
+    assert_eq!(counts.purge_events_in_bulk.load(Ordering::SeqCst), 1, "bulk purges reach the wrapped store");
     wrapper.health().await.expect("health");
 }

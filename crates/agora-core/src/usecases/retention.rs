@@ -9,6 +9,7 @@ use crate::changeset::{Changeset, Guard};
 use crate::error::AgoraError;
 use crate::ids::*;
 use crate::model::*;
+use crate::ports::EventFloor;
 use crate::query::Query;
 use crate::reads::Reads;
 use crate::schema::Value;
@@ -36,14 +37,11 @@ impl Agora {
         let Some(s) = self.store.get_settings(store_id).await? else { return Ok(report) };
         let now = self.now();
         let cutoff = |days: i64| (days > 0).then(|| now - Duration::days(days));
-        if let Some(before) = cutoff(s.retention_events_days) {
-            let cursors: Vec<JobCursor> =
-                self.store.fetch_all(Query::of::<JobCursor>().eq("store_id", store_id)).await?;
-            let read_by_all = cursors.iter().map(|c| c.last_seq).min().unwrap_or(i64::MAX);
+        if let Some(floor) = self.floor_of(&s).await? {
             let events = self.store.list_events(store_id, 0, limit).await?;
             let doomed: Vec<EventId> = events
                 .iter()
-                .take_while(|e| e.at < before && e.seq.is_some_and(|q| q <= read_by_all))
+                .take_while(|e| e.at < floor.before && e.seq.is_some_and(|q| q <= floor.up_to_seq))
                 .map(|e| e.id)
                 .collect();
             self.delete_all::<ActivityEvent, _>(&doomed, &mut report).await?;
@@ -80,6 +78,55 @@ impl Agora {
             }
         }
         Ok(report)
+    }
+
+    /// How far retention may remove the store's feed now: events before
+    /// `now - retention_events_days`, up to the lowest seq every
+    /// derived-data job ([`JobCursor`]) has read. `None` keeps every event:
+    /// the period is 0 (for ever), the store does not exist, or the KPI job
+    /// has not run for it yet (with that job off, nothing would ever be
+    /// derived from the events, so they are not purged behind its back).
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn event_floor(&self, store_id: StoreId) -> Result<Option<EventFloor>, AgoraError> {
+        match self.store.get_settings(store_id).await? {
+            Some(s) => self.floor_of(&s).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn floor_of(&self, s: &StoreSettings) -> Result<Option<EventFloor>, AgoraError> {
+        if s.retention_events_days <= 0 {
+            return Ok(None);
+        }
+        let cursors: Vec<JobCursor> = self.store.fetch_all(Query::of::<JobCursor>().eq("store_id", s.store_id)).await?;
+        if !cursors.iter().any(|c| c.job == super::kpis::KPI_JOB) {
+            return Ok(None);
+        }
+        let up_to_seq = cursors.iter().map(|c| c.last_seq).min().unwrap_or(0);
+        let before = self.now() - Duration::days(s.retention_events_days);
+        Ok(Some(EventFloor { store_id: s.store_id, before, up_to_seq }))
+    }
+
+    /// Removes whole units of old events at once where the store can
+    /// ([`Store::purge_events_in_bulk`]: PostgreSQL drops monthly
+    /// partitions), under each of `stores`' [`EventFloor`]. The row deletes
+    /// of [`Agora::purge_retained`] reach the same events one batch at a
+    /// time; this is the cheap way for whole months.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn purge_events_in_bulk(&self, stores: &[StoreId]) -> Result<SweepReport, AgoraError> {
+        let mut floors = Vec::with_capacity(stores.len());
+        for &store_id in stores {
+            floors.extend(self.event_floor(store_id).await?);
+        }
+        if floors.is_empty() {
+            return Ok(SweepReport::default());
+        }
+        let removed = self.store.purge_events_in_bulk(&floors).await?;
+        Ok(SweepReport { scanned: removed, changed: removed, conflicts: 0 })
     }
 
     async fn delete_all<T: Catalogued, K: Into<crate::schema::Key> + Copy>(

@@ -436,6 +436,11 @@ impl Store for CachedStore {
         self.inner.order_context(q).await
     }
 
+    async fn purge_events_in_bulk(&self, floors: &[EventFloor]) -> StoreResult<u64> {
+        // Events are not cached.
+        self.inner.purge_events_in_bulk(floors).await
+    }
+
     async fn health(&self) -> StoreResult<()> {
         // Redis is optional: the store's health is the inner store's.
         self.inner.health().await

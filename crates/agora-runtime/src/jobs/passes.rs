@@ -11,6 +11,9 @@ use super::{EXPORTS_PER_PASS, Job, Pass, Scheduler};
 
 /// The scheduler-state name of the per-store part of the retention job.
 const STORE_RETENTION: &str = "retention:stores";
+/// When the retention pass last removed events in bulk (hourly: on
+/// PostgreSQL a check reads a whole old month's partition).
+const BULK_RETENTION: &str = "retention:bulk";
 
 impl Scheduler {
     pub(super) async fn pass(&self, job: Job, stores: &[StoreId]) -> Pass {
@@ -159,6 +162,15 @@ impl Scheduler {
             let state = self.state();
             state.maintained.get(STORE_RETENTION).is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(60))
         };
+        let bulk_due = {
+            let state = self.state();
+            state.maintained.get(BULK_RETENTION).is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(3600))
+        };
+        if bulk_due && !self.stopping() {
+            // Whole months first (cheap where the store can), then rows.
+            results.push(a.purge_events_in_bulk(stores).await);
+            self.state().maintained.insert(BULK_RETENTION, std::time::Instant::now());
+        }
         if due {
             for &store in stores {
                 if self.stopping() {

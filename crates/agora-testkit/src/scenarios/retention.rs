@@ -9,6 +9,7 @@ use super::*;
 // This module's scenarios, for `crate::conformance_tests!`.
 crate::__scenario_list!($ __scenarios_retention:
     retention_deletes_what_is_past_its_period_and_keeps_the_feed_gapless,
+    retention_keeps_the_events_the_kpi_job_has_not_read_and_bulk_purges_keep_the_feed_gapless,
 );
 
 pub async fn retention_deletes_what_is_past_its_period_and_keeps_the_feed_gapless(ts: TestStore) {
@@ -70,4 +71,38 @@ pub async fn retention_deletes_what_is_past_its_period_and_keeps_the_feed_gaples
     assert_eq!(feed[0].seq, last_old + 1);
     // Nothing left past its period: a batch changes nothing.
     assert_eq!(h.agora.purge_retained(s.id, 1000).await.unwrap().changed, 0);
+}
+
+pub async fn retention_keeps_the_events_the_kpi_job_has_not_read_and_bulk_purges_keep_the_feed_gapless(ts: TestStore) {
+    let Scene { h, s, v, c, .. } = scene(ts, "RET-2", 100, 5).await;
+    let days = RetentionPatch { events: Some(10), ..Default::default() };
+    configure(&h, &s, SettingsPatch { retention_days: Some(days), ..Default::default() }).await;
+    paid_order(&h, &c, &s, v).await;
+    h.agora.sequence_events(s.id).await.unwrap();
+    let last = h.store.last_event_seq(s.id).await.unwrap();
+    h.clock.advance(Duration::days(11));
+
+    // The KPI job never ran for the store: nothing is derived from its
+    // events yet, so none goes, by rows or in bulk.
+    assert_eq!(h.agora.event_floor(s.id).await.unwrap(), None);
+    h.agora.purge_retained(s.id, 1000).await.unwrap();
+    assert_eq!(h.agora.purge_events_in_bulk(&[s.id]).await.unwrap().changed, 0);
+    let feed = h.agora.list_events(&s.admin, s.id, 0, Some(200)).await.unwrap().items;
+    assert_eq!(feed.first().map(|e| e.seq), Some(1), "every event is kept");
+
+    h.agora.refresh_kpis(s.id, 1000).await.unwrap();
+    let floor = h.agora.event_floor(s.id).await.unwrap().expect("a floor once the KPI job read the feed");
+    assert_eq!((floor.store_id, floor.up_to_seq), (s.id, last));
+    assert_eq!(floor.before, h.clock.now() - Duration::days(10));
+    // A bulk purge may remove less than the rows would, never more, and
+    // never opens a gap; the row deletes then reach the rest.
+    h.agora.purge_events_in_bulk(&[s.id]).await.unwrap();
+    let feed = h.agora.list_events(&s.admin, s.id, 0, Some(200)).await.unwrap().items;
+    let seqs: Vec<i64> = feed.iter().map(|e| e.seq).collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "gap-free: {seqs:?}");
+    assert!(seqs.first().is_none_or(|&first| first == 1 || first == last + 1), "{seqs:?}");
+    h.agora.purge_retained(s.id, 1000).await.unwrap();
+    let feed = h.agora.list_events(&s.admin, s.id, 0, Some(200)).await.unwrap().items;
+    assert!(feed.iter().all(|e| e.seq > last), "everything the KPI job read is past its period and gone");
+    assert_eq!(h.agora.event_floor(StoreId(Uuid::now_v7())).await.unwrap(), None, "an unknown store keeps all");
 }
