@@ -127,6 +127,21 @@ async fn default_database_is_sqlite_in_the_working_directory() {
     let ready = reqwest::get(format!("{}/readyz", server.base)).await.expect("readyz");
     assert_eq!(ready.status(), 200);
     assert!(dir.path().join("agora.db").exists(), "sqlite://agora.db is the default");
+    // The database, its WAL and the secrets file hold hashes, addresses and
+    // keys: nothing the server created is readable by group or others.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mut seen = Vec::new();
+        for entry in std::fs::read_dir(dir.path()).expect("read dir") {
+            let entry = entry.expect("entry");
+            let mode = entry.metadata().expect("metadata").permissions().mode() & 0o777;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            assert_eq!(mode & 0o077, 0, "{name} is {mode:o}");
+            seen.push(name);
+        }
+        assert!(seen.iter().any(|n| n == "agora.db-wal"), "{seen:?}");
+    }
     assert_eq!(sigterm_and_wait(&mut server).code(), Some(0));
 }
 
@@ -166,6 +181,17 @@ async fn admin_key_last_use_survives_a_graceful_stop() {
     assert_eq!(row["id"], made["id"]);
     assert!(row["last_used_at"].is_string(), "last use written at shutdown: {listed}");
     assert_eq!(sigterm_and_wait(&mut again).code(), Some(0));
+}
+
+#[test]
+fn a_short_admin_key_stops_the_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out =
+        command(dir.path(), &[("AGORA_ADMIN_KEY", "short-admin-key")]).stderr(Stdio::piped()).output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("admin_key") && said.contains("32"), "{said}");
+    assert!(!said.contains("short-admin-key"), "the key is not echoed: {said}");
 }
 
 #[test]

@@ -190,6 +190,8 @@ impl Drop for Bar {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Backups, exports and databases this tool writes are owner-only.
+    agora_runtime::process::owner_only_files();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("AGORA_LOG")

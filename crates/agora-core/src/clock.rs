@@ -76,6 +76,18 @@ pub trait Entropy: Send + Sync {
         let millis = (at.unix_timestamp_nanos() / 1_000_000) as u64;
         uuid::Builder::from_unix_timestamp_millis(millis, &rand).into_uuid()
     }
+
+    /// A new UUID v7 and the time it stands for, from one reading of
+    /// `clock`. The generators of this crate read the clock where they
+    /// order ids, so of two stamps made one after the other (on any
+    /// threads of a process) the later has the higher id *and* a time no
+    /// earlier: a list newest first by id is newest first by time too. Two
+    /// readings (`clock.now()`, then `uuid_v7`) give no such promise under
+    /// concurrency.
+    fn stamp(&self, clock: &dyn Clock) -> (Uuid, OffsetDateTime) {
+        let at = clock.now();
+        (self.uuid_v7(at), at)
+    }
 }
 
 /// Makes v7 ids strictly increasing within one process: when the clock has
@@ -83,14 +95,34 @@ pub trait Entropy: Send + Sync {
 /// one (RFC 9562's monotonic random), so creation order equals id order.
 #[derive(Debug, Default)]
 struct MonotonicV7 {
-    last: Mutex<u128>,
+    last: Mutex<LastStamp>,
+}
+
+/// The last id made, and the last time a [`Entropy::stamp`] gave out.
+#[derive(Debug, Default)]
+struct LastStamp {
+    id: u128,
+    at: Option<OffsetDateTime>,
 }
 
 impl MonotonicV7 {
     fn next(&self, at: OffsetDateTime, rand: [u8; 10]) -> Uuid {
+        Self::after(&mut self.last.lock().id, at, rand)
+    }
+
+    /// The clock is read under the lock that orders the ids, and never
+    /// goes back (a wall clock stepped back keeps the last time given).
+    fn stamp(&self, clock: &dyn Clock, rand: [u8; 10]) -> (Uuid, OffsetDateTime) {
+        let mut last = self.last.lock();
+        let now = clock.now();
+        let at = last.at.map_or(now, |prev| prev.max(now));
+        last.at = Some(at);
+        (Self::after(&mut last.id, at, rand), at)
+    }
+
+    fn after(last: &mut u128, at: OffsetDateTime, rand: [u8; 10]) -> Uuid {
         let millis = (at.unix_timestamp_nanos() / 1_000_000).max(0) as u64;
         let candidate = uuid::Builder::from_unix_timestamp_millis(millis, &rand).into_uuid().as_u128();
-        let mut last = self.last.lock();
         let next = if candidate > *last {
             candidate
         } else {
@@ -124,6 +156,12 @@ impl Entropy for OsEntropy {
         self.fill(&mut rand);
         self.ids.next(at, rand)
     }
+
+    fn stamp(&self, clock: &dyn Clock) -> (Uuid, OffsetDateTime) {
+        let mut rand = [0u8; 10];
+        self.fill(&mut rand);
+        self.ids.stamp(clock, rand)
+    }
 }
 
 /// Deterministic randomness from a seed: the same seed gives the same ids,
@@ -156,11 +194,35 @@ impl Entropy for SeededEntropy {
         self.fill(&mut rand);
         self.ids.next(at, rand)
     }
+
+    fn stamp(&self, clock: &dyn Clock) -> (Uuid, OffsetDateTime) {
+        let mut rand = [0u8; 10];
+        self.fill(&mut rand);
+        self.ids.stamp(clock, rand)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Eight threads stamping at once with the system clock: sorted by id,
+    /// the times never go back (two readings per id broke this easily).
+    #[test]
+    fn stamps_keep_ids_and_times_in_one_order_across_threads() {
+        let entropy = std::sync::Arc::new(OsEntropy::default());
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let entropy = entropy.clone();
+                std::thread::spawn(move || (0..20_000).map(|_| entropy.stamp(&SystemClock)).collect::<Vec<_>>())
+            })
+            .collect();
+        let mut all: Vec<(Uuid, OffsetDateTime)> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
+        all.sort_by_key(|(id, _)| *id);
+        let inverted = all.windows(2).filter(|w| w[1].1 < w[0].1).count();
+        assert_eq!(inverted, 0, "stamps whose time is earlier than a lower id's");
+        assert_eq!(all.iter().map(|(id, _)| id).collect::<std::collections::BTreeSet<_>>().len(), all.len());
+    }
 
     #[test]
     fn manual_clock_moves_only_when_told() {

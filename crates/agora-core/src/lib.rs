@@ -64,7 +64,8 @@ pub use reads::Reads;
 pub use schema::{Entity, Key, Table, Value};
 pub use snapshot::{SCAN_PAGE, Snapshot, TableScan, scan_page};
 pub use usecases::{
-    Actor, Agora, AgoraBuilder, AgoraConfig, GuardObserver, ListQuery, Sweep, SweepReport, decode_cursor, encode_cursor,
+    Actor, Agora, AgoraBuilder, AgoraConfig, GuardObserver, ListQuery, SUPER_ADMIN_LABEL, Sweep, SweepReport,
+    decode_cursor, encode_cursor,
 };
 
 /// Prefix of customer session tokens.

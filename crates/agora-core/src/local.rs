@@ -75,6 +75,13 @@ impl RateLimiter for LocalRateLimiter {
         }
         Ok(RateDecision::Allowed)
     }
+
+    async fn refund(&self, key: &str) -> Result<(), StoreError> {
+        if let Some(log) = self.hits.lock().get_mut(key) {
+            log.pop_back();
+        }
+        Ok(())
+    }
 }
 
 impl RateDecision {

@@ -274,6 +274,11 @@ pub trait RateLimiter: Send + Sync {
     async fn peek(&self, key: &str, limit: u32, window: std::time::Duration) -> Result<RateDecision, StoreError>;
     /// Records a hit for `key` and says whether it was within `limit` per `window`.
     async fn hit(&self, key: &str, limit: u32, window: std::time::Duration) -> Result<RateDecision, StoreError>;
+    /// Takes back the newest recorded hit of `key`, if any: a use case that
+    /// reserves its place before doing the counted work (a login's password
+    /// check) returns it when the work turned out not to count (the password
+    /// was right).
+    async fn refund(&self, key: &str) -> Result<(), StoreError>;
 }
 
 /// Where export files go.

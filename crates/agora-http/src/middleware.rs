@@ -20,23 +20,43 @@ pub(crate) fn make_span<B>(req: &axum::http::Request<B>) -> Span {
     let route = req.extensions().get::<MatchedPath>().map(MatchedPath::as_str).unwrap_or("unmatched");
     tracing::info_span!(
         "request",
-        method = %req.method(),
+        method = %method_label(req.method()),
         path = %req.uri().path(),
         route = %route,
         request_id = %request_id,
     )
 }
 
+/// The `method` label of a request: one of the standard methods, or
+/// `other`. Any token is a valid HTTP method, and each distinct label is a
+/// new time series kept for ever: a client must not be able to grow
+/// `/metrics` by inventing methods.
+pub(crate) fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "other",
+    }
+}
+
 /// Counts requests and their latency by route template and status, and
 /// 409s by their code.
 pub(crate) async fn record_metrics(req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let method = req.method().as_str().to_owned();
+    let method = method_label(req.method());
     let route =
         req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
     let res = next.run(req).await;
     let status = res.status().as_u16().to_string();
-    let labels = [("method", method), ("route", route), ("status", status)];
+    let labels = [("method", method.to_owned()), ("route", route), ("status", status)];
     metrics::counter!("agora_http_requests_total", &labels).increment(1);
     metrics::histogram!("agora_http_request_duration_seconds", &labels).record(start.elapsed().as_secs_f64());
     if res.status() == StatusCode::CONFLICT {

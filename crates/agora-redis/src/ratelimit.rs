@@ -94,6 +94,17 @@ impl RateLimiter for RedisRateLimiter {
     async fn hit(&self, key: &str, limit: u32, window: Duration) -> Result<RateDecision, StoreError> {
         self.call(key, limit, window, true).await
     }
+
+    async fn refund(&self, key: &str) -> Result<(), StoreError> {
+        // The newest hit is the highest score.
+        let key = self.client.key(&format!("rl:{key}"));
+        let mut conn = self.client.conn();
+        self.client
+            .run("rate limit refund", async move {
+                redis::cmd("ZPOPMAX").arg(key).query_async::<redis::Value>(&mut conn).await.map(drop)
+            })
+            .await
+    }
 }
 
 /// A limiter that asks `primary` (Redis) and, when it fails, `fallback`
@@ -122,6 +133,13 @@ impl RateLimiter for FallbackRateLimiter {
         match self.primary.hit(key, limit, window).await {
             Ok(d) => Ok(d),
             Err(_) => self.fallback.hit(key, limit, window).await,
+        }
+    }
+
+    async fn refund(&self, key: &str) -> Result<(), StoreError> {
+        match self.primary.refund(key).await {
+            Ok(()) => Ok(()),
+            Err(_) => self.fallback.refund(key).await,
         }
     }
 }

@@ -23,6 +23,22 @@ async fn peek_does_not_record() {
     assert_eq!(rl.hit("login:ann", 2, WINDOW).await.unwrap(), RateDecision::Allowed);
 }
 
+/// A refunded hit no longer counts (a login whose password was right);
+/// refunding a key with no hits is fine.
+#[tokio::test]
+async fn a_refund_takes_back_the_newest_hit() {
+    let t = TestRedis::new().await;
+    let rl = RedisRateLimiter::new(t.client.clone());
+    rl.refund("login:nobody").await.unwrap();
+    assert_eq!(rl.hit("login:bob", 2, WINDOW).await.unwrap(), RateDecision::Allowed);
+    assert_eq!(rl.hit("login:bob", 2, WINDOW).await.unwrap(), RateDecision::Allowed);
+    assert!(matches!(rl.peek("login:bob", 2, WINDOW).await.unwrap(), RateDecision::Limited { .. }));
+    rl.refund("login:bob").await.unwrap();
+    assert_eq!(rl.peek("login:bob", 2, WINDOW).await.unwrap(), RateDecision::Allowed);
+    assert_eq!(rl.hit("login:bob", 2, WINDOW).await.unwrap(), RateDecision::Allowed);
+    assert!(matches!(rl.hit("login:bob", 2, WINDOW).await.unwrap(), RateDecision::Limited { .. }));
+}
+
 #[tokio::test]
 async fn hits_over_the_limit_are_refused_with_retry_after_until_the_window_slides() {
     let (_t, a, b) = TestRedis::two(RedisRateLimiter::new).await;

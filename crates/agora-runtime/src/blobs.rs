@@ -11,12 +11,14 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 /// An [`agora_core::BlobStore`] over any `object_store` backend.
 pub struct ObjectBlobs {
     inner: Arc<dyn ObjectStore>,
+    /// The directory of a local store: its files are made owner-only.
+    local_root: Option<std::path::PathBuf>,
 }
 
 impl ObjectBlobs {
     /// Wraps an object store.
     pub fn new(inner: Arc<dyn ObjectStore>) -> Self {
-        Self { inner }
+        Self { inner, local_root: None }
     }
 
     /// A local directory (created if missing).
@@ -24,11 +26,37 @@ impl ObjectBlobs {
     /// # Errors
     /// When the directory cannot be created.
     pub fn local(dir: &std::path::Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| StoreError::Unavailable(format!("blob dir {}: {e}", dir.display())))?;
+        let unavailable = |e: std::io::Error| StoreError::Unavailable(format!("blob dir {}: {e}", dir.display()));
+        // Exports hold customers' orders and addresses: owner-only, as the
+        // database is (directories 0700 here, each file 0600 once written).
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(dir).map_err(unavailable)?;
         let fs = object_store::local::LocalFileSystem::new_with_prefix(dir)
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        Ok(Self::new(Arc::new(fs)))
+        Ok(Self { inner: Arc::new(fs), local_root: Some(dir.to_path_buf()) })
+    }
+
+    /// Takes group and other bits off a local file just written and the
+    /// directories under the root that lead to it.
+    fn narrow_local(&self, key: &str) -> Result<(), StoreError> {
+        #[cfg(unix)]
+        if let Some(root) = &self.local_root {
+            use std::os::unix::fs::PermissionsExt;
+            let mut path = root.clone();
+            let parts: Vec<&str> = key.split('/').filter(|p| !p.is_empty()).collect();
+            for (i, part) in parts.iter().enumerate() {
+                path.push(part);
+                let mode = if i + 1 == parts.len() { 0o600 } else { 0o700 };
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+                    .map_err(|e| StoreError::Unavailable(format!("blob {}: {e}", path.display())))?;
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = key;
+        Ok(())
     }
 
     /// In memory.
@@ -60,7 +88,7 @@ fn err(e: object_store::Error) -> StoreError {
 impl BlobStore for ObjectBlobs {
     async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
         self.inner.put(&ObjectPath::from(key), PutPayload::from(bytes)).await.map_err(err)?;
-        Ok(())
+        self.narrow_local(key)
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -93,5 +121,21 @@ mod tests {
         blobs.delete("exports/a/b.csv").await.unwrap();
         blobs.delete("exports/a/b.csv").await.unwrap();
         assert!(blobs.get("exports/a/b.csv").await.unwrap().is_none());
+    }
+
+    /// Export files hold orders and addresses: owner-only whatever the umask.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn local_files_and_their_directories_are_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("blobs");
+        let blobs = ObjectBlobs::local(&root).unwrap();
+        blobs.put("exports/s1/e.csv", b"id\n".to_vec()).await.unwrap();
+        assert_eq!(mode(&root), 0o700);
+        assert_eq!(mode(&root.join("exports")), 0o700);
+        assert_eq!(mode(&root.join("exports/s1")), 0o700);
+        assert_eq!(mode(&root.join("exports/s1/e.csv")), 0o600);
     }
 }

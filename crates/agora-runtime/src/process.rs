@@ -9,7 +9,21 @@ use tracing_subscriber::EnvFilter;
 
 use crate::{Config, LogFormat, Runtime};
 
-/// Runs the binary `name`: loads the configuration (exit 2 when it is
+/// Makes every file and directory this process creates from now on its
+/// owner's alone (umask `077`): the database, its WAL, exports, backups and
+/// secrets hold password hashes, addresses and keys. The SQLite store and
+/// the local blob store set their modes themselves as well; the umask also
+/// covers what they do not know of (temporary files, a library's own).
+pub fn owner_only_files() {
+    #[cfg(unix)]
+    // SAFETY: umask only sets the process's file mode creation mask; it
+    // cannot fail and touches no memory.
+    unsafe {
+        libc::umask(0o077);
+    }
+}
+
+/// Runs the binary `name`: sets [`owner_only_files`], loads the configuration (exit 2 when it is
 /// invalid), logs to stderr in `[log] format` at the level of `AGORA_LOG`
 /// (else `RUST_LOG`, else `info`), and runs `work` on a multi-threaded
 /// tokio runtime. Its error is logged and printed, exit 1.
@@ -18,6 +32,7 @@ where
     F: FnOnce(Config) -> Fut,
     Fut: Future<Output = anyhow::Result<ExitCode>>,
 {
+    owner_only_files();
     let config = match Config::load() {
         Ok(c) => c,
         Err(e) => {

@@ -40,6 +40,7 @@
 mod apply;
 mod codec;
 mod config;
+mod files;
 mod intent;
 mod kind;
 mod plan;
@@ -129,13 +130,7 @@ impl SqliteStore {
     }
 
     fn open_blocking(config: SqliteConfig, mode: OpenMode) -> Result<SqliteStore, StoreError> {
-        if let Some(parent) = config.path.parent()
-            && !parent.as_os_str().is_empty()
-            && !parent.exists()
-        {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", parent.display())))?;
-        }
+        files::prepare_database_file(&config.path)?;
         let mut conn = config::open_write_connection(&config)?;
         match mode {
             OpenMode::Migrate => {

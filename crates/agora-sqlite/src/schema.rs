@@ -128,6 +128,8 @@ pub(crate) fn backup(src: &Connection, dest: &Path) -> Result<(), StoreError> {
     let tmp = sibling(dest, ".agora-backup-tmp");
     let _ = std::fs::remove_file(&tmp);
     let result = (|| -> Result<(), StoreError> {
+        // The copy holds what the database holds: owner-only as well.
+        crate::files::prepare_database_file(&tmp)?;
         let mut dst = Connection::open(&tmp).map_err(|e| io("open destination", &e))?;
         {
             let bk = Backup::new(src, &mut dst).map_err(|e| io("start", &e))?;
@@ -174,12 +176,7 @@ pub(crate) fn restore(backup: &Path, dest: &Path) -> Result<(), StoreError> {
     if applied > latest() {
         return Err(too_new(applied));
     }
-    if let Some(parent) = dest.parent()
-        && !parent.as_os_str().is_empty()
-    {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", parent.display())))?;
-    }
+    crate::files::prepare_database_file(dest)?;
     let mut dst =
         Connection::open(dest).map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", dest.display())))?;
     // Fails with SQLITE_BUSY instead of clobbering a database still in use.

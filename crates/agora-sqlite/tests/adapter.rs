@@ -597,3 +597,46 @@ async fn the_kind_opens_backs_up_and_restores_by_url() {
     assert_eq!(restored.store().get_user(u.id).await.unwrap(), Some(u));
     restored.close().await;
 }
+
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).permissions().mode() & 0o777
+}
+
+/// The database, its WAL, its backups and the directories agora creates for
+/// them are its owner's alone (they hold password hashes, emails and
+/// addresses), whatever the umask; an old world-readable file is narrowed
+/// when opened.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_database_its_wal_and_its_backups_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data/agora.db");
+    let store = open(&path).await;
+    let u = user("perm@example.com");
+    let mut cs = Changeset::new();
+    cs.insert(u);
+    apply(&store, cs).await.unwrap();
+    assert_eq!(mode(&dir.path().join("data")), 0o700);
+    for file in ["agora.db", "agora.db-wal", "agora.db-shm"] {
+        assert_eq!(mode(&dir.path().join("data").join(file)), 0o600, "{file}");
+    }
+    let backup = dir.path().join("backups/agora.bak");
+    std::fs::create_dir_all(backup.parent().unwrap()).unwrap();
+    store.backup_to(&backup).await.unwrap();
+    assert_eq!(mode(&backup), 0o600);
+    store.close().await;
+
+    let restored = dir.path().join("restored/agora.db");
+    SqliteStore::restore(&backup, &restored).unwrap();
+    assert_eq!(mode(restored.parent().unwrap()), 0o700);
+    assert_eq!(mode(&restored), 0o600);
+
+    // A file left readable by an older build is narrowed on open.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let store = open(&path).await;
+    assert_eq!(mode(&path), 0o600);
+    store.close().await;
+}

@@ -425,4 +425,15 @@ pub async fn protocol_errors_and_operations(app: TestApp) {
     );
     assert!(has(&["agora_orders_placed_total"]), "{}", m.text);
     assert!(has(&["agora_conflicts_total", r#"code="out_of_stock""#]), "{}", m.text);
+
+    // Invented methods share one label: a client cannot grow /metrics.
+    let invented: Vec<String> = (0..20).map(|i| format!("INVENTED{i}{}", "Q".repeat(500))).collect();
+    for name in &invented {
+        let method = Method::from_bytes(name.as_bytes()).expect("a token is a method");
+        let r = app.call(method, "/v1/orders", None, None).await;
+        assert!(r.status < 500, "{}", r.status);
+    }
+    let m = app.get("/metrics", None).await;
+    assert!(!m.text.contains("INVENTED"), "a method name became a label");
+    assert!(m.text.lines().any(|l| l.starts_with("agora_http_requests_total") && l.contains(r#"method="other""#)));
 }

@@ -271,8 +271,10 @@ impl Agora {
         let address = ctx.address.as_ref().filter(|a| a.user_id == user_id).ok_or(AgoraError::NotFound("address"))?;
         let lines = orderable_lines(&ctx, store.id, req)?;
         let task = self.helped_task(&ctx, store.id, user_id, req).await?;
-        let now = self.now();
-        let order_id = OrderId(self.new_uuid());
+        // One reading for the id and `created_at`: a store's order list
+        // (newest first by id) is then newest first by time as well.
+        let (order_id, now) = self.new_stamp();
+        let order_id = OrderId(order_id);
         let expires = now + Duration::seconds(settings.order_ttl_seconds);
         let alloc = self.allocate(&lines, &ctx.inventory, store.id, order_id, now, expires)?;
         let order = CustomerOrder {

@@ -64,7 +64,10 @@ impl Agora {
     }
 
     /// Logs a customer in: a new session token, stored only as a hash.
-    /// More than the configured failures per minute for one email is 429.
+    /// More than the configured failures per minute for one email is 429,
+    /// without checking the password: each attempt is counted before its
+    /// check (and given back when it succeeds), so a burst gets no more
+    /// guesses checked than the limit.
     ///
     /// # Errors
     /// `unauthorized` for a wrong email or password; `rate_limited`.
@@ -73,18 +76,20 @@ impl Agora {
         let limit_key = format!("login:{}", sha256_hex(email.as_bytes()));
         let limit = self.config.login_failures_per_minute;
         let window = StdDuration::from_secs(60);
-        if let RateDecision::Limited { retry_after } = self.limiter.peek(&limit_key, limit, window).await? {
+        // Every attempt takes its place in the failure budget *before* its
+        // password is checked, and gives it back when the password was
+        // right: counted after the check, a burst sent at once would have
+        // every guess checked while the count was still low.
+        if let RateDecision::Limited { retry_after } = self.limiter.hit(&limit_key, limit, window).await? {
             return Err(AgoraError::RateLimited { retry_after });
         }
         let user = self.store.get_user_by_email(&email).await?;
         let hash = user.as_ref().map_or(DUMMY_HASH, |u| u.password_hash.as_str());
         let ok = self.passwords.verify(&req.password, hash).await && user.is_some();
         let Some(user) = user.filter(|_| ok) else {
-            if let RateDecision::Limited { retry_after } = self.limiter.hit(&limit_key, limit, window).await? {
-                return Err(AgoraError::RateLimited { retry_after });
-            }
             return Err(AgoraError::Unauthorized);
         };
+        self.limiter.refund(&limit_key).await?;
         let token = random_token(crate::SESSION_TOKEN_PREFIX, self.entropy.as_ref());
         let now = self.now();
         let session = Session {

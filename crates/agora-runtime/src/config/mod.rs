@@ -198,7 +198,8 @@ pub struct DomainConfig {
     pub idempotency_lease_ms: u64,
     /// How long export files are kept, in seconds.
     pub export_ttl_secs: u64,
-    /// Failed logins per email per minute before 429.
+    /// Failed logins per email per minute before 429 (each attempt takes
+    /// its place before its password is checked; a success gives it back).
     pub login_failures_per_minute: u32,
     /// Attempts of a use case whose guard lost a race before it gives up.
     pub max_attempts: u32,
@@ -234,6 +235,9 @@ impl DomainConfig {
         }
     }
 }
+
+/// The shortest super admin key (`admin_key`) accepted.
+pub const MIN_ADMIN_KEY_CHARS: usize = 32;
 
 /// agora's configuration. Field names are the `agora.toml` keys (sections
 /// are tables); the environment variable of `a.b` is `AGORA_A_B`.
@@ -522,6 +526,15 @@ impl Config {
         }
         if self.cutover.mode != StorageMode::Single && self.cutover.secondary_database_url.is_none() {
             return Err(ConfigError::Invalid("cutover.mode: needs cutover.secondary_database_url".into()));
+        }
+        // A super admin key is a bearer credential for every store: too short
+        // to resist guessing is refused at start, not discovered later.
+        if let Some(key) = &self.admin_key
+            && key.chars().count() < MIN_ADMIN_KEY_CHARS
+        {
+            return Err(ConfigError::Invalid(format!(
+                "admin_key: at least {MIN_ADMIN_KEY_CHARS} characters (leave it unset to have one generated)"
+            )));
         }
         if self.postgres.max_group == 0 || self.postgres.max_connections == 0 {
             return Err(ConfigError::Invalid("postgres.max_group and postgres.max_connections: at least 1".into()));

@@ -65,6 +65,7 @@ fn every_key_is_read_from_its_environment_variable() {
             "log.format" => "json",
             "sqlite.synchronous" => "normal",
             "cutover.mode" => "single",
+            "admin_key" => "an-admin-key-of-at-least-32-characters",
             "jobs.run" => "payouts",
             _ if *kind == Kind::Number => "3",
             _ => "memory:",
@@ -113,11 +114,21 @@ fn unknown_keys_are_errors_naming_the_key() {
 }
 
 #[test]
+fn a_short_admin_key_is_refused() {
+    let err = Config::load_from(None, env(&[("AGORA_ADMIN_KEY", "0123456789abcdefghijklmnopqrstu")])).unwrap_err();
+    let err = err.to_string();
+    assert!(err.contains("admin_key") && err.contains("32"), "{err}");
+    assert!(!err.contains("0123456789"), "the key itself is not echoed: {err}");
+    let key = "0123456789abcdefghijklmnopqrstuv";
+    assert_eq!(Config::load_from(None, env(&[("AGORA_ADMIN_KEY", key)])).unwrap().admin_key.as_deref(), Some(key));
+}
+
+#[test]
 fn debug_hides_secrets() {
     let c = Config::load_from(
         None,
         env(&[
-            ("AGORA_ADMIN_KEY", "super-secret-admin"),
+            ("AGORA_ADMIN_KEY", "super-secret-admin-key-of-32-characters"),
             ("AGORA_DATABASE_URL", "postgres://u:hunter2@db/agora"),
             ("AGORA_CUTOVER_SECONDARY_DATABASE_URL", "postgres://u:hunter3@db2/agora"),
         ]),

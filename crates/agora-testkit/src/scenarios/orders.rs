@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use agora_core::secrets::{Argon2Cost, Argon2Passwords};
 use agora_core::views::*;
 use agora_core::*;
 use time::Duration;
@@ -14,7 +15,7 @@ use crate::harness::{Harness, TestStore};
 // scenario is listed here, beside its code.
 crate::__scenario_list!($ __scenarios_orders:
     register_and_login, duplicate_email_is_conflict, registration_validation, wrong_credentials_are_unauthorized,
-    login_is_rate_limited_per_email, sessions_expire, order_reserves_stock, order_replay_returns_same_body,
+    login_is_rate_limited_per_email, a_login_burst_gets_no_more_password_checks_than_the_limit, sessions_expire, order_reserves_stock, order_replay_returns_same_body,
     order_key_reused_with_other_body, order_requires_idempotency_key, out_of_stock_reserves_nothing,
     order_splits_across_warehouses, order_validation, order_with_foreign_address_is_not_found,
     order_context_matches_single_reads, idempotency_keys_expire_after_24h, orders_are_private_to_owner_and_store,
@@ -102,6 +103,54 @@ pub async fn login_is_rate_limited_per_email(ts: TestStore) {
     assert_eq!(code(h.agora.login(bob).await), "ok", "the limit is per email");
     h.clock.advance(Duration::seconds(61));
     assert_eq!(code(h.agora.login(good).await), "ok");
+}
+
+/// Password checks that take a while (as argon2 does) and are counted, so
+/// a burst of logins really overlaps.
+struct SlowCountedPasswords {
+    inner: Argon2Passwords,
+    checks: std::sync::atomic::AtomicU32,
+}
+
+#[async_trait::async_trait]
+impl PasswordHasher for SlowCountedPasswords {
+    async fn hash(&self, password: &str, salt: [u8; 16]) -> Result<String, AgoraError> {
+        self.inner.hash(password, salt).await
+    }
+
+    async fn verify(&self, password: &str, hash: &str) -> bool {
+        self.checks.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        self.inner.verify(password, hash).await
+    }
+}
+
+/// 59 wrong passwords and the right one, sent at once: only the limit's
+/// worth of attempts get their password checked, the rest are 429 before
+/// any check (counted after the check, every one of them was checked and
+/// the right one got in wherever it was in the burst).
+pub async fn a_login_burst_gets_no_more_password_checks_than_the_limit(ts: TestStore) {
+    let h = Harness::new(ts);
+    h.customer("ann").await;
+    let passwords =
+        Arc::new(SlowCountedPasswords { inner: Argon2Passwords::new(Argon2Cost::TESTING), checks: Default::default() });
+    let agora = crate::harness::agora_builder(h.store.clone()).clock(h.clock.clone()).passwords(passwords.clone());
+    let agora = Arc::new(agora.build());
+    let mut burst = tokio::task::JoinSet::new();
+    for i in 0..60 {
+        let agora = agora.clone();
+        let password = if i == 59 { "correct horse battery" } else { "wrong password" };
+        let login = Login { email: "ann@example.com".into(), password: password.into() };
+        burst.spawn(async move { code(agora.login(login).await) });
+    }
+    let mut seen = std::collections::BTreeMap::<&str, usize>::new();
+    while let Some(c) = burst.join_next().await {
+        *seen.entry(c.expect("join")).or_default() += 1;
+    }
+    assert_eq!(passwords.checks.load(std::sync::atomic::Ordering::SeqCst), 10, "passwords checked: {seen:?}");
+    let checked = seen.get("unauthorized").copied().unwrap_or(0) + seen.get("ok").copied().unwrap_or(0);
+    assert_eq!(checked, 10, "{seen:?}");
+    assert_eq!(seen.get("rate_limited"), Some(&50), "{seen:?}");
 }
 
 pub async fn sessions_expire(ts: TestStore) {

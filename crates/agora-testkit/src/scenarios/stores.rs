@@ -113,6 +113,13 @@ pub async fn settings_patch_audits_each_changed_key(ts: TestStore) {
     assert!(ttl.actor_masked.contains('…'), "actor is masked: {}", ttl.actor_masked);
     assert!(!ttl.actor_masked.contains("agk_") || ttl.actor_masked.len() < 20);
     assert_eq!(h.agora.get_settings(&s.admin, s.id).await.unwrap().order_ttl_seconds, 600);
+    // The super admin's key shows in no store's audit log, not even in part.
+    let sa = h.super_admin().await;
+    let patch = SettingsPatch { order_ttl_seconds: Some(900), ..Default::default() };
+    h.agora.patch_settings(&sa, s.id, patch, None).await.unwrap();
+    let logs = h.agora.list_audit_logs(&s.admin, s.id, &ListQuery::default()).await.unwrap();
+    let by_super = logs.items.iter().find(|l| l.to.as_deref() == Some("900")).expect("the super admin's row");
+    assert_eq!(by_super.actor_masked, "super_admin");
 }
 
 pub async fn settings_patch_rejects_out_of_range(ts: TestStore) {
