@@ -70,7 +70,11 @@ async fn run(config: Config) -> anyhow::Result<ExitCode> {
     tracing::info!(%addr, backend = ?runtime.agora.backend(), worker = config.worker, "agora-api listening");
     println!("agora-api listening on http://{addr}");
 
-    agora_http::serve(listener, agora_http::router(state), shutdown_signal()).await.context("serving")?;
+    let limits = agora_http::ConnectionLimits {
+        header_read_timeout: Duration::from_millis(config.http.header_read_timeout_ms),
+        max_connections: config.http.max_connections as usize,
+    };
+    agora_http::serve_with(listener, agora_http::router(state), shutdown_signal(), limits).await.context("serving")?;
 
     tracing::info!("stopped accepting; requests in flight are done");
     let _ = stop_jobs.send(true);

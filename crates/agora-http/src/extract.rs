@@ -233,8 +233,12 @@ pub async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes,
     })
 }
 
-/// Parses JSON with the path of the failing field.
+/// Parses JSON with the path of the failing field. A string holding the
+/// NUL character (`\u0000`) is 422 naming its field: no store keeps it
+/// (PostgreSQL refuses it in text and JSON), so it is refused here, before
+/// any store call, the same way on every store.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    refuse_nul(bytes)?;
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = match serde_path_to_error::deserialize(&mut de) {
         Ok(v) => v,
@@ -255,6 +259,52 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     };
     de.end().map_err(|e| ApiError::malformed_json(format!("the body is not valid JSON: {e}")))?;
     Ok(value)
+}
+
+/// 422 when a string of the JSON text `bytes` (a key or a value) holds the
+/// NUL character, naming where; nothing to say about malformed JSON (the
+/// parser that follows says it).
+pub fn refuse_nul(bytes: &[u8]) -> Result<(), ApiError> {
+    if !has_nul_escape(bytes) {
+        return Ok(());
+    }
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) else { return Ok(()) };
+    let field = nul_path(&value, String::new()).unwrap_or_else(|| "body".to_owned());
+    Err(ApiError::validation(field, "must not contain the NUL character (\\u0000)"))
+}
+
+/// Whether the JSON text has a `\u0000` escape (a raw NUL byte is not JSON
+/// at all). Backslashes appear only inside strings, so pairs are skipped
+/// exactly: `\\u0000` is a backslash followed by `u0000`, not a NUL.
+fn has_nul_escape(bytes: &[u8]) -> bool {
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' {
+            if bytes.get(i + 1) == Some(&b'u') && bytes.get(i + 2..i + 6) == Some(b"0000") {
+                return true;
+            }
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    false
+}
+
+/// The path (`a.b[2]`) of the first key or string holding NUL.
+fn nul_path(value: &serde_json::Value, at: String) -> Option<String> {
+    let here = || if at.is_empty() { "body".to_owned() } else { at.clone() };
+    match value {
+        serde_json::Value::String(s) if s.contains('\0') => Some(here()),
+        serde_json::Value::Array(items) => {
+            items.iter().enumerate().find_map(|(i, v)| nul_path(v, format!("{}[{i}]", here())))
+        }
+        serde_json::Value::Object(map) => map.iter().find_map(|(k, v)| {
+            let path = if at.is_empty() { k.clone() } else { format!("{at}.{k}") };
+            if k.contains('\0') { Some(path) } else { nul_path(v, path) }
+        }),
+        _ => None,
+    }
 }
 
 /// Drops serde_json's " at line L column C" suffix.

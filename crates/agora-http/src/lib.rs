@@ -2,7 +2,7 @@
 //!
 //! agora's HTTP api (contract v1, `API.md`) as a library: an axum
 //! [`Router`] over an [`agora_core::Agora`], plus [`serve`] with graceful
-//! shutdown. Binaries and tests build an [`AppState`] and call [`router`].
+//! shutdown, a header-read timeout and a connection cap. Binaries and tests build an [`AppState`] and call [`router`].
 //!
 //! ```no_run
 //! # async fn demo(agora: agora_core::Agora) -> std::io::Result<()> {
@@ -26,7 +26,6 @@ pub mod problem;
 mod routes;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -263,6 +262,7 @@ pub(crate) fn layered(api: Router<AppState>, state: AppState) -> Router {
         )
         .layer(axum::middleware::from_fn(middleware::record_metrics))
         .layer(axum::middleware::from_fn(middleware::problems_only))
+        .layer(axum::middleware::from_fn(middleware::refuse_nul_in_uri))
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::request_budget))
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::timeout))
         .layer(CatchPanicLayer::custom(middleware::panic_response))
@@ -270,9 +270,27 @@ pub(crate) fn layered(api: Router<AppState>, state: AppState) -> Router {
     api.fallback(middleware::no_route).layer(layers).with_state(state)
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves, then stops
-/// accepting and waits for requests in flight. Handlers see the peer
-/// address (`ConnectInfo<SocketAddr>`).
+/// Limits on the connections [`serve_with`] keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// A connection must send a whole request head within this long of
+    /// opening or of its previous response (so it is also the keep-alive
+    /// idle timeout); otherwise it is closed. A client that sends half a
+    /// head, or nothing, holds no connection for longer.
+    pub header_read_timeout: Duration,
+    /// Connections open at once. Beyond it the listener stops accepting
+    /// (the kernel's backlog queues the rest) until one closes.
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self { header_read_timeout: Duration::from_secs(10), max_connections: 10_000 }
+    }
+}
+
+/// Serves `router` on `listener` with the default [`ConnectionLimits`]
+/// until `shutdown` resolves; see [`serve_with`].
 ///
 /// # Errors
 /// I/O errors of the listener.
@@ -280,9 +298,92 @@ pub async fn serve<F>(listener: TcpListener, router: Router, shutdown: F) -> std
 where
     F: Future<Output = ()> + Send + 'static,
 {
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve_with(listener, router, shutdown, ConnectionLimits::default()).await
+}
+
+/// Serves `router` on `listener` (HTTP/1.1) until `shutdown` resolves, then
+/// stops accepting, lets each connection finish its request in flight and
+/// waits for them. Handlers see the peer address (`ConnectInfo<SocketAddr>`).
+/// `axum::serve` sets no header-read timeout and no connection cap, so this
+/// is its accept loop with both (hyper's `header_read_timeout` on a tokio
+/// timer, and a semaphore).
+///
+/// # Errors
+/// None in practice: accept errors are logged and retried (a full file
+/// table is waited out, as `axum::serve` does).
+pub async fn serve_with<F>(
+    listener: TcpListener,
+    router: Router,
+    shutdown: F,
+    limits: ConnectionLimits,
+) -> std::io::Result<()>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    // Every connection holds a sender; all dropped = all connections done.
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::channel::<()>(1);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) if is_connection_error(&e) => continue,
+                Err(e) => {
+                    tracing::error!(error = %e, "accept failed; retrying in 1 s");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let router = router.clone();
+        let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+            tower::ServiceExt::oneshot(router.clone(), req.map(axum::body::Body::new))
+        });
+        let mut stop = stop_rx.clone();
+        let done = done_tx.clone();
+        tokio::spawn(async move {
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = stop.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.as_mut().await;
+                }
+            }
+            drop((permit, done));
+        });
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    drop(done_tx);
+    let _ = done_rx.recv().await;
+    Ok(())
+}
+
+/// Errors of one incoming connection (not of the listener): skip it.
+fn is_connection_error(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionRefused
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::ConnectionReset
+    )
 }
 
 #[cfg(test)]

@@ -66,6 +66,20 @@ pub(crate) async fn record_metrics(req: Request, next: Next) -> Response {
     res
 }
 
+/// 422 for a path or query holding a percent-encoded NUL (`%00`), before
+/// any handler or store sees it: no store keeps NUL in text (PostgreSQL
+/// refuses it), so every store answers the same.
+pub(crate) async fn refuse_nul_in_uri(req: Request, next: Next) -> Response {
+    let uri = req.uri();
+    if uri.path().contains("%00") {
+        return ApiError::validation("path", "must not contain the NUL character (%00)").into_response();
+    }
+    if uri.query().is_some_and(|q| q.contains("%00")) {
+        return ApiError::validation("query", "must not contain the NUL character (%00)").into_response();
+    }
+    next.run(req).await
+}
+
 /// Turns any error response that is not problem+json yet (axum's 405,
 /// rejections of layers) into one.
 pub(crate) async fn problems_only(req: Request, next: Next) -> Response {

@@ -498,6 +498,7 @@ pub(crate) async fn payment_webhook(
 ) -> R<Json<WebhookAck>> {
     let signature = headers.get("agora-signature").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let bytes = read_body(req, &()).await?;
+    crate::extract::refuse_nul(&bytes)?;
     Ok(Json(s.agora.receive_payment_webhook(&bytes, signature.as_deref()).await?))
 }
 

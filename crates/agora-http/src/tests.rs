@@ -315,3 +315,70 @@ async fn whole_store_backup_streams_the_export_format() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_problem(&headers, &body, 401, "unauthorized");
 }
+
+/// A server with `limits` on port 0, and its address.
+async fn serve_on_port_0(limits: ConnectionLimits) -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(serve_with(listener, router(state()), std::future::pending(), limits));
+    addr
+}
+
+/// Reads until the server closes the connection (or `within` passes):
+/// what it sent, and whether it closed.
+async fn read_until_closed(stream: &mut tokio::net::TcpStream, within: Duration) -> (String, bool) {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let closed = tokio::time::timeout(within, async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await
+    .is_ok();
+    (String::from_utf8_lossy(&got).into_owned(), closed)
+}
+
+/// Half a request head, or nothing after a response, holds a connection
+/// no longer than the header-read timeout.
+#[tokio::test]
+async fn slow_and_idle_connections_are_cut_off_after_the_header_read_timeout() {
+    use tokio::io::AsyncWriteExt;
+    let limits = ConnectionLimits { header_read_timeout: Duration::from_millis(300), max_connections: 100 };
+    let addr = serve_on_port_0(limits).await;
+
+    let mut slow = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await.expect("half a head");
+    let started = std::time::Instant::now();
+    let (_, closed) = read_until_closed(&mut slow, Duration::from_secs(5)).await;
+    assert!(closed, "a half-sent head keeps its connection");
+    assert!(started.elapsed() < Duration::from_secs(3), "closed after {:?}", started.elapsed());
+
+    let mut idle = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.expect("a request");
+    let (answer, closed) = read_until_closed(&mut idle, Duration::from_secs(5)).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(closed, "an idle keep-alive connection stays open");
+}
+
+/// Beyond `max_connections` the server accepts nothing more until one closes.
+#[tokio::test]
+async fn connections_beyond_the_cap_wait_for_one_to_close() {
+    use tokio::io::AsyncWriteExt;
+    let limits = ConnectionLimits { header_read_timeout: Duration::from_secs(30), max_connections: 2 };
+    let addr = serve_on_port_0(limits).await;
+    let first = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let _second = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut third = tokio::net::TcpStream::connect(addr).await.expect("the kernel queues it");
+    third.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.expect("request");
+    let (answer, _) = read_until_closed(&mut third, Duration::from_millis(500)).await;
+    assert_eq!(answer, "", "served beyond the cap");
+    drop(first);
+    let (answer, closed) = read_until_closed(&mut third, Duration::from_secs(5)).await;
+    assert!(answer.starts_with("HTTP/1.1 200") && closed, "{answer}");
+}

@@ -41,6 +41,7 @@ macro_rules! all_scenarios {
             suspended_store_admins_still_read_lists,
             support_tickets_drafts_and_quick_replies_over_http,
             insights_and_connection_checks_over_http,
+            nul_characters_are_refused_before_any_store_call,
         );
     };
 }

@@ -437,3 +437,36 @@ pub async fn protocol_errors_and_operations(app: TestApp) {
     assert!(!m.text.contains("INVENTED"), "a method name became a label");
     assert!(m.text.lines().any(|l| l.starts_with("agora_http_requests_total") && l.contains(r#"method="other""#)));
 }
+
+/// NUL in a JSON string, a path or a query is 422 naming where, before any
+/// store call: the same answer on every store (PostgreSQL would refuse to
+/// keep it and answered 503).
+pub async fn nul_characters_are_refused_before_any_store_call(app: TestApp) {
+    let login = app.post("/v1/sessions", None, json!({"email": "a\u{0}@example.com", "password": "whatever"})).await;
+    assert_eq!(login.expect_problem(422, "validation")["errors"][0]["field"], "email");
+    let nested = app
+        .post(
+            "/v1/users",
+            None,
+            json!({"name": "n", "email": "n@example.com", "password": "long enough", "x": ["ok", "b\u{0}"]}),
+        )
+        .await;
+    assert_eq!(nested.expect_problem(422, "validation")["errors"][0]["field"], "x[1]");
+    // A backslash followed by "u0000" is not NUL: the usual answer.
+    let escaped =
+        app.post("/v1/sessions", None, json!({"email": "a\\u0000@example.com", "password": "whatever"})).await;
+    assert_eq!(escaped.status, 401);
+    let task = app.get("/v1/tasks/T%00-1", None).await;
+    assert_eq!(task.expect_problem(422, "validation")["errors"][0]["field"], "path");
+    let shop = app.shop().await;
+    let listed = app.get(&format!("/v1/stores/{}/orders?status=paid%00", shop.id), Some(&shop.key)).await;
+    assert_eq!(listed.expect_problem(422, "validation")["errors"][0]["field"], "query");
+    let hook = app
+        .webhook(
+            &json!({"event_id": "evt\u{0}", "type": "payment.succeeded", "payment_id": unique(), "amount_minor": 1}),
+        )
+        .await;
+    assert_eq!(hook.expect_problem(422, "validation")["errors"][0]["field"], "event_id");
+    // Nothing reached a store: the api still answers normally.
+    assert_eq!(app.get("/readyz", None).await.status, 200);
+}

@@ -108,11 +108,24 @@ pub struct HttpConfig {
     /// behind a proxy that sets it); otherwise the peer address is used.
     #[serde(deserialize_with = "on_off")]
     pub trust_forwarded_for: bool,
+    /// A connection must send a whole request head within this many
+    /// milliseconds of opening or of its previous response (also the
+    /// keep-alive idle timeout), else it is closed.
+    pub header_read_timeout_ms: u64,
+    /// Connections open at once; beyond it new ones wait in the kernel's
+    /// backlog until one closes.
+    pub max_connections: u32,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { request_timeout_ms: 10_000, rate_limit_per_minute: 0, trust_forwarded_for: false }
+        Self {
+            request_timeout_ms: 10_000,
+            rate_limit_per_minute: 0,
+            trust_forwarded_for: false,
+            header_read_timeout_ms: 10_000,
+            max_connections: 10_000,
+        }
     }
 }
 
@@ -374,6 +387,8 @@ const KEYS: &[(&str, Kind)] = &[
     ("http.request_timeout_ms", N),
     ("http.rate_limit_per_minute", N),
     ("http.trust_forwarded_for", T),
+    ("http.header_read_timeout_ms", N),
+    ("http.max_connections", N),
     ("jobs.batch_size", N),
     ("jobs.run", T),
     ("jobs.lease_ttl_ms", N),
@@ -535,6 +550,11 @@ impl Config {
             return Err(ConfigError::Invalid(format!(
                 "admin_key: at least {MIN_ADMIN_KEY_CHARS} characters (leave it unset to have one generated)"
             )));
+        }
+        if self.http.header_read_timeout_ms == 0 || self.http.max_connections == 0 {
+            return Err(ConfigError::Invalid(
+                "http.header_read_timeout_ms and http.max_connections: at least 1".into(),
+            ));
         }
         if self.postgres.max_group == 0 || self.postgres.max_connections == 0 {
             return Err(ConfigError::Invalid("postgres.max_group and postgres.max_connections: at least 1".into()));
