@@ -312,7 +312,12 @@ pub trait PasswordHasher: Send + Sync {
     /// A PHC hash string of `password`, salted from `salt`.
     async fn hash(&self, password: &str, salt: [u8; 16]) -> Result<String, crate::AgoraError>;
     /// Whether `password` matches the PHC string `hash`.
-    async fn verify(&self, password: &str, hash: &str) -> bool;
+    ///
+    /// # Errors
+    /// [`crate::AgoraError::Unavailable`] when the check could not run now
+    /// (the hasher is saturated): the caller answers 503, it does not treat
+    /// the password as wrong.
+    async fn verify(&self, password: &str, hash: &str) -> Result<bool, crate::AgoraError>;
 }
 
 /// What the idempotency fast path knows about a key.

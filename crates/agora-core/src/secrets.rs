@@ -254,8 +254,8 @@ impl PasswordHasher for Argon2Passwords {
         self.hash_sync(password, salt)
     }
 
-    async fn verify(&self, password: &str, hash: &str) -> bool {
-        self.verify_sync(password, hash)
+    async fn verify(&self, password: &str, hash: &str) -> Result<bool, AgoraError> {
+        Ok(self.verify_sync(password, hash))
     }
 }
 

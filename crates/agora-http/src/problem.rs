@@ -191,6 +191,8 @@ impl From<AgoraError> for ApiError {
             AgoraError::Validation(errors) => out.0.errors = Some(errors),
             AgoraError::Conflict { retry_after, .. } => out.0.retry_after = retry_after,
             AgoraError::RateLimited { retry_after } => out.0.retry_after = Some(retry_after.max(1)),
+            // A dependency that is down or saturated: come back shortly.
+            AgoraError::Unavailable(_) => out.0.retry_after = Some(1),
             _ => {}
         }
         out
@@ -284,6 +286,8 @@ mod tests {
     fn internal_details_are_not_leaked() {
         let p = ApiError::from(AgoraError::Internal("secret table name".into())).problem();
         assert!(!p.detail.contains("secret"));
+        let res = ApiError::from(AgoraError::Unavailable("saturated".into())).into_response();
+        assert_eq!(res.headers()[header::RETRY_AFTER], "1", "a 503 says when to come back");
         let p = ApiError::from(AgoraError::Unavailable("postgres://u:pw@h".into())).problem();
         assert!(!p.detail.contains("pw"));
     }

@@ -59,30 +59,62 @@ pub fn redact(url: &str) -> String {
 }
 
 /// Argon2id at production cost on tokio's blocking pool, so hashing never
-/// stalls the request threads.
+/// stalls the request threads, at most `max_concurrent` at once: each one
+/// holds about 19 MiB for tens of milliseconds, and logins are reachable
+/// without authentication, so unbounded they let anyone grow the process
+/// by gigabytes and starve every other request. A hash or check that
+/// cannot start within `max_wait` is [`AgoraError::Unavailable`] (503 with
+/// `Retry-After`), never a wrong password.
 pub struct BlockingPasswords {
     inner: Arc<Argon2Passwords>,
+    permits: Arc<tokio::sync::Semaphore>,
+    max_wait: Duration,
 }
 
 impl BlockingPasswords {
-    /// Hashing at `cost`.
-    pub fn new(cost: Argon2Cost) -> Self {
-        Self { inner: Arc::new(Argon2Passwords::new(cost)) }
+    /// Hashing at `cost`, `max_concurrent` at once (at least 1), waiting at
+    /// most `max_wait` for a turn.
+    pub fn new(cost: Argon2Cost, max_concurrent: usize, max_wait: Duration) -> Self {
+        Self {
+            inner: Arc::new(Argon2Passwords::new(cost)),
+            permits: Arc::new(tokio::sync::Semaphore::new(max_concurrent.max(1))),
+            max_wait,
+        }
+    }
+
+    /// Runs `work` on the blocking pool once a turn is free.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Argon2Passwords) -> T + Send + 'static,
+    ) -> Result<T, AgoraError> {
+        let busy = || AgoraError::Unavailable("password hashing is saturated".into());
+        let permit = match tokio::time::timeout(self.max_wait, self.permits.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => permit,
+            Ok(Err(_)) | Err(_) => {
+                metrics::counter!("agora_password_hash_saturated_total").increment(1);
+                return Err(busy());
+            }
+        };
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            work(&inner)
+        })
+        .await
+        .map_err(|e| AgoraError::Internal(e.to_string()))
     }
 }
 
 #[async_trait]
 impl PasswordHasher for BlockingPasswords {
     async fn hash(&self, password: &str, salt: [u8; 16]) -> Result<String, AgoraError> {
-        let (inner, pw) = (self.inner.clone(), password.to_owned());
-        tokio::task::spawn_blocking(move || inner.hash_sync(&pw, salt))
-            .await
-            .map_err(|e| AgoraError::Internal(e.to_string()))?
+        let pw = password.to_owned();
+        self.run(move |a| a.hash_sync(&pw, salt)).await?
     }
 
-    async fn verify(&self, password: &str, hash: &str) -> bool {
-        let (inner, pw, h) = (self.inner.clone(), password.to_owned(), hash.to_owned());
-        tokio::task::spawn_blocking(move || inner.verify_sync(&pw, &h)).await.unwrap_or(false)
+    async fn verify(&self, password: &str, hash: &str) -> Result<bool, AgoraError> {
+        let (pw, h) = (password.to_owned(), hash.to_owned());
+        self.run(move |a| a.verify_sync(&pw, &h)).await
     }
 }
 
@@ -166,7 +198,11 @@ impl Runtime {
             .clock(clock.clone())
             .entropy(entropy.clone())
             .keyring(secrets.keyring.clone())
-            .passwords(Arc::new(BlockingPasswords::new(cost)))
+            .passwords(Arc::new(BlockingPasswords::new(
+                cost,
+                config.domain.max_concurrent_password_hashes as usize,
+                Duration::from_millis(config.domain.password_hash_wait_ms),
+            )))
             .blobs(blobs.clone())
             .probe(Arc::new(probes::ObjectStoreProbe(blobs)))
             .guard_observer(Arc::new(|condition| {

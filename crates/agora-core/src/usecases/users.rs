@@ -85,7 +85,12 @@ impl Agora {
         }
         let user = self.store.get_user_by_email(&email).await?;
         let hash = user.as_ref().map_or(DUMMY_HASH, |u| u.password_hash.as_str());
-        let ok = self.passwords.verify(&req.password, hash).await && user.is_some();
+        let verified = self.passwords.verify(&req.password, hash).await;
+        if verified.is_err() {
+            // Not checked: the attempt does not count against the email.
+            self.limiter.refund(&limit_key).await?;
+        }
+        let ok = verified? && user.is_some();
         let Some(user) = user.filter(|_| ok) else {
             return Err(AgoraError::Unauthorized);
         };

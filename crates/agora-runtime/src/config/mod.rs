@@ -216,6 +216,12 @@ pub struct DomainConfig {
     pub login_failures_per_minute: u32,
     /// Attempts of a use case whose guard lost a race before it gives up.
     pub max_attempts: u32,
+    /// Password hashes and checks (argon2id, about 19 MiB each) running at
+    /// once; default the number of CPUs.
+    pub max_concurrent_password_hashes: u32,
+    /// How long a login or registration waits for a hashing turn before it
+    /// is 503 with `Retry-After`, in milliseconds.
+    pub password_hash_wait_ms: u64,
 }
 
 impl Default for DomainConfig {
@@ -229,6 +235,9 @@ impl Default for DomainConfig {
             export_ttl_secs: secs(d.export_ttl),
             login_failures_per_minute: d.login_failures_per_minute,
             max_attempts: d.max_attempts,
+            max_concurrent_password_hashes: std::thread::available_parallelism()
+                .map_or(2, |n| u32::try_from(n.get()).unwrap_or(2)),
+            password_hash_wait_ms: 2_000,
         }
     }
 }
@@ -409,6 +418,8 @@ const KEYS: &[(&str, Kind)] = &[
     ("domain.idempotency_lease_ms", N),
     ("domain.export_ttl_secs", N),
     ("domain.login_failures_per_minute", N),
+    ("domain.max_concurrent_password_hashes", N),
+    ("domain.password_hash_wait_ms", N),
     ("domain.max_attempts", N),
 ];
 
@@ -550,6 +561,9 @@ impl Config {
             return Err(ConfigError::Invalid(format!(
                 "admin_key: at least {MIN_ADMIN_KEY_CHARS} characters (leave it unset to have one generated)"
             )));
+        }
+        if self.domain.max_concurrent_password_hashes == 0 {
+            return Err(ConfigError::Invalid("domain.max_concurrent_password_hashes: at least 1".into()));
         }
         if self.http.header_read_timeout_ms == 0 || self.http.max_connections == 0 {
             return Err(ConfigError::Invalid(

@@ -118,7 +118,7 @@ impl PasswordHasher for SlowCountedPasswords {
         self.inner.hash(password, salt).await
     }
 
-    async fn verify(&self, password: &str, hash: &str) -> bool {
+    async fn verify(&self, password: &str, hash: &str) -> Result<bool, AgoraError> {
         self.checks.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         self.inner.verify(password, hash).await
