@@ -42,8 +42,10 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-/// The client's IP for audit rows: the peer address, or the first
-/// `X-Forwarded-For` entry when [`AppState::trust_forwarded_for`] is set.
+/// The client's IP for audit rows and rate limits: the peer address, or
+/// the last `X-Forwarded-For` entry when [`AppState::trust_forwarded_for`]
+/// is set. The last entry is the one the proxy in front of agora appended;
+/// entries before it come from the client, which could name any address.
 #[derive(Clone, Debug, Default)]
 pub struct ClientIp(pub Option<String>);
 
@@ -59,7 +61,7 @@ impl ClientIp {
             && let Some(first) = parts_headers
                 .get("x-forwarded-for")
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
+                .and_then(|v| v.split(',').next_back())
                 .map(str::trim)
                 .filter(|s| s.parse::<std::net::IpAddr>().is_ok())
         {
@@ -334,6 +336,32 @@ fn field_of(path: &str, message: &str) -> (String, String) {
 mod tests {
     use super::*;
     use agora_core::views::{PlaceOrder, SettingsPatch};
+
+    /// Behind a proxy, the client is the entry the proxy appended: a client
+    /// that sends its own `X-Forwarded-For` cannot pick its address.
+    #[test]
+    fn the_client_ip_is_the_last_forwarded_entry_only_when_trusted() {
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert("x-forwarded-for", "198.51.100.9, 203.0.113.7".parse().unwrap());
+        let mut ext = axum::http::Extensions::new();
+        ext.insert(ConnectInfo(SocketAddr::from(([10, 0, 0, 1], 4000))));
+        assert_eq!(ClientIp::resolve(&headers, &ext, true).as_deref(), Some("203.0.113.7"));
+        assert_eq!(ClientIp::resolve(&headers, &ext, false).as_deref(), Some("10.0.0.1"));
+        headers.insert("x-forwarded-for", "not an address".parse().unwrap());
+        assert_eq!(ClientIp::resolve(&headers, &ext, true).as_deref(), Some("10.0.0.1"));
+    }
+
+    /// NUL escapes are found exactly: an escaped backslash before `u0000`
+    /// is not one; the field is named by its path.
+    #[test]
+    fn nul_escapes_are_found_exactly() {
+        assert!(has_nul_escape(br#"{"a":"x\u0000"}"#));
+        assert!(!has_nul_escape(br#"{"a":"x\\u0000"}"#));
+        assert!(has_nul_escape(br#"{"a":"x\\\u0000"}"#));
+        assert!(refuse_nul(br#"{"a":"x\\u0000"}"#).is_ok());
+        let e = refuse_nul(br#"{"a":[{"b":"ok"},{"c":"\u0000"}]}"#).unwrap_err();
+        assert_eq!(fields(&e)[0].0, "a[1].c");
+    }
 
     fn fields(e: &ApiError) -> Vec<(String, String)> {
         e.problem().errors.unwrap_or_default().into_iter().map(|f| (f.field, f.message)).collect()

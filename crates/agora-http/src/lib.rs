@@ -103,7 +103,7 @@ pub struct AppState {
     pub readiness: Readiness,
     /// Time budget of one request.
     pub request_timeout: Duration,
-    /// Take the client IP from the first `X-Forwarded-For` entry (only
+    /// Take the client IP from the last `X-Forwarded-For` entry, the one the proxy appended (only
     /// behind a proxy that sets it); otherwise the peer address is used.
     pub trust_forwarded_for: bool,
 }

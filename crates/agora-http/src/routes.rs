@@ -305,8 +305,12 @@ pub(crate) async fn register_user(State(s): State<AppState>, JsonBody(req): Json
 /// Logs in; the token is shown only here.
 #[utoipa::path(post, path = "/v1/sessions", tag = "users", request_body = Login,
     responses((status = 201, body = SessionCreated), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
-pub(crate) async fn login(State(s): State<AppState>, JsonBody(req): JsonBody<Login>) -> R<Created<SessionCreated>> {
-    Ok(created(s.agora.login(req).await?))
+pub(crate) async fn login(
+    State(s): State<AppState>,
+    ip: ClientIp,
+    JsonBody(req): JsonBody<Login>,
+) -> R<Created<SessionCreated>> {
+    Ok(created(s.agora.login_from(req, ip.as_deref()).await?))
 }
 
 /// Ends the caller's session (the bearer token stops working).

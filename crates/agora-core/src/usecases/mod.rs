@@ -110,6 +110,8 @@ pub struct AgoraConfig {
     /// Failed logins per email per minute before 429 (each attempt takes
     /// its place before its password is checked; a success gives it back).
     pub login_failures_per_minute: u32,
+    /// Failed logins per client address per minute before 429 (any email).
+    pub login_failures_per_ip_per_minute: u32,
     /// Attempts of a use case whose guard lost a race before it gives up.
     pub max_attempts: u32,
 }
@@ -124,6 +126,7 @@ impl Default for AgoraConfig {
             idempotency_lease: std::time::Duration::from_secs(30),
             export_ttl: Duration::days(7),
             login_failures_per_minute: 10,
+            login_failures_per_ip_per_minute: 100,
             max_attempts: 64,
         }
     }

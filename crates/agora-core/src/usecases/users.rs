@@ -72,29 +72,50 @@ impl Agora {
     /// # Errors
     /// `unauthorized` for a wrong email or password; `rate_limited`.
     pub async fn login(&self, req: Login) -> Result<SessionCreated, AgoraError> {
+        self.login_from(req, None).await
+    }
+
+    /// [`Agora::login`] from the client address `client_ip`, which has a
+    /// budget of its own (`login_failures_per_ip_per_minute`): spraying one
+    /// password over many emails from one address is limited too.
+    ///
+    /// # Errors
+    /// As [`Agora::login`].
+    pub async fn login_from(&self, req: Login, client_ip: Option<&str>) -> Result<SessionCreated, AgoraError> {
         let email = normalize_email(&req.email).unwrap_or_else(|| req.email.trim().to_lowercase());
-        let limit_key = format!("login:{}", sha256_hex(email.as_bytes()));
-        let limit = self.config.login_failures_per_minute;
         let window = StdDuration::from_secs(60);
-        // Every attempt takes its place in the failure budget *before* its
+        // Every attempt takes its place in the failure budgets *before* its
         // password is checked, and gives it back when the password was
-        // right: counted after the check, a burst sent at once would have
-        // every guess checked while the count was still low.
-        if let RateDecision::Limited { retry_after } = self.limiter.hit(&limit_key, limit, window).await? {
-            return Err(AgoraError::RateLimited { retry_after });
+        // right (or could not be checked): counted after the check, a burst
+        // sent at once would have every guess checked while the count was
+        // still low.
+        let mut taken: Vec<String> = Vec::with_capacity(2);
+        let budgets = [
+            client_ip.map(|ip| (format!("login-ip:{ip}"), self.config.login_failures_per_ip_per_minute)),
+            Some((format!("login:{}", sha256_hex(email.as_bytes())), self.config.login_failures_per_minute)),
+        ];
+        for (key, limit) in budgets.into_iter().flatten() {
+            if let RateDecision::Limited { retry_after } = self.limiter.hit(&key, limit, window).await? {
+                for earlier in &taken {
+                    self.limiter.refund(earlier).await?;
+                }
+                return Err(AgoraError::RateLimited { retry_after });
+            }
+            taken.push(key);
         }
         let user = self.store.get_user_by_email(&email).await?;
         let hash = user.as_ref().map_or(DUMMY_HASH, |u| u.password_hash.as_str());
         let verified = self.passwords.verify(&req.password, hash).await;
-        if verified.is_err() {
-            // Not checked: the attempt does not count against the email.
-            self.limiter.refund(&limit_key).await?;
+        let ok = matches!(verified, Ok(true)) && user.is_some();
+        if ok || verified.is_err() {
+            for key in &taken {
+                self.limiter.refund(key).await?;
+            }
         }
-        let ok = verified? && user.is_some();
+        verified?;
         let Some(user) = user.filter(|_| ok) else {
             return Err(AgoraError::Unauthorized);
         };
-        self.limiter.refund(&limit_key).await?;
         let token = random_token(crate::SESSION_TOKEN_PREFIX, self.entropy.as_ref());
         let now = self.now();
         let session = Session {

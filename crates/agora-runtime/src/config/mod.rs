@@ -104,7 +104,7 @@ pub struct HttpConfig {
     pub request_timeout_ms: u64,
     /// Requests per minute per client IP (0 disables).
     pub rate_limit_per_minute: u32,
-    /// Take the client IP from the first `X-Forwarded-For` entry (only
+    /// Take the client IP from the last `X-Forwarded-For` entry, the one the proxy appended (only
     /// behind a proxy that sets it); otherwise the peer address is used.
     #[serde(deserialize_with = "on_off")]
     pub trust_forwarded_for: bool,
@@ -214,6 +214,9 @@ pub struct DomainConfig {
     /// Failed logins per email per minute before 429 (each attempt takes
     /// its place before its password is checked; a success gives it back).
     pub login_failures_per_minute: u32,
+    /// Failed logins per client address per minute before 429, whatever
+    /// the email (password spraying).
+    pub login_failures_per_ip_per_minute: u32,
     /// Attempts of a use case whose guard lost a race before it gives up.
     pub max_attempts: u32,
     /// Password hashes and checks (argon2id, about 19 MiB each) running at
@@ -234,6 +237,7 @@ impl Default for DomainConfig {
             idempotency_lease_ms: u64::try_from(d.idempotency_lease.as_millis()).unwrap_or(u64::MAX),
             export_ttl_secs: secs(d.export_ttl),
             login_failures_per_minute: d.login_failures_per_minute,
+            login_failures_per_ip_per_minute: d.login_failures_per_ip_per_minute,
             max_attempts: d.max_attempts,
             max_concurrent_password_hashes: std::thread::available_parallelism()
                 .map_or(2, |n| u32::try_from(n.get()).unwrap_or(2)),
@@ -252,6 +256,7 @@ impl DomainConfig {
             idempotency_lease: std::time::Duration::from_millis(self.idempotency_lease_ms),
             export_ttl: secs(self.export_ttl_secs),
             login_failures_per_minute: self.login_failures_per_minute,
+            login_failures_per_ip_per_minute: self.login_failures_per_ip_per_minute,
             max_attempts: self.max_attempts.max(1),
             ..base
         }
@@ -418,6 +423,7 @@ const KEYS: &[(&str, Kind)] = &[
     ("domain.idempotency_lease_ms", N),
     ("domain.export_ttl_secs", N),
     ("domain.login_failures_per_minute", N),
+    ("domain.login_failures_per_ip_per_minute", N),
     ("domain.max_concurrent_password_hashes", N),
     ("domain.password_hash_wait_ms", N),
     ("domain.max_attempts", N),

@@ -15,7 +15,8 @@ use crate::harness::{Harness, TestStore};
 // scenario is listed here, beside its code.
 crate::__scenario_list!($ __scenarios_orders:
     register_and_login, duplicate_email_is_conflict, registration_validation, wrong_credentials_are_unauthorized,
-    login_is_rate_limited_per_email, a_login_burst_gets_no_more_password_checks_than_the_limit, sessions_expire, order_reserves_stock, order_replay_returns_same_body,
+    login_is_rate_limited_per_email, a_login_burst_gets_no_more_password_checks_than_the_limit,
+    logins_from_one_address_are_limited_across_emails, sessions_expire, order_reserves_stock, order_replay_returns_same_body,
     order_key_reused_with_other_body, order_requires_idempotency_key, out_of_stock_reserves_nothing,
     order_splits_across_warehouses, order_validation, order_with_foreign_address_is_not_found,
     order_context_matches_single_reads, idempotency_keys_expire_after_24h, orders_are_private_to_owner_and_store,
@@ -151,6 +152,31 @@ pub async fn a_login_burst_gets_no_more_password_checks_than_the_limit(ts: TestS
     let checked = seen.get("unauthorized").copied().unwrap_or(0) + seen.get("ok").copied().unwrap_or(0);
     assert_eq!(checked, 10, "{seen:?}");
     assert_eq!(seen.get("rate_limited"), Some(&50), "{seen:?}");
+}
+
+/// Password spraying: one wrong password per email over many emails from
+/// one address reaches the address's own limit; other
+/// addresses, and the right password's owner elsewhere, are not held up.
+pub async fn logins_from_one_address_are_limited_across_emails(ts: TestStore) {
+    let h = Harness::new(ts);
+    h.customer("ann").await;
+    // A limit of 5 (production: 100): each unknown email costs a check
+    // against a production-cost dummy hash.
+    let config = AgoraConfig { login_failures_per_ip_per_minute: 5, ..h.agora.config().clone() };
+    let agora = crate::harness::agora_builder(h.store.clone()).clock(h.clock.clone()).config(config).build();
+    let spray = |i: usize| Login { email: format!("user{i}@example.com"), password: "Summer2026!".into() };
+    for i in 0..5 {
+        assert_eq!(code(agora.login_from(spray(i), Some("203.0.113.7")).await), "unauthorized", "attempt {i}");
+    }
+    assert_eq!(code(agora.login_from(spray(5), Some("203.0.113.7")).await), "rate_limited");
+    let ann = Login { email: "ann@example.com".into(), password: "correct horse battery".into() };
+    assert_eq!(code(agora.login_from(ann.clone(), Some("203.0.113.7")).await), "rate_limited", "even right");
+    assert_eq!(code(agora.login_from(spray(6), Some("198.51.100.1")).await), "unauthorized", "per address");
+    assert_eq!(code(agora.login_from(ann.clone(), Some("198.51.100.1")).await), "ok");
+    // Refused attempts did not eat the emails' own budgets.
+    assert_eq!(code(agora.login_from(spray(5), Some("198.51.100.1")).await), "unauthorized");
+    h.clock.advance(Duration::seconds(61));
+    assert_eq!(code(agora.login_from(ann, Some("203.0.113.7")).await), "ok", "the window slid");
 }
 
 pub async fn sessions_expire(ts: TestStore) {
