@@ -73,6 +73,7 @@ async fn run(config: Config) -> anyhow::Result<ExitCode> {
     let limits = agora_http::ConnectionLimits {
         header_read_timeout: Duration::from_millis(config.http.header_read_timeout_ms),
         max_connections: config.http.max_connections as usize,
+        ..agora_http::ConnectionLimits::default()
     };
     agora_http::serve_with(listener, agora_http::router(state), shutdown_signal(), limits).await.context("serving")?;
 

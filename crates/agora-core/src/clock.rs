@@ -110,12 +110,17 @@ impl MonotonicV7 {
         Self::after(&mut self.last.lock().id, at, rand)
     }
 
-    /// The clock is read under the lock that orders the ids, and never
-    /// goes back (a wall clock stepped back keeps the last time given).
+    /// The clock is read under the lock that orders the ids, and does not
+    /// go back by a little (a wall clock slewed or stepped back by up to a
+    /// second keeps the last time given); a larger step back is taken as
+    /// the truth rather than pinning every time for as long.
     fn stamp(&self, clock: &dyn Clock, rand: [u8; 10]) -> (Uuid, OffsetDateTime) {
         let mut last = self.last.lock();
         let now = clock.now();
-        let at = last.at.map_or(now, |prev| prev.max(now));
+        let at = match last.at {
+            Some(prev) if prev > now && prev - now <= time::Duration::SECOND => prev,
+            _ => now,
+        };
         last.at = Some(at);
         (Self::after(&mut last.id, at, rand), at)
     }

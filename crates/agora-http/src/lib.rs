@@ -281,11 +281,18 @@ pub struct ConnectionLimits {
     /// Connections open at once. Beyond it the listener stops accepting
     /// (the kernel's backlog queues the rest) until one closes.
     pub max_connections: usize,
+    /// At shutdown, how long requests in flight may take to finish; a
+    /// client that stops reading a response cannot hold the process longer.
+    pub shutdown_grace: Duration,
 }
 
 impl Default for ConnectionLimits {
     fn default() -> Self {
-        Self { header_read_timeout: Duration::from_secs(10), max_connections: 10_000 }
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 10_000,
+            shutdown_grace: Duration::from_secs(30),
+        }
     }
 }
 
@@ -303,7 +310,8 @@ where
 
 /// Serves `router` on `listener` (HTTP/1.1) until `shutdown` resolves, then
 /// stops accepting, lets each connection finish its request in flight and
-/// waits for them. Handlers see the peer address (`ConnectInfo<SocketAddr>`).
+/// waits for them, at most [`ConnectionLimits::shutdown_grace`]. Handlers
+/// see the peer address (`ConnectInfo<SocketAddr>`).
 /// `axum::serve` sets no header-read timeout and no connection cap, so this
 /// is its accept loop with both (hyper's `header_read_timeout` on a tokio
 /// timer, and a semaphore).
@@ -340,8 +348,10 @@ where
                 Err(e) if is_connection_error(&e) => continue,
                 Err(e) => {
                     tracing::error!(error = %e, "accept failed; retrying in 1 s");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                        () = &mut shutdown => break,
+                    }
                 }
             },
             () = &mut shutdown => break,
@@ -372,7 +382,9 @@ where
     drop(listener);
     let _ = stop_tx.send(true);
     drop(done_tx);
-    let _ = done_rx.recv().await;
+    if tokio::time::timeout(limits.shutdown_grace, done_rx.recv()).await.is_err() {
+        tracing::warn!(grace = ?limits.shutdown_grace, "connections still open after the shutdown grace; leaving them");
+    }
     Ok(())
 }
 

@@ -348,7 +348,11 @@ async fn read_until_closed(stream: &mut tokio::net::TcpStream, within: Duration)
 #[tokio::test]
 async fn slow_and_idle_connections_are_cut_off_after_the_header_read_timeout() {
     use tokio::io::AsyncWriteExt;
-    let limits = ConnectionLimits { header_read_timeout: Duration::from_millis(300), max_connections: 100 };
+    let limits = ConnectionLimits {
+        header_read_timeout: Duration::from_millis(300),
+        max_connections: 100,
+        ..Default::default()
+    };
     let addr = serve_on_port_0(limits).await;
 
     let mut slow = tokio::net::TcpStream::connect(addr).await.expect("connect");
@@ -369,7 +373,8 @@ async fn slow_and_idle_connections_are_cut_off_after_the_header_read_timeout() {
 #[tokio::test]
 async fn connections_beyond_the_cap_wait_for_one_to_close() {
     use tokio::io::AsyncWriteExt;
-    let limits = ConnectionLimits { header_read_timeout: Duration::from_secs(30), max_connections: 2 };
+    let limits =
+        ConnectionLimits { header_read_timeout: Duration::from_secs(30), max_connections: 2, ..Default::default() };
     let addr = serve_on_port_0(limits).await;
     let first = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let _second = tokio::net::TcpStream::connect(addr).await.expect("connect");

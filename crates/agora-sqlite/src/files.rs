@@ -57,8 +57,12 @@ fn narrow_to_owner(path: &Path) -> Result<(), StoreError> {
     let Ok(meta) = std::fs::metadata(path) else { return Ok(()) };
     let mode = meta.permissions().mode();
     if mode & 0o077 != 0 {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o700))
-            .map_err(|e| unavailable(path, e))?;
+        match std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o700)) {
+            // A file someone else owns (a group-shared database opened by
+            // an operator) is theirs to narrow: open it as it is.
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {}
+            other => other.map_err(|e| unavailable(path, e))?,
+        }
     }
     Ok(())
 }

@@ -91,7 +91,8 @@ impl Agora {
         // still low.
         let mut taken: Vec<String> = Vec::with_capacity(2);
         let budgets = [
-            client_ip.map(|ip| (format!("login-ip:{ip}"), self.config.login_failures_per_ip_per_minute)),
+            client_ip
+                .map(|ip| (format!("login-ip:{}", address_bucket(ip)), self.config.login_failures_per_ip_per_minute)),
             Some((format!("login:{}", sha256_hex(email.as_bytes())), self.config.login_failures_per_minute)),
         ];
         for (key, limit) in budgets.into_iter().flatten() {
@@ -103,17 +104,22 @@ impl Agora {
             }
             taken.push(key);
         }
-        let user = self.store.get_user_by_email(&email).await?;
-        let hash = user.as_ref().map_or(DUMMY_HASH, |u| u.password_hash.as_str());
-        let verified = self.passwords.verify(&req.password, hash).await;
-        let ok = matches!(verified, Ok(true)) && user.is_some();
-        if ok || verified.is_err() {
+        let checked = async {
+            let user = self.store.get_user_by_email(&email).await?;
+            let hash = user.as_ref().map_or(DUMMY_HASH, |u| u.password_hash.as_str());
+            let right = self.passwords.verify(&req.password, hash).await?;
+            Ok::<_, AgoraError>(user.filter(|_| right))
+        }
+        .await;
+        // Only a checked wrong password keeps its place; a right one, or an
+        // attempt that could not be checked (store or hasher unavailable),
+        // gives it back. A failed refund only leaves one extra count.
+        if !matches!(checked, Ok(None)) {
             for key in &taken {
-                self.limiter.refund(key).await?;
+                let _ = self.limiter.refund(key).await;
             }
         }
-        verified?;
-        let Some(user) = user.filter(|_| ok) else {
+        let Some(user) = checked? else {
             return Err(AgoraError::Unauthorized);
         };
         let token = random_token(crate::SESSION_TOKEN_PREFIX, self.entropy.as_ref());
@@ -202,5 +208,33 @@ mod tests {
             !crate::secrets::Argon2Passwords::new(crate::secrets::Argon2Cost::TESTING)
                 .verify_sync("x", super::DUMMY_HASH)
         );
+    }
+}
+
+/// The budget an address counts against: an IPv4 address itself, an IPv6
+/// address's /64 (one host usually owns a whole /64 and could otherwise
+/// rotate through 2^64 addresses).
+fn address_bucket(ip: &str) -> String {
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Ok(std::net::IpAddr::V6(v6)) => v6.to_ipv4_mapped().map_or_else(|| ip.to_owned(), |v4| v4.to_string()),
+        _ => ip.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod address_tests {
+    use super::address_bucket;
+
+    #[test]
+    fn ipv6_addresses_share_their_64_and_ipv4_stands_alone() {
+        assert_eq!(address_bucket("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(address_bucket("2001:db8:1:2:bbbb::9"), "2001:db8:1:2::/64");
+        assert_eq!(address_bucket("203.0.113.7"), "203.0.113.7");
+        assert_eq!(address_bucket("::ffff:203.0.113.7"), "203.0.113.7");
+        assert_eq!(address_bucket("not an address"), "not an address");
     }
 }
