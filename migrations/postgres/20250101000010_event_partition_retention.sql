@@ -10,23 +10,17 @@
 -- events dropped, -1 when the partition must stay, NULL when `part` is not
 -- (or no longer) a partition of activity_event.
 --
--- Locks: the rows are counted first without any lock beyond a plain read.
--- Then activity_event itself is locked ACCESS EXCLUSIVE (waiting at most
--- lock_timeout, 2 s) -- the parent first, as every statement on the feed
--- takes it, so no deadlock with the sequencer or inserts -- and the checks
--- run under that lock on the partition's indexes (a loose index scan over
--- its stores, max(seq) per store, the unsequenced partial index), so the
--- feed waits a few milliseconds, not a scan of a month. Partition DDL
--- serialises on the advisory lock agora_create_partitions takes.
--- SECURITY DEFINER: the app role has no DDL rights of its own.
+-- The partition is locked in SHARE mode while it is checked (no write can
+-- slip in; feed reads go on), then dropped (a short ACCESS EXCLUSIVE lock
+-- on activity_event, bounded by lock_timeout). Partition DDL serialises on
+-- the advisory lock agora_create_partitions takes. SECURITY DEFINER: the
+-- app role has no DDL rights of its own.
 
 CREATE FUNCTION agora_drop_event_partition(part text, stores uuid[], befores timestamptz[], up_to bigint[])
 RETURNS bigint
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = public, pg_temp
-SET timezone = 'UTC'
-SET datestyle = 'ISO, MDY'
 AS $fn$
 DECLARE
     bound   text;
@@ -34,10 +28,8 @@ DECLARE
     lo      timestamptz;
     hi      timestamptz;
     i       integer;
-    s       uuid;
-    top     bigint;
-    dropped bigint;
-    waiting boolean;
+    r       record;
+    dropped bigint := 0;
 BEGIN
     IF part !~ '^activity_event_p[0-9]{6}$' THEN
         RAISE EXCEPTION 'agora_drop_event_partition: % is not a monthly partition name', part;
@@ -46,6 +38,7 @@ BEGIN
         RAISE EXCEPTION 'agora_drop_event_partition: stores, befores and up_to differ in length';
     END IF;
     PERFORM pg_advisory_xact_lock(hashtextextended('agora_create_partitions', 0));
+    PERFORM set_config('lock_timeout', '2s', true);
     SELECT pg_get_expr(c.relpartbound, c.oid) INTO bound
     FROM pg_class c JOIN pg_inherits h ON h.inhrelid = c.oid
     WHERE c.relname = part AND c.relnamespace = 'public'::regnamespace
@@ -59,36 +52,20 @@ BEGIN
     END IF;
     lo := m[1]::timestamptz;
     hi := m[2]::timestamptz;
-    -- Cheap refusals before any lock: a month not past every floor.
-    IF hi > (SELECT max(b) FROM unnest(befores) b) THEN
-        RETURN -1;
-    END IF;
-    EXECUTE format('SELECT count(*) FROM public.%I', part) INTO dropped;
-    PERFORM set_config('lock_timeout', '2s', true);
-    LOCK TABLE ONLY public.activity_event IN ACCESS EXCLUSIVE MODE;
-    EXECUTE format('SELECT EXISTS (SELECT 1 FROM public.%I WHERE seq IS NULL)', part) INTO waiting;
-    IF waiting THEN
-        RETURN -1;
-    END IF;
-    -- Every store in the partition, one index probe each.
-    EXECUTE format('SELECT store_id FROM public.%I WHERE seq IS NOT NULL ORDER BY store_id LIMIT 1', part) INTO s;
-    WHILE s IS NOT NULL LOOP
-        i := array_position(stores, s);
-        IF i IS NULL OR hi > befores[i] THEN
-            RETURN -1;
-        END IF;
-        EXECUTE format('SELECT max(seq) FROM public.%I WHERE store_id = $1 AND seq IS NOT NULL', part)
-            INTO top USING s;
-        IF top > up_to[i] THEN
+    EXECUTE format('LOCK TABLE public.%I IN SHARE MODE', part);
+    FOR r IN EXECUTE format(
+        'SELECT store_id, max(seq) AS top, bool_or(seq IS NULL) AS unsequenced, count(*) AS n '
+        'FROM public.%I GROUP BY store_id', part)
+    LOOP
+        i := array_position(stores, r.store_id);
+        IF i IS NULL OR r.unsequenced OR hi > befores[i] OR r.top > up_to[i] THEN
             RETURN -1;
         END IF;
         IF EXISTS (SELECT 1 FROM activity_event e
-                   WHERE e.store_id = s AND e.seq < top AND (e.at < lo OR e.at >= hi)) THEN
+                   WHERE e.store_id = r.store_id AND e.seq < r.top AND (e.at < lo OR e.at >= hi)) THEN
             RETURN -1;
         END IF;
-        EXECUTE format('SELECT store_id FROM public.%I WHERE seq IS NOT NULL AND store_id > $1 '
-                       'ORDER BY store_id LIMIT 1', part)
-            INTO s USING s;
+        dropped := dropped + r.n;
     END LOOP;
     EXECUTE format('DROP TABLE public.%I', part);
     RETURN dropped;
