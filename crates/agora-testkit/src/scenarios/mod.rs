@@ -70,6 +70,14 @@ async fn paid_order(h: &Harness, c: &Customer, s: &StoreFixture, variant: Uuid) 
     h.agora.get_order(&c.actor, OrderId(o.id)).await.expect("get")
 }
 
+/// The kinds of the events written about `entity_id`, in the order written.
+async fn event_kinds(h: &Harness, entity_id: Uuid) -> Vec<String> {
+    let snap = h.snapshot().await;
+    let mut events = snap.rows::<ActivityEvent>();
+    events.sort_by_key(|e| e.id);
+    events.into_iter().filter(|e| e.entity_id == entity_id).map(|e| e.kind.clone()).collect()
+}
+
 /// Changes the settings of `s` (as its admin, from no client address).
 async fn configure(h: &Harness, s: &StoreFixture, patch: SettingsPatch) {
     h.agora.patch_settings(&s.admin, s.id, patch, None).await.expect("patch settings");

@@ -20,13 +20,6 @@ crate::__scenario_list!($ __scenarios_operations:
 );
 
 /// The kinds of the events of `entity_id`, in commit order.
-async fn event_kinds(h: &Harness, entity_id: Uuid) -> Vec<String> {
-    let snap = h.snapshot().await;
-    let mut events = snap.rows::<ActivityEvent>();
-    events.sort_by_key(|e| e.id);
-    events.into_iter().filter(|e| e.entity_id == entity_id).map(|e| e.kind.clone()).collect()
-}
-
 async fn audit_keys(h: &Harness, s: &StoreFixture) -> Vec<String> {
     let page = h.agora.list_audit_logs(&s.admin, s.id, &ListQuery::default()).await.unwrap();
     page.items.into_iter().map(|a| a.key).collect()

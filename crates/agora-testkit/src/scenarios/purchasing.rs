@@ -151,16 +151,7 @@ pub async fn purchase_order_moves_and_receives_into_stock(ts: TestStore) {
     assert_eq!(received.len(), 1);
     assert_eq!(received[0].lines.len(), 2);
     assert_eq!(h.agora.get_purchase_order(&s.admin, id).await.unwrap(), received[0]);
-    let mut events = h
-        .snapshot()
-        .await
-        .rows::<ActivityEvent>()
-        .into_iter()
-        .filter(|e| e.entity_id == po.id)
-        .cloned()
-        .collect::<Vec<_>>();
-    events.sort_by_key(|e| e.id);
-    let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    let kinds = event_kinds(&h, po.id).await;
     assert_eq!(
         kinds,
         [

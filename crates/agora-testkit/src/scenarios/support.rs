@@ -61,16 +61,7 @@ pub async fn ticket_conversation_counts_unread_per_side(ts: TestStore) {
     let closed = TicketPatch { status: Some("closed".into()), priority: None };
     h.agora.patch_ticket(&s.admin, id, closed).await.unwrap();
     assert_eq!(code(h.agora.post_ticket_message(&c.actor, id, msg("hello?")).await), "invalid_transition");
-    let mut events = h
-        .snapshot()
-        .await
-        .rows::<ActivityEvent>()
-        .into_iter()
-        .filter(|e| e.entity_id == t.id)
-        .cloned()
-        .collect::<Vec<_>>();
-    events.sort_by_key(|e| e.id);
-    let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    let kinds = event_kinds(&h, t.id).await;
     assert_eq!(
         kinds,
         [
