@@ -205,6 +205,8 @@ catalogue! {
     Insight(Insight),
     /// A connection check.
     ConnectionCheck(ConnectionCheck),
+    /// A market-wide security event.
+    SecurityEvent(SecurityEvent),
 }
 
 /// The catalogue's table named `name`.
@@ -236,7 +238,7 @@ mod tests {
         }
         let names: Vec<&str> = tables().iter().map(|t| t.name).collect();
         assert_eq!(names.first(), Some(&"store"));
-        assert_eq!(names.len(), 37);
+        assert_eq!(names.len(), 38);
     }
 
     #[test]

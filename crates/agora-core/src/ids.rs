@@ -108,6 +108,8 @@ typed_id! {
     PayoutId,
     /// Identifies an [`crate::AuditLog`] row.
     AuditId,
+    /// Identifies a [`crate::SecurityEvent`].
+    SecurityEventId,
     /// Identifies an [`crate::ActivityEvent`].
     EventId,
     /// Identifies an [`crate::ExportJob`].

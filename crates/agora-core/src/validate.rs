@@ -27,12 +27,24 @@ impl Validator {
         }
     }
 
-    /// Checks a trimmed text length in characters.
+    /// Checks a text on one line: at least `min` characters once trimmed,
+    /// at most `max` as given, no control characters. (/openapi.json states
+    /// the same rule as a pattern and lengths: keep them in step.)
     pub fn text(&mut self, field: &str, value: &str, min: usize, max: usize) {
-        let n = value.trim().chars().count();
-        if n < min || n > max {
+        self.checked_text(field, value, min, max, char::is_control);
+    }
+
+    /// [`Validator::text`] over several lines: tab, line feed and carriage
+    /// return are allowed, other control characters are not.
+    pub fn multiline_text(&mut self, field: &str, value: &str, min: usize, max: usize) {
+        self.checked_text(field, value, min, max, |c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'));
+    }
+
+    fn checked_text(&mut self, field: &str, value: &str, min: usize, max: usize, refused: impl Fn(char) -> bool) {
+        let trimmed = value.trim().chars().count();
+        if trimmed < min || value.chars().count() > max {
             self.error(field, format!("must be {min} to {max} characters"));
-        } else if value.chars().any(char::is_control) {
+        } else if value.chars().any(refused) {
             self.error(field, "must not contain control characters");
         }
     }
@@ -41,6 +53,13 @@ impl Validator {
     pub fn optional_text(&mut self, field: &str, value: Option<&String>, max: usize) {
         if let Some(t) = value {
             self.text(field, t, 0, max);
+        }
+    }
+
+    /// [`Validator::optional_text`] over several lines.
+    pub fn optional_multiline_text(&mut self, field: &str, value: Option<&String>, max: usize) {
+        if let Some(t) = value {
+            self.multiline_text(field, t, 0, max);
         }
     }
 
@@ -68,7 +87,7 @@ pub fn valid_flag_name(name: &str) -> bool {
 /// Lower-cases and trims an email; `None` unless it looks like `local@domain.tld`.
 pub fn normalize_email(email: &str) -> Option<String> {
     let e = email.trim().to_lowercase();
-    if e.len() > 254 || e.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if e.chars().count() > 254 || e.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return None;
     }
     let (local, domain) = e.split_once('@')?;
@@ -78,7 +97,7 @@ pub fn normalize_email(email: &str) -> Option<String> {
         && !domain.contains("..")
         && !domain.contains('@')
         && domain.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
-    if local.is_empty() || local.len() > 64 || !domain_ok {
+    if local.is_empty() || local.chars().count() > 64 || !domain_ok {
         return None;
     }
     Some(e)
@@ -103,6 +122,27 @@ pub fn valid_phone(phone: &str) -> bool {
     (6..=15).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit())
 }
 
+/// Rewrites every number with no fractional part that an `i64` holds
+/// exactly (`3.0`, `-1e3`) as that integer: JSON has numbers, not
+/// integers, and JSON Schema counts `2.0` as the integer 2, which serde
+/// refuses for an integer field.
+pub fn integral_floats_to_integers(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64()
+                && f.fract() == 0.0
+                && (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&f)
+            {
+                // In range and integral, so the cast is exact.
+                *value = serde_json::Value::from(f as i64);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(integral_floats_to_integers),
+        serde_json::Value::Object(fields) => fields.values_mut().for_each(integral_floats_to_integers),
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,6 +162,30 @@ mod tests {
         assert!(normalize_domain("localhost").is_none());
         assert!(valid_phone("+4915112345678"));
         assert!(!valid_phone("12-34"));
+    }
+
+    #[test]
+    fn texts_count_the_trimmed_minimum_and_the_whole_maximum() {
+        let errors = |f: &dyn Fn(&mut Validator)| {
+            let mut v = Validator::new();
+            f(&mut v);
+            v.errors.len()
+        };
+        assert_eq!(errors(&|v| v.text("t", "  a  ", 1, 5)), 0);
+        assert_eq!(errors(&|v| v.text("t", "  a   ", 1, 5)), 1, "six characters as sent");
+        assert_eq!(errors(&|v| v.text("t", "   ", 1, 5)), 1, "blank");
+        assert_eq!(errors(&|v| v.text("t", "a\nb", 1, 5)), 1, "one line only");
+        assert_eq!(errors(&|v| v.multiline_text("t", "a\r\n\tb", 1, 9)), 0);
+        assert_eq!(errors(&|v| v.multiline_text("t", "a\u{7}b", 1, 9)), 1, "a bell is no line break");
+        assert_eq!(errors(&|v| v.multiline_text("t", "a\u{85}b", 1, 9)), 1, "nor is NEL");
+    }
+
+    #[test]
+    fn integral_floats_become_integers_and_nothing_else_changes() {
+        let mut v = serde_json::json!({"a": 2.0, "b": [1.5, -3e3, 1e300], "c": "2.0", "d": 7});
+        integral_floats_to_integers(&mut v);
+        assert_eq!(v, serde_json::json!({"a": 2, "b": [1.5, -3000, 1e300], "c": "2.0", "d": 7}));
+        assert!(v["a"].is_i64() && v["b"][1].is_i64() && v["b"][2].is_f64());
     }
 
     proptest::proptest! {

@@ -19,6 +19,7 @@
 //! extractor rejections, unknown routes (404), wrong methods (405), bodies
 //! over [`BODY_LIMIT`] (413), timeouts (503) and panics (500).
 
+mod constraints;
 pub mod extract;
 mod middleware;
 mod operations;
@@ -230,15 +231,25 @@ impl utoipa::Modify for SecurityAddon {
     }
 }
 
-/// The OpenAPI 3.1 document of every route.
+/// The OpenAPI 3.1 document of every route, with the constraints the
+/// server enforces on each field and the links between operations.
 pub fn openapi() -> utoipa::openapi::OpenApi {
+    serde_json::from_str(openapi_document()).unwrap_or_else(|_| openapi_unconstrained())
+}
+
+/// The document as the route attributes alone describe it.
+pub(crate) fn openapi_unconstrained() -> utoipa::openapi::OpenApi {
     routes::api_router().split_for_parts().1
 }
 
 /// [`openapi`] serialized once.
 pub(crate) fn openapi_document() -> &'static str {
     static DOC: OnceLock<String> = OnceLock::new();
-    DOC.get_or_init(|| openapi().to_pretty_json().unwrap_or_else(|_| "{}".to_owned()))
+    DOC.get_or_init(|| {
+        let mut doc = serde_json::to_value(openapi_unconstrained()).unwrap_or_default();
+        constraints::constrain(&mut doc);
+        serde_json::to_string_pretty(&doc).unwrap_or_else(|_| "{}".to_owned())
+    })
 }
 
 /// The whole api: every route of the contract plus the operational ones,

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::AppState;
 use crate::extract::{Caller, ClientIp, JsonBody, ListParams, OptionalJsonBody, PathId, PathIds, QueryParams};
-use crate::problem::Problem;
+use crate::problem::{ApiError, Problem};
 use crate::routes::{Created, ListDoc, R, StatusListDoc, created};
 
 /// A store (super admin, or that store's admin).
@@ -251,7 +251,10 @@ pub(crate) async fn receive_purchase_order(
     headers: HeaderMap,
     JsonBody(req): JsonBody<ReceivePurchaseOrder>,
 ) -> R<Response> {
-    let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok());
+    let key = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => Some(v.to_str().map_err(|_| ApiError::validation("Idempotency-Key", "must be visible ASCII"))?),
+    };
     let done = s.agora.receive_purchase_order(&actor, PurchaseOrderId(id), key, req).await?;
     let mut res = (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], done.recorded).into_response();
     if done.replayed {
@@ -545,4 +548,17 @@ pub(crate) async fn list_connection_checks(
     q: ListParams,
 ) -> R<Json<ListPage<ConnectionCheckView>>> {
     Ok(Json(s.agora.list_connection_checks(&actor, StoreId(id), &q.list_query()).await?))
+}
+
+/// The market's security events, newest first (super admin): logins refused
+/// by a rate limit, one per subject and minute.
+#[utoipa::path(get, path = "/v1/admin/security-events", tag = "operations", params(ListDoc),
+    responses((status = 200, body = ListPage<SecurityEventView>), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn list_security_events(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    q: ListParams,
+) -> R<Json<ListPage<SecurityEventView>>> {
+    Ok(Json(s.agora.list_security_events(&actor, &q.list_query()).await?))
 }

@@ -133,6 +133,7 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_export))
         .routes(routes!(download_export))
         .routes(routes!(whole_store_backup))
+        .routes(routes!(crate::operations::list_security_events))
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .routes(routes!(metrics_text))
@@ -162,9 +163,10 @@ pub(crate) async fn create_admin_key(
     State(s): State<AppState>,
     Caller(actor): Caller,
     PathId(id): PathId,
+    ip: ClientIp,
     OptionalJsonBody(req): OptionalJsonBody<NewAdminKey>,
 ) -> R<Created<AdminKeyCreated>> {
-    Ok(created(s.agora.create_admin_key(&actor, StoreId(id), req).await?))
+    Ok(created(s.agora.create_admin_key_from(&actor, StoreId(id), req, ip.as_deref()).await?))
 }
 
 /// A store's settings (store admin).
@@ -288,9 +290,10 @@ pub(crate) async fn set_inventory(
     State(s): State<AppState>,
     Caller(actor): Caller,
     PathId(id): PathId,
+    ip: ClientIp,
     JsonBody(req): JsonBody<SetInventory>,
 ) -> R<Json<InventoryView>> {
-    Ok(Json(s.agora.set_inventory(&actor, StoreId(id), req).await?))
+    Ok(Json(s.agora.set_inventory_from(&actor, StoreId(id), req, ip.as_deref()).await?))
 }
 
 // ---------------------------------------------------------------- users
@@ -624,7 +627,8 @@ pub(crate) async fn get_export(
 #[utoipa::path(get, path = "/v1/exports/{id}/download", tag = "events",
     params(("id" = Uuid, Path, description = "Export id")),
     responses(
-        (status = 200, description = "The file (text/csv or application/x-ndjson)", content_type = "application/octet-stream"),
+        (status = 200, description = "The file, in the format the export was asked in",
+            content((String = "text/csv"), (String = "application/x-ndjson"))),
         (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub(crate) async fn download_export(

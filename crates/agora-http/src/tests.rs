@@ -174,6 +174,59 @@ async fn body_errors_are_problems() {
     assert_eq!(body["status"], "active");
 }
 
+/// What /openapi.json says of bodies is what the server does (Schemathesis
+/// checks it broadly in `.ci/fuzz`; these pin each rule).
+#[tokio::test]
+async fn bodies_are_read_as_the_document_says() {
+    let app = router(state());
+    let post = |uri: &str, body: &str| call(app.clone(), super_post(uri, body.to_owned()));
+
+    // An array is no object, even though serde would read one into a struct.
+    let (status, headers, body) = post("/v1/stores", r#"["Shop", "shop.test"]"#).await;
+    assert_eq!(status, 422);
+    assert_problem(&headers, &body, 422, "validation");
+    assert_eq!(body["errors"][0]["field"], "body");
+    // A field the body does not have is refused, not ignored.
+    let (status, _, body) = post("/v1/stores", r#"{"name": "Shop", "domain": "shop.test", "nmae": "x"}"#).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body["errors"][0]["message"].as_str().unwrap_or_default().contains("nmae"), "{body}");
+    // Text on one line refuses a line break; a length counts what was sent.
+    let (status, _, body) = post("/v1/stores", r#"{"name": "Two\nlines", "domain": "shop.test"}"#).await;
+    assert_eq!((status.as_u16(), body["errors"][0]["field"].as_str()), (422, Some("name")));
+    let long = format!(r#"{{"name": " {} ", "domain": "shop.test"}}"#, "x".repeat(199));
+    let (status, _, body) = post("/v1/stores", &long).await;
+    assert_eq!((status.as_u16(), body["errors"][0]["field"].as_str()), (422, Some("name")), "201 characters");
+
+    let (status, _, store) = post("/v1/stores", r#"{"name": "Shop", "domain": "shop.test"}"#).await;
+    assert_eq!(status, 201);
+    let id = store["id"].as_str().expect("id");
+    // JSON has numbers: 300.0 is the integer 300; 1.5 is not an integer.
+    let patch = |body: &str| {
+        let req = Request::patch(format!("/v1/stores/{id}/settings"))
+            .header(header::AUTHORIZATION, format!("Bearer {SUPER_KEY}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_owned()))
+            .unwrap();
+        call(app.clone(), req)
+    };
+    let (status, _, body) = patch(r#"{"order_ttl_seconds": 300.0}"#).await;
+    assert_eq!((status.as_u16(), &body["order_ttl_seconds"]), (200, &serde_json::json!(300)), "{body}");
+    let (status, _, body) = patch(r#"{"order_ttl_seconds": 300.5}"#).await;
+    assert_eq!((status.as_u16(), body["errors"][0]["field"].as_str()), (422, Some("order_ttl_seconds")));
+    // An optional body may be absent, empty or null.
+    for body in ["", "null", "{}"] {
+        let (status, _, created) = post(&format!("/v1/stores/{id}/admin-keys"), body).await;
+        assert_eq!(status, 201, "{body:?}: {created}");
+    }
+    // Who asks comes before what is asked: anonymous is 401 whatever the key.
+    let req = Request::post(format!("/v1/purchase-orders/{}/receive", uuid::Uuid::nil()))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(r#"{"lines": []}"#))
+        .unwrap();
+    let (status, _, body) = call(app.clone(), req).await;
+    assert_eq!(status, 401, "{body}");
+}
+
 #[tokio::test]
 async fn bad_query_params_and_path_ids() {
     let app = router(state());

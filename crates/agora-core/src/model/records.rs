@@ -32,6 +32,34 @@ pub struct AuditLog {
     pub to: Option<String>,
 }
 
+/// A security event of the whole market rather than of one store: today a
+/// login refused by a rate limit. At most one row per `once_key` (the kind,
+/// the subject and the minute), so a flood of refused attempts writes one
+/// row a minute per subject, not one per attempt.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Entity)]
+#[entity(
+    table = "security_event",
+    key(id),
+    immutable,
+    deletable,
+    unique(name = "security_event_once", columns(once_key))
+)]
+pub struct SecurityEvent {
+    /// Id (time-ordered).
+    pub id: SecurityEventId,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// What happened, e.g. `login.rate_limited`.
+    pub kind: String,
+    /// What it happened to, e.g. `email:ann@example.com` or `ip:203.0.113.9`.
+    pub subject: String,
+    /// The client's address, when known.
+    pub ip: Option<String>,
+    /// `kind|subject|minute`: the row of this minute for this subject.
+    pub once_key: String,
+}
+
 /// A remembered response of an idempotent request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Entity)]
 #[entity(table = "idempotency_key", key(scope, key), deletable)]

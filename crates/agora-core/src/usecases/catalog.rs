@@ -321,6 +321,22 @@ impl Agora {
         store_id: StoreId,
         req: SetInventory,
     ) -> Result<InventoryView, AgoraError> {
+        self.set_inventory_from(actor, store_id, req, None).await
+    }
+
+    /// [`Agora::set_inventory`] asked from the client address `ip`. Each
+    /// edit writes an audit row `inventory:<variant>:<warehouse>` in its
+    /// commit: who, from where, and on hand as read just before -> as set.
+    ///
+    /// # Errors
+    /// As [`Agora::set_inventory`].
+    pub async fn set_inventory_from(
+        &self,
+        actor: &Actor,
+        store_id: StoreId,
+        req: SetInventory,
+        ip: Option<&str>,
+    ) -> Result<InventoryView, AgoraError> {
         require_admin(actor, store_id)?;
         let mut v = Validator::new();
         v.range("on_hand", req.on_hand, 0, MAX_ON_HAND);
@@ -336,10 +352,28 @@ impl Agora {
             return Err(AgoraError::NotFound("warehouse"));
         }
         self.trading_store(store_id).await?;
+        // Read for the audit row only: orders move `reserved`, not the
+        // on hand an edit overwrites, so this is what the admin replaced
+        // unless a payment consumed units in between.
+        let was = self
+            .store
+            .list_inventory(&[variant_id])
+            .await?
+            .into_iter()
+            .find(|r| r.warehouse_id == warehouse_id)
+            .map(|r| r.on_hand.to_string());
         let now = self.now();
         let mut cs = Changeset::new();
         cs.guard(guards::store_is_active(store_id))
             .stock(variant_id, warehouse_id, now, StockChange::SetOnHand { store_id, on_hand: req.on_hand })
+            .insert(self.audit_row(
+                actor,
+                store_id,
+                ip,
+                &format!("inventory:{}:{}", variant_id.0, warehouse_id.0),
+                was,
+                Some(req.on_hand.to_string()),
+            ))
             .insert(self.event(
                 store_id,
                 "inventory",

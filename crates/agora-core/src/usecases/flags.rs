@@ -69,7 +69,7 @@ impl Agora {
         let mut v = Validator::new();
         let reason = FlagReason::parse(&req.reason);
         v.check(reason.is_some(), "reason", "must be fraud_risk, address_issue, customer_request or other");
-        v.optional_text("note", req.note.as_ref(), MAX_FLAG_TEXT);
+        v.optional_multiline_text("note", req.note.as_ref(), MAX_FLAG_TEXT);
         v.finish()?;
         let order = self.store.get_order(order_id).await?.filter(|o| actor.administers(o.store_id));
         let order = order.ok_or(AgoraError::NotFound("order"))?;
@@ -111,8 +111,8 @@ impl Agora {
         let mut v = Validator::new();
         let status = patch.status.as_deref().map(FlagStatus::parse);
         v.check(!matches!(status, Some(None)), "status", "must be open, in_review, resolved or dismissed");
-        v.optional_text("note", patch.note.as_ref(), MAX_FLAG_TEXT);
-        v.optional_text("resolution", patch.resolution.as_ref(), MAX_FLAG_TEXT);
+        v.optional_multiline_text("note", patch.note.as_ref(), MAX_FLAG_TEXT);
+        v.optional_multiline_text("resolution", patch.resolution.as_ref(), MAX_FLAG_TEXT);
         v.finish()?;
         let status = status.flatten();
         for _ in 0..self.config.max_attempts {

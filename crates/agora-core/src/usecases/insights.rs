@@ -325,7 +325,8 @@ impl Agora {
             AgoraError::validation("target", "must be database, redis, object_storage or webhook_endpoint")
         })?;
         if target == ConnectionTarget::WebhookEndpoint {
-            return Err(AgoraError::validation("endpoint_id", "this store has no outgoing webhook endpoints"));
+            // No outgoing webhook endpoints exist yet, so no id names one.
+            return Err(AgoraError::NotFound("webhook endpoint"));
         }
         self.store.get_store(store_id).await?.ok_or(AgoraError::NotFound("store"))?;
         let started = std::time::Instant::now();

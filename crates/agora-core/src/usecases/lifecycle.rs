@@ -240,6 +240,21 @@ impl Agora {
         store_id: StoreId,
         req: NewAdminKey,
     ) -> Result<AdminKeyCreated, AgoraError> {
+        self.create_admin_key_from(actor, store_id, req, None).await
+    }
+
+    /// [`Agora::create_admin_key`] asked from the client address `ip`,
+    /// which the key's audit row (`admin_key.created`) records.
+    ///
+    /// # Errors
+    /// As [`Agora::create_admin_key`].
+    pub async fn create_admin_key_from(
+        &self,
+        actor: &Actor,
+        store_id: StoreId,
+        req: NewAdminKey,
+        ip: Option<&str>,
+    ) -> Result<AdminKeyCreated, AgoraError> {
         require_super(actor)?;
         if let Some(secs) = req.expires_in_seconds {
             let mut v = Validator::new();
@@ -264,13 +279,9 @@ impl Agora {
             let settings = self.store.get_settings(store_id).await?.ok_or(AgoraError::NotFound("store"))?;
             let mut cs = Changeset::new();
             self.keys_rotated(&mut cs, settings, now);
-            cs.insert(Record::AdminKey(row.clone())).insert(self.event(
-                store_id,
-                "admin_key",
-                row.id.0,
-                "admin_key.created",
-                payload.clone(),
-            ));
+            cs.insert(Record::AdminKey(row.clone()))
+                .insert(self.audit_row(actor, store_id, ip, "admin_key.created", None, Some(row.masked.clone())))
+                .insert(self.event(store_id, "admin_key", row.id.0, "admin_key.created", payload.clone()));
             match self.apply_changeset(cs).await {
                 Ok(()) => return Ok(AdminKeyCreated { id: row.id.0, key, masked: row.masked }),
                 Err(e) if failed_guard(&e).is_some() => continue,

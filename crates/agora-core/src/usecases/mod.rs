@@ -13,6 +13,7 @@ mod orders;
 mod payments;
 mod purchasing;
 mod retention;
+mod security;
 mod stores;
 mod support;
 mod sweeps;
@@ -147,6 +148,7 @@ pub struct Agora {
     probes: Vec<Arc<dyn ConnectionProbe>>,
     guard_observer: Option<GuardObserver>,
     key_usage: Arc<lifecycle::KeyUsage>,
+    recent_security_events: Arc<security::RecentSecurityEvents>,
     config: AgoraConfig,
 }
 
@@ -250,6 +252,7 @@ impl AgoraBuilder {
             probes: self.probes,
             guard_observer: self.guard_observer,
             key_usage: Arc::default(),
+            recent_security_events: Arc::default(),
             config: self.config,
         }
     }

@@ -107,7 +107,9 @@ impl Agora {
         }
         let raw: serde_json::Value =
             serde_json::from_slice(raw_body).map_err(|e| AgoraError::MalformedJson(e.to_string()))?;
-        let event: PaymentWebhook = serde_json::from_value(raw.clone())
+        let mut event = raw.clone();
+        crate::validate::integral_floats_to_integers(&mut event);
+        let event: PaymentWebhook = serde_json::from_value(event)
             .map_err(|e| AgoraError::validation("body", &format!("not a payment event: {e}")))?;
         let mut v = crate::validate::Validator::new();
         v.text("event_id", &event.event_id, 1, 255);

@@ -93,16 +93,16 @@ impl Agora {
         self.store.get_store(store_id).await?.ok_or(AgoraError::NotFound("store"))?;
         let wh = self.store.get_warehouse(warehouse_id).await?;
         if wh.map(|w| w.store_id) != Some(store_id) {
-            return Err(AgoraError::validation("warehouse_id", "is not a warehouse of this store"));
+            return Err(AgoraError::NotFound("warehouse"));
         }
         let ids: Vec<VariantId> = lines.iter().map(|l| VariantId(l.variant_id)).collect();
         let known: HashSet<VariantId> =
             self.store.get_variants(&ids).await?.into_iter().filter(|v| v.store_id == store_id).map(|v| v.id).collect();
-        let mut v = Validator::new();
-        for (i, id) in ids.iter().enumerate() {
-            v.check(known.contains(id), format!("lines[{i}].variant_id"), "is not a variant of this store");
+        // Like an order's lines: an id that names no variant of this store
+        // is a missing thing (404), not a malformed request.
+        if !ids.iter().all(|id| known.contains(id)) {
+            return Err(AgoraError::NotFound("variant"));
         }
-        v.finish()?;
         let now = self.now();
         let id = PurchaseOrderId(self.new_uuid());
         let mut total: i64 = 0;
@@ -198,7 +198,7 @@ impl Agora {
             );
         }
         if let Some(n) = &req.note {
-            v.text("note", n, 0, 2000);
+            v.multiline_text("note", n, 0, 2000);
         }
         v.finish()?;
         let currency = currency?;
@@ -366,6 +366,11 @@ impl Agora {
         idempotency_key: Option<&str>,
         req: ReceivePurchaseOrder,
     ) -> Result<ReceivedPurchaseOrder, AgoraError> {
+        // Who asks comes before what is asked: an anonymous call is 401
+        // whatever its key or body.
+        if matches!(actor, Actor::Anonymous) {
+            return Err(AgoraError::Unauthorized);
+        }
         let key = idempotency_key.map(str::trim).filter(|k| !k.is_empty()).ok_or(AgoraError::IdempotencyKeyMissing)?;
         if key.chars().count() > 255 {
             return Err(AgoraError::validation("Idempotency-Key", "must be 1 to 255 characters"));

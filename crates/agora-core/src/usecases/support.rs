@@ -173,7 +173,7 @@ impl Agora {
         let user_id = require_customer(actor)?;
         let mut v = Validator::new();
         v.text("subject", &req.subject, 1, 200);
-        v.text("body", &req.body, 1, MAX_BODY);
+        v.multiline_text("body", &req.body, 1, MAX_BODY);
         v.finish()?;
         let store_id = StoreId(req.store_id);
         self.store.get_store(store_id).await?.ok_or(AgoraError::NotFound("store"))?;
@@ -282,7 +282,7 @@ impl Agora {
         req: NewTicketMessage,
     ) -> Result<TicketMessageView, AgoraError> {
         let mut v = Validator::new();
-        v.text("body", &req.body, 1, MAX_BODY);
+        v.multiline_text("body", &req.body, 1, MAX_BODY);
         v.finish()?;
         for _ in 0..self.config.max_attempts {
             let (t, side) = self.ticket_for(actor, id).await?;
@@ -429,7 +429,7 @@ impl Agora {
         req: NewDraft,
     ) -> Result<DraftView, AgoraError> {
         let mut v = Validator::new();
-        v.text("body", &req.body, 1, MAX_BODY);
+        v.multiline_text("body", &req.body, 1, MAX_BODY);
         let source = DraftSource::parse(&req.source);
         v.check(source.is_some(), "source", "must be template, model or human");
         v.optional_text("model", req.model.as_ref(), 100);
@@ -478,7 +478,7 @@ impl Agora {
     pub async fn send_draft(&self, actor: &Actor, id: DraftId, req: SendDraft) -> Result<DraftView, AgoraError> {
         if let Some(b) = &req.edited_body {
             let mut v = Validator::new();
-            v.text("edited_body", b, 1, MAX_BODY);
+            v.multiline_text("edited_body", b, 1, MAX_BODY);
             v.finish()?;
         }
         for _ in 0..self.config.max_attempts {
@@ -522,7 +522,7 @@ impl Agora {
     /// `unauthorized`; `not_found`; `validation`; `invalid_transition`.
     pub async fn discard_draft(&self, actor: &Actor, id: DraftId, req: DiscardDraft) -> Result<DraftView, AgoraError> {
         let mut v = Validator::new();
-        v.optional_text("feedback", req.feedback.as_ref(), 2000);
+        v.optional_multiline_text("feedback", req.feedback.as_ref(), 2000);
         v.finish()?;
         self.change_draft(actor, id, "draft.discarded", |d| {
             if d.status != DraftStatus::Proposed {
@@ -550,11 +550,11 @@ impl Agora {
         let mut v = Validator::new();
         let milli = req.reward_score.map(|s| (s * 1000.0).round());
         v.check(
-            milli.is_none_or(|m| m.is_finite() && (-1000.0..=1000.0).contains(&m)),
+            req.reward_score.is_none_or(|s| s.is_finite() && (-1.0..=1.0).contains(&s)),
             "reward_score",
             "must be between -1.0 and 1.0",
         );
-        v.optional_text("feedback", req.feedback.as_ref(), 2000);
+        v.optional_multiline_text("feedback", req.feedback.as_ref(), 2000);
         v.finish()?;
         self.change_draft(actor, id, "draft.reviewed", |d| {
             if let Some(m) = milli {
@@ -615,7 +615,7 @@ impl Agora {
     ) -> Result<QuickReplyView, AgoraError> {
         require_admin(actor, store_id)?;
         let mut v = Validator::new();
-        v.text("content", &req.content, 1, 5000);
+        v.multiline_text("content", &req.content, 1, 5000);
         let role = QuickReplyRole::parse(&req.role);
         v.check(role.is_some(), "role", "must be support or production");
         v.finish()?;
@@ -676,7 +676,7 @@ impl Agora {
         req: QuickReplyPatch,
     ) -> Result<QuickReplyView, AgoraError> {
         let mut v = Validator::new();
-        v.text("content", &req.content, 1, 5000);
+        v.multiline_text("content", &req.content, 1, 5000);
         v.finish()?;
         let current = self.admin_quick_reply(actor, id).await?;
         let mut next = current.clone();

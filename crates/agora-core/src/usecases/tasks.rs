@@ -186,7 +186,7 @@ impl Agora {
         }
         let mut v = Validator::new();
         if let Some(n) = &req.note {
-            v.text("note", n, 0, 1000);
+            v.multiline_text("note", n, 0, 1000);
         }
         v.finish()?;
         let to = if approve { PayoutStatus::Paid } else { PayoutStatus::Rejected };

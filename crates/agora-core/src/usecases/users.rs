@@ -91,15 +91,22 @@ impl Agora {
         // still low.
         let mut taken: Vec<String> = Vec::with_capacity(2);
         let budgets = [
-            client_ip
-                .map(|ip| (format!("login-ip:{}", address_bucket(ip)), self.config.login_failures_per_ip_per_minute)),
-            Some((format!("login:{}", sha256_hex(email.as_bytes())), self.config.login_failures_per_minute)),
+            client_ip.map(|ip| {
+                let bucket = address_bucket(ip);
+                (format!("login-ip:{bucket}"), self.config.login_failures_per_ip_per_minute, format!("ip:{bucket}"))
+            }),
+            Some((
+                format!("login:{}", sha256_hex(email.as_bytes())),
+                self.config.login_failures_per_minute,
+                format!("email:{}", email.chars().take(254).collect::<String>()),
+            )),
         ];
-        for (key, limit) in budgets.into_iter().flatten() {
+        for (key, limit, subject) in budgets.into_iter().flatten() {
             if let RateDecision::Limited { retry_after } = self.limiter.hit(&key, limit, window).await? {
                 for earlier in &taken {
                     self.limiter.refund(earlier).await?;
                 }
+                self.record_security_event("login.rate_limited", &subject, client_ip).await;
                 return Err(AgoraError::RateLimited { retry_after });
             }
             taken.push(key);

@@ -25,6 +25,7 @@ pub struct ListPage<T> {
 /// `POST /v1/stores` body.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct NewStore {
     /// Display name, 1..=200 characters.
     pub name: String,
@@ -197,6 +198,7 @@ pub struct AuditView {
 /// A variant in `POST /v1/stores/{id}/products`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct NewVariant {
     /// SKU, unique per store.
     pub sku: String,
@@ -209,6 +211,7 @@ pub struct NewVariant {
 /// `POST /v1/stores/{id}/products` body.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct NewProduct {
     /// Title.
     pub title: String,
@@ -274,6 +277,7 @@ pub struct ProductView {
 /// `POST /v1/stores/{id}/warehouses` body.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct NewWarehouse {
     /// Name.
     pub name: String,
@@ -294,6 +298,7 @@ pub struct WarehouseView {
 /// `PUT /v1/stores/{id}/inventory` body.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct SetInventory {
     /// Variant.
     pub variant_id: Uuid,
@@ -322,6 +327,7 @@ pub struct InventoryView {
 /// `POST /v1/users` body.
 #[derive(Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct NewUser {
     /// Name.
     pub name: String,
@@ -358,6 +364,7 @@ pub struct UserView {
 /// `POST /v1/sessions` body.
 #[derive(Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct Login {
     /// Email.
     pub email: String,
@@ -387,6 +394,7 @@ pub struct SessionCreated {
 /// `POST /v1/users/me/addresses` body.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct NewAddress {
     /// Street line.
     pub line1: String,
@@ -420,6 +428,7 @@ pub struct AddressView {
 /// A line of `POST /v1/orders`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct OrderLine {
     /// Variant.
     pub variant_id: Uuid,
@@ -430,6 +439,7 @@ pub struct OrderLine {
 /// `POST /v1/orders` body.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct PlaceOrder {
     /// Store.
     pub store_id: Uuid,
@@ -546,6 +556,7 @@ pub struct WebhookAck {
 /// `POST /v1/tasks` body.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct NewTask {
     /// The caller's PAID order.
     pub order_id: Uuid,
@@ -596,6 +607,7 @@ pub struct TaskView {
 /// `POST /v1/payouts/{id}/approve|reject` body.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct PayoutDecision {
     /// Operator's note, up to 1000 characters.
     #[serde(default)]
@@ -669,6 +681,7 @@ pub struct EventPage {
 /// `POST /v1/stores/{id}/exports` body.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct NewExport {
     /// `orders`.
     pub kind: String,

@@ -602,3 +602,20 @@ pub struct ConnectionCheckView {
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
 }
+
+/// A market-wide security event (`GET /v1/admin/security-events`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct SecurityEventView {
+    /// Id.
+    pub id: Uuid,
+    /// When (the first of its minute).
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// What happened: `login.rate_limited`.
+    pub kind: String,
+    /// To what: `email:<address>` or `ip:<address or IPv6 /64>`.
+    pub subject: String,
+    /// The client's address, when known.
+    pub ip: Option<String>,
+}

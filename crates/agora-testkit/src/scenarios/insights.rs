@@ -162,7 +162,7 @@ pub async fn connection_checks_are_run_and_logged(ts: TestStore) {
     assert_eq!(db.target, "database");
     let redis = h.agora.run_connection_check(&s.admin, s.id, check("redis")).await.unwrap();
     assert_eq!((redis.ok, redis.detail.as_str()), (false, "redis is not configured"));
-    assert_eq!(code(h.agora.run_connection_check(&s.admin, s.id, check("webhook_endpoint")).await), "validation");
+    assert_eq!(code(h.agora.run_connection_check(&s.admin, s.id, check("webhook_endpoint")).await), "not_found");
     assert_eq!(code(h.agora.run_connection_check(&s.admin, s.id, check("ftp")).await), "validation");
     let other = h.store_fixture("other.example.com").await;
     assert_eq!(code(h.agora.run_connection_check(&other.admin, s.id, check("database")).await), "not_found");

@@ -16,13 +16,14 @@ crate::__scenario_list!($ __scenarios_operations:
     admin_key_expires, admin_key_revocation_is_immediate_and_scoped, admin_key_use_is_written_in_batches,
     v11_settings_patch_audits_toggles_and_retention, v11_settings_refuse_bad_names_and_ranges,
     order_flag_moves_through_its_states, order_flags_are_listed_per_store_and_status,
-    large_order_is_flagged_in_its_own_commit,
+    large_order_is_flagged_in_its_own_commit, admin_keys_and_inventory_edits_are_audited,
 );
 
-/// The kinds of the events of `entity_id`, in commit order.
+/// The keys of the store's audit rows, newest first, but for those the
+/// fixture itself wrote (its admin key, its products' stock).
 async fn audit_keys(h: &Harness, s: &StoreFixture) -> Vec<String> {
     let page = h.agora.list_audit_logs(&s.admin, s.id, &ListQuery::default()).await.unwrap();
-    page.items.into_iter().map(|a| a.key).collect()
+    page.items.into_iter().map(|a| a.key).filter(|k| !is_fixture_audit(k)).collect()
 }
 
 fn suspend() -> StorePatch {
@@ -428,4 +429,36 @@ pub async fn large_order_is_flagged_in_its_own_commit(ts: TestStore) {
     configure(&h, &s, SettingsPatch { flag_amount_minor: Some(0), ..Default::default() }).await;
     h.order_with_key(&c, &s, &[(v, 3)], "off", None).await.unwrap();
     assert_eq!(h.agora.list_flags(&s.admin, s.id, None, &q).await.unwrap().items.len(), 1, "0 = off");
+}
+
+/// Security changes in a store's audit log: an admin key made (by whom, from
+/// where, which key, masked) and every inventory edit (from, to).
+pub async fn admin_keys_and_inventory_edits_are_audited(ts: TestStore) {
+    let (h, s) = setup(ts).await;
+    let (p, v) = h.product(&s, "AUD-1", 100, 5).await;
+    let sa = h.super_admin().await;
+    let key = h.agora.create_admin_key_from(&sa, s.id, NewAdminKey::default(), Some("192.0.2.9")).await.unwrap();
+    let edit = SetInventory { variant_id: v, warehouse_id: s.warehouse, on_hand: 9 };
+    h.agora.set_inventory_from(&s.admin, s.id, edit, Some("192.0.2.10")).await.unwrap();
+    assert_eq!(h.available(p.id, v).await, 9);
+    let logs = h.agora.list_audit_logs(&s.admin, s.id, &ListQuery::default()).await.unwrap().items;
+    let made = logs.iter().find(|l| l.key == "admin_key.created" && l.to.as_deref() == Some(key.masked.as_str()));
+    let made = made.expect("the new key's row");
+    assert_eq!(
+        (made.actor_masked.as_str(), made.ip.as_deref(), made.from.as_deref()),
+        ("super_admin", Some("192.0.2.9"), None)
+    );
+    assert!(!logs.iter().any(|l| l.to.as_deref().is_some_and(|t| t.contains(&key.key))), "never the key itself");
+    let stock_key = format!("inventory:{v}:{}", s.warehouse);
+    let edits: Vec<(Option<&str>, Option<&str>, Option<&str>)> = logs
+        .iter()
+        .filter(|l| l.key == stock_key)
+        .map(|l| (l.from.as_deref(), l.to.as_deref(), l.ip.as_deref()))
+        .collect();
+    assert_eq!(edits, [(Some("5"), Some("9"), Some("192.0.2.10")), (None, Some("5"), None)], "newest first");
+    // A refused edit writes no row.
+    let below = SetInventory { variant_id: v, warehouse_id: s.warehouse, on_hand: -1 };
+    assert_eq!(code(h.agora.set_inventory(&s.admin, s.id, below).await), "validation");
+    let after = h.agora.list_audit_logs(&s.admin, s.id, &ListQuery::default()).await.unwrap().items;
+    assert_eq!(after.len(), logs.len());
 }

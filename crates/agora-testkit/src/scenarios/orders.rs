@@ -102,6 +102,14 @@ pub async fn login_is_rate_limited_per_email(ts: TestStore) {
     assert_eq!(code(h.agora.login(good.clone()).await), "rate_limited", "even the right password waits");
     let bob = Login { email: "bob@example.com".into(), password: "correct horse battery".into() };
     assert_eq!(code(h.agora.login(bob).await), "ok", "the limit is per email");
+    // Two refusals in one minute: one security event, for the super admin only.
+    let sa = h.super_admin().await;
+    let events = h.agora.list_security_events(&sa, &ListQuery::default()).await.unwrap().items;
+    let seen: Vec<(&str, &str, Option<&str>)> =
+        events.iter().map(|e| (e.kind.as_str(), e.subject.as_str(), e.ip.as_deref())).collect();
+    assert_eq!(seen, [("login.rate_limited", "email:ann@example.com", None)]);
+    let c = h.customer("carl").await;
+    assert_eq!(code(h.agora.list_security_events(&c.actor, &ListQuery::default()).await), "forbidden");
     h.clock.advance(Duration::seconds(61));
     assert_eq!(code(h.agora.login(good).await), "ok");
 }
@@ -175,6 +183,11 @@ pub async fn logins_from_one_address_are_limited_across_emails(ts: TestStore) {
     assert_eq!(code(agora.login_from(ann.clone(), Some("198.51.100.1")).await), "ok");
     // Refused attempts did not eat the emails' own budgets.
     assert_eq!(code(agora.login_from(spray(5), Some("198.51.100.1")).await), "unauthorized");
+    let sa = h.super_admin().await;
+    let events = agora.list_security_events(&sa, &ListQuery::default()).await.unwrap().items;
+    let seen: Vec<(&str, &str, Option<&str>)> =
+        events.iter().map(|e| (e.kind.as_str(), e.subject.as_str(), e.ip.as_deref())).collect();
+    assert_eq!(seen, [("login.rate_limited", "ip:203.0.113.7", Some("203.0.113.7"))], "once a minute per address");
     h.clock.advance(Duration::seconds(61));
     assert_eq!(code(agora.login_from(ann, Some("203.0.113.7")).await), "ok", "the window slid");
 }

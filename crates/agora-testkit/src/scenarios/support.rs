@@ -127,6 +127,15 @@ pub async fn ticket_access_and_refusals(ts: TestStore) {
     assert_eq!(code(h.agora.list_store_tickets(&other.admin, s.id, None, &q).await), "not_found");
     assert_eq!(code(h.agora.list_store_tickets(&s.admin, s.id, Some("lost"), &q).await), "validation");
     assert_eq!(code(h.agora.store_unread(&other.admin, s.id).await), "not_found");
+    // A message is written over lines (tab, CR and LF); a subject is one line.
+    let lines = NewTicket { body: "Hello,\r\n\tthe parcel is late.\nThanks".into(), ..ticket(&s, "Late", None) };
+    let kept = h.agora.create_ticket(&c.actor, lines).await.expect("a body over several lines");
+    let first = h.agora.list_ticket_messages(&c.actor, TicketId(kept.id), &q).await.unwrap().items;
+    assert_eq!(first[0].body, "Hello,\r\n\tthe parcel is late.\nThanks");
+    let two_line_subject = NewTicket { subject: "Late\nparcel".into(), ..ticket(&s, "x", None) };
+    assert_eq!(code(h.agora.create_ticket(&c.actor, two_line_subject).await), "validation");
+    let bell = msg("ring\u{7}");
+    assert_eq!(code(h.agora.post_ticket_message(&c.actor, TicketId(kept.id), bell).await), "validation");
 }
 
 pub async fn concurrent_messages_keep_unread_exact(ts: TestStore) {
