@@ -27,6 +27,8 @@ pub mod fair;
 pub mod lease;
 mod passes;
 
+pub use passes::BATCH_LOG_TARGET;
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

@@ -9,6 +9,25 @@ use super::fair::{Batch, share_out};
 use super::lease::Claim;
 use super::{EXPORTS_PER_PASS, Job, Pass, Scheduler};
 
+/// The log target of the per-store batch lines (`job batch`, at debug):
+/// `AGORA_LOG=info,agora_runtime::jobs::batch=debug` shows each store's
+/// batch as it ends, without the `job idle` lines of every tick.
+pub const BATCH_LOG_TARGET: &str = "agora_runtime::jobs::batch";
+
+/// Logs one store's batch of a job (debug, [`BATCH_LOG_TARGET`]).
+fn batch_done(worker: &str, job: &str, store: StoreId, r: SweepReport) {
+    tracing::debug!(
+        target: BATCH_LOG_TARGET,
+        worker,
+        job,
+        store = %store,
+        scanned = r.scanned,
+        changed = r.changed,
+        conflicts = r.conflicts,
+        "job batch"
+    );
+}
+
 /// The scheduler-state name of the per-store part of the retention job.
 const STORE_RETENTION: &str = "retention:stores";
 /// When the retention pass last removed events in bulk (hourly: on
@@ -86,6 +105,7 @@ impl Scheduler {
                     p.report.add(r);
                     p.batches += 1;
                 });
+                batch_done(&self.name, job.as_str(), store, r);
                 Batch::Ran(r.scanned)
             }
             Err(e) => {
@@ -176,7 +196,11 @@ impl Scheduler {
                 if self.stopping() {
                     break;
                 }
-                results.push(a.purge_retained(store, self.batch).await);
+                let r = a.purge_retained(store, self.batch).await;
+                if let Ok(r) = &r {
+                    batch_done(&self.name, "retention", store, *r);
+                }
+                results.push(r);
             }
             self.state().maintained.insert(STORE_RETENTION, std::time::Instant::now());
         }

@@ -91,6 +91,11 @@ fn eur() -> Currency {
 
 /// A store with default settings.
 pub async fn seed_store(store: &dyn Store, name: &str) -> StoreId {
+    seed_store_with(store, name, |_| {}).await
+}
+
+/// A store whose settings are [`seed_store`]'s as changed by `adjust`.
+pub async fn seed_store_with(store: &dyn Store, name: &str, adjust: impl FnOnce(&mut StoreSettings)) -> StoreId {
     let at = now();
     let store_id = StoreId(id());
     let mut cs = Changeset::new();
@@ -106,7 +111,11 @@ pub async fn seed_store(store: &dyn Store, name: &str) -> StoreId {
         created_at: at,
         updated_at: at,
     }))
-    .insert(Record::StoreSettings(StoreSettings { help_payout_percent: 10, ..StoreSettings::defaults(store_id, at) }));
+    .insert(Record::StoreSettings({
+        let mut settings = StoreSettings { help_payout_percent: 10, ..StoreSettings::defaults(store_id, at) };
+        adjust(&mut settings);
+        settings
+    }));
     store.apply(cs).await.expect("store seeded");
     store_id
 }
@@ -299,4 +308,538 @@ pub fn assert_payouts_exact(snap: &Snapshot, expected: usize) {
     assert!(settled.iter().all(|t| per_task.contains_key(&t.id)), "a settled task has no payout row");
     let events = snap.rows::<agora_core::ActivityEvent>().into_iter().filter(|e| e.kind == "payout.created").count();
     assert_eq!(events, expected, "payout.created events");
+}
+
+/// What [`seed_variant`] wrote: an active product with one variant and its
+/// one stock row.
+pub struct StockedVariant {
+    /// The product.
+    pub product_id: ProductId,
+    /// Its variant.
+    pub variant_id: VariantId,
+    /// Its SKU.
+    pub sku: String,
+    /// The warehouse of its stock row.
+    pub warehouse_id: WarehouseId,
+    /// The stock row's on-hand figure (nothing reserved).
+    pub on_hand: i64,
+}
+
+/// An active product `title` with one variant priced 25.00 EUR and a stock
+/// row of `on_hand` units in a warehouse of its own.
+pub async fn seed_variant(store: &dyn Store, store_id: StoreId, title: &str, on_hand: i64) -> StockedVariant {
+    let at = now() - Duration::days(30);
+    let (product_id, variant_id, warehouse_id) = (ProductId(id()), VariantId(id()), WarehouseId(id()));
+    let sku = format!("{title}-{}", variant_id.0.simple());
+    let mut cs = Changeset::new();
+    cs.insert(Record::Product(Product {
+        id: product_id,
+        store_id,
+        title: title.to_owned(),
+        status: ProductStatus::Active,
+        currency: eur(),
+        version: 1,
+        created_at: at,
+        updated_at: at,
+    }))
+    .insert(Record::Variant(ProductVariant {
+        id: variant_id,
+        product_id,
+        store_id,
+        sku: sku.clone(),
+        name: title.to_owned(),
+        price_minor: 2_500,
+        status: ProductStatus::Active,
+        created_at: at,
+    }))
+    .insert(Record::Warehouse(Warehouse { id: warehouse_id, store_id, name: title.to_owned(), created_at: at }))
+    .stock(variant_id, warehouse_id, at, StockChange::SetOnHand { store_id, on_hand });
+    store.apply(cs).await.expect("variant seeded");
+    StockedVariant { product_id, variant_id, sku, warehouse_id, on_hand }
+}
+
+/// `n` OPEN tasks (each with its owner and paid order) whose `expires_at`
+/// passed an hour ago: due for the `expire_tasks` job.
+pub async fn seed_expired_open_tasks(store: &dyn Store, store_id: StoreId, n: usize) -> Vec<TaskId> {
+    let at = now() - Duration::days(2);
+    let mut ids = Vec::with_capacity(n);
+    for start in (0..n).step_by(100) {
+        let mut cs = Changeset::new();
+        for i in start..(start + 100).min(n) {
+            let (user_id, address_id) = owner(&mut cs, &format!("x{i}"), at);
+            let o = order(store_id, user_id, address_id, OrderStatus::Paid, at);
+            let task_id = TaskId(id());
+            cs.insert(Record::Order(o.clone())).insert(Record::Task(HelpTask {
+                id: task_id,
+                task_no: format!("T{}", task_id.0.simple()),
+                store_id,
+                order_id: o.id,
+                user_id,
+                status: TaskStatus::Open,
+                required_helpers: 3,
+                helps_valid: 0,
+                created_at: at,
+                expires_at: now() - Duration::hours(1),
+                qualified_at: None,
+                payout_at: None,
+                closed_at: None,
+                updated_at: at,
+            }));
+            ids.push(task_id);
+        }
+        store.apply(cs).await.expect("open tasks seeded");
+    }
+    ids
+}
+
+/// What [`seed_shipped_orders`] wrote.
+pub struct ShippedOrders {
+    /// The orders.
+    pub orders: Vec<OrderId>,
+    /// The variant each order has one line of.
+    pub variant: StockedVariant,
+    /// Units per line.
+    pub qty: i64,
+}
+
+/// `n` SHIPPED orders, paid an hour before `shipped_at`, each of one line of
+/// `qty` units of a variant of their own (with `on_hand` units left in
+/// stock): due for the `auto_receive` job once the store's
+/// `auto_receive_seconds` passed since `shipped_at`.
+pub async fn seed_shipped_orders(
+    store: &dyn Store,
+    store_id: StoreId,
+    n: usize,
+    qty: i64,
+    on_hand: i64,
+    shipped_at: OffsetDateTime,
+) -> ShippedOrders {
+    let variant = seed_variant(store, store_id, "Seller", on_hand).await;
+    let paid_at = shipped_at - Duration::hours(1);
+    let mut orders = Vec::with_capacity(n);
+    for start in (0..n).step_by(100) {
+        let mut cs = Changeset::new();
+        for i in start..(start + 100).min(n) {
+            let (user_id, address_id) = owner(&mut cs, &format!("s{i}"), paid_at);
+            let mut o = order(store_id, user_id, address_id, OrderStatus::Shipped, paid_at);
+            o.amount_minor = 2_500 * qty;
+            o.pay_amount_minor = 2_500 * qty;
+            o.shipped_at = Some(shipped_at);
+            cs.insert(Record::Order(o.clone())).insert(Record::OrderItem(OrderItem {
+                id: OrderItemId(id()),
+                order_id: o.id,
+                line_no: 1,
+                variant_id: variant.variant_id,
+                sku: variant.sku.clone(),
+                qty,
+                unit_price_minor: 2_500,
+            }));
+            orders.push(o.id);
+        }
+        store.apply(cs).await.expect("shipped orders seeded");
+    }
+    ShippedOrders { orders, variant, qty }
+}
+
+/// `n` OPEN tasks created two days ago that need one help each, each with a
+/// PENDING help whose helper's order was SHIPPED at `shipped_at`: when
+/// `auto_receive` receives that order the help turns VALID and the task
+/// QUALIFIED, due for payout after the store's `payout_cooling_seconds`.
+/// The helpers `younger(i)` names signed up after their task (the risk
+/// rules hold their payout); the others long before.
+pub async fn seed_helped_tasks(
+    store: &dyn Store,
+    store_id: StoreId,
+    n: usize,
+    shipped_at: OffsetDateTime,
+    younger: impl Fn(usize) -> bool,
+) -> Vec<TaskId> {
+    let task_at = now() - Duration::days(2);
+    let mut ids = Vec::with_capacity(n);
+    for start in (0..n).step_by(50) {
+        let mut cs = Changeset::new();
+        for i in start..(start + 50).min(n) {
+            let (owner_id, owner_address) = owner(&mut cs, &format!("h{i}"), task_at - Duration::days(10));
+            let owner_order = order(store_id, owner_id, owner_address, OrderStatus::Paid, task_at);
+            let task_id = TaskId(id());
+            let task_no = format!("T{}", task_id.0.simple());
+            let helper_at = if younger(i) { task_at + Duration::hours(1) } else { task_at - Duration::days(10) };
+            let (helper_id, helper_address) = owner(&mut cs, &format!("helper{i}"), helper_at);
+            let mut helper_order =
+                order(store_id, helper_id, helper_address, OrderStatus::Shipped, task_at + Duration::hours(2));
+            helper_order.help_task_no = Some(task_no.clone());
+            helper_order.shipped_at = Some(shipped_at);
+            cs.insert(Record::Order(owner_order.clone()))
+                .insert(Record::Task(HelpTask {
+                    id: task_id,
+                    task_no,
+                    store_id,
+                    order_id: owner_order.id,
+                    user_id: owner_id,
+                    status: TaskStatus::Open,
+                    required_helpers: 1,
+                    helps_valid: 0,
+                    created_at: task_at,
+                    expires_at: now() + Duration::days(1),
+                    qualified_at: None,
+                    payout_at: None,
+                    closed_at: None,
+                    updated_at: task_at,
+                }))
+                .insert(Record::Order(helper_order.clone()))
+                .insert(Record::Help(Help {
+                    id: HelpId(id()),
+                    task_id,
+                    helper_user_id: helper_id,
+                    order_id: helper_order.id,
+                    status: HelpStatus::Pending,
+                    created_at: task_at + Duration::hours(2),
+                    received_at: None,
+                }));
+            ids.push(task_id);
+        }
+        store.apply(cs).await.expect("helped tasks seeded");
+    }
+    ids
+}
+
+/// What [`seed_retention_backlog`] wrote: per kind, the rows past the
+/// store's retention periods (`old`, due) and those within them (`kept`).
+#[derive(Debug, Default)]
+pub struct RetentionBacklog {
+    /// Feed events of 90 days ago.
+    pub old_events: Vec<EventId>,
+    /// Feed events of a day ago.
+    pub kept_events: Vec<EventId>,
+    /// Audit rows of 90 days ago.
+    pub old_audit: Vec<AuditId>,
+    /// Audit rows of a day ago.
+    pub kept_audit: Vec<AuditId>,
+    /// Connection checks of 100 days ago.
+    pub old_checks: Vec<ConnectionCheckId>,
+    /// Connection checks of a day ago.
+    pub kept_checks: Vec<ConnectionCheckId>,
+    /// Unsent reply drafts of 200 days ago.
+    pub old_drafts: Vec<DraftId>,
+    /// Reply drafts of 200 days ago that were sent, and unsent ones of a day ago.
+    pub kept_drafts: Vec<DraftId>,
+}
+
+/// `old` rows of each kind the `retention` job deletes and `kept` ones it
+/// must keep: unsequenced feed events of 90 days ago (then the kept ones, of
+/// a day ago), audit rows of 90 days ago, connection checks of 100 days ago
+/// (the default period is 90 days), unsent reply drafts of 200 days ago (the
+/// default is 180; sent ones stay whatever their age). Events and audit rows
+/// are due only with the store's `retention_events_days` and
+/// `retention_audit_logs_days` set between 2 and 89. Written oldest first
+/// and before anything else writes events for the store, so the old events
+/// are the bottom of its feed once sequenced.
+pub async fn seed_retention_backlog(store: &dyn Store, store_id: StoreId, old: usize, kept: usize) -> RetentionBacklog {
+    let t = now();
+    let mut out = RetentionBacklog::default();
+    let event = |at: OffsetDateTime, kind: &str| ActivityEvent {
+        id: EventId(id()),
+        store_id,
+        seq: None,
+        entity_type: "store".into(),
+        entity_id: store_id.0,
+        kind: kind.into(),
+        payload: serde_json::json!({"seeded": true}),
+        at,
+    };
+    let audit = |at: OffsetDateTime, i: usize| AuditLog {
+        id: AuditId(id()),
+        store_id,
+        at,
+        actor_masked: "test".into(),
+        ip: None,
+        key: format!("test_setting:{i}"),
+        from: Some("a".into()),
+        to: Some("b".into()),
+    };
+    let check = |at: OffsetDateTime| ConnectionCheck {
+        id: ConnectionCheckId(id()),
+        store_id,
+        target: ConnectionTarget::Database,
+        ok: true,
+        latency_ms: 1,
+        detail: "ok".into(),
+        at,
+    };
+    let mut cs = Changeset::new();
+    for _ in 0..old {
+        let e = event(t - Duration::days(90), "test.old");
+        out.old_events.push(e.id);
+        cs.insert(Record::Event(e));
+    }
+    store.apply(cs).await.expect("old events seeded");
+    let mut cs = Changeset::new();
+    for _ in 0..kept {
+        let e = event(t - Duration::days(1), "test.kept");
+        out.kept_events.push(e.id);
+        cs.insert(Record::Event(e));
+    }
+    for i in 0..old {
+        let a = audit(t - Duration::days(90), i);
+        out.old_audit.push(a.id);
+        cs.insert(Record::Audit(a));
+    }
+    for _ in 0..old {
+        let c = check(t - Duration::days(100));
+        out.old_checks.push(c.id);
+        cs.insert(Record::ConnectionCheck(c));
+    }
+    store.apply(cs).await.expect("old rows seeded");
+    let mut cs = Changeset::new();
+    for i in 0..kept {
+        let a = audit(t - Duration::days(1), old + i);
+        out.kept_audit.push(a.id);
+        cs.insert(Record::Audit(a));
+        let c = check(t - Duration::days(1));
+        out.kept_checks.push(c.id);
+        cs.insert(Record::ConnectionCheck(c));
+    }
+    let (user_id, _) = owner(&mut cs, "ticket", t - Duration::days(300));
+    let ticket_id = TicketId(id());
+    let long_ago = t - Duration::days(250);
+    cs.insert(Record::Ticket(Ticket {
+        id: ticket_id,
+        number: format!("TK{}", ticket_id.0.simple()),
+        store_id,
+        user_id,
+        order_id: None,
+        subject: "where is my order".into(),
+        status: TicketStatus::Open,
+        priority: TicketPriority::Normal,
+        unread_for_customer: 0,
+        unread_for_store: 0,
+        last_message_at: long_ago,
+        version: 1,
+        created_at: long_ago,
+        updated_at: long_ago,
+    }));
+    let draft = |at: OffsetDateTime, status: DraftStatus| ReplyDraft {
+        id: DraftId(id()),
+        ticket_id,
+        store_id,
+        body: "on its way".into(),
+        source: DraftSource::Template,
+        model: None,
+        model_version: None,
+        status,
+        final_body: None,
+        approved: None,
+        reward_milli: None,
+        feedback: None,
+        version: 1,
+        created_at: at,
+        updated_at: at,
+    };
+    for i in 0..old {
+        let status = if i % 2 == 0 { DraftStatus::Proposed } else { DraftStatus::Discarded };
+        let d = draft(t - Duration::days(200), status);
+        out.old_drafts.push(d.id);
+        cs.insert(Record::Draft(d));
+    }
+    for i in 0..kept {
+        let d = if i % 2 == 0 {
+            draft(t - Duration::days(200), DraftStatus::Sent)
+        } else {
+            draft(t - Duration::days(1), DraftStatus::Proposed)
+        };
+        out.kept_drafts.push(d.id);
+        cs.insert(Record::Draft(d));
+    }
+    store.apply(cs).await.expect("retention backlog seeded");
+    out
+}
+
+/// What [`seed_expiring_records`] wrote.
+#[derive(Debug, Default)]
+pub struct ExpiringRecords {
+    /// Idempotency records past their lifetime (scope, key).
+    pub expired_idempotency: Vec<(String, String)>,
+    /// Idempotency records within it.
+    pub live_idempotency: Vec<(String, String)>,
+    /// Sessions past their expiry.
+    pub expired_sessions: Vec<SessionId>,
+    /// Sessions within it.
+    pub live_sessions: Vec<SessionId>,
+}
+
+/// `expired` idempotency records and sessions past their lifetime (due for
+/// the `retention` job) and `live` ones within it.
+pub async fn seed_expiring_records(store: &dyn Store, expired: usize, live: usize) -> ExpiringRecords {
+    let t = now();
+    let mut out = ExpiringRecords::default();
+    let mut cs = Changeset::new();
+    let (user_id, _) = owner(&mut cs, "sessions", t - Duration::days(30));
+    for i in 0..expired + live {
+        let (created_at, expires_at) = if i < expired {
+            (t - Duration::days(3), t - Duration::days(2))
+        } else {
+            (t - Duration::hours(1), t + Duration::hours(23))
+        };
+        let r = IdempotencyRecord {
+            scope: format!("test:{}", id().simple()),
+            key: format!("key-{i}"),
+            fingerprint: "fingerprint".into(),
+            response_status: 201,
+            response_body: "{}".into(),
+            resource_id: None,
+            created_at,
+            expires_at,
+        };
+        let s = Session {
+            id: SessionId(id()),
+            user_id,
+            token_hash: format!("hash-{}", id().simple()),
+            created_at,
+            expires_at,
+        };
+        if i < expired {
+            out.expired_idempotency.push((r.scope.clone(), r.key.clone()));
+            out.expired_sessions.push(s.id);
+        } else {
+            out.live_idempotency.push((r.scope.clone(), r.key.clone()));
+            out.live_sessions.push(s.id);
+        }
+        cs.insert(Record::Idempotency(r)).insert(Record::Session(s));
+    }
+    store.apply(cs).await.expect("idempotency records and sessions seeded");
+    out
+}
+
+fn export_job(store_id: StoreId, format: ExportFormat, at: OffsetDateTime) -> ExportJob {
+    ExportJob {
+        id: ExportId(id()),
+        store_id,
+        kind: ExportKind::Orders,
+        format,
+        status: ExportStatus::Queued,
+        rows: 0,
+        bytes: 0,
+        blob_key: None,
+        error: None,
+        requested_by: "agora_ad...test".into(),
+        created_at: at,
+        started_at: None,
+        finished_at: None,
+        expires_at: None,
+    }
+}
+
+/// `n` queued exports of a store's orders (CSV and JSON lines by turns),
+/// each with its `requested` audit record as the api writes it.
+pub async fn seed_queued_exports(store: &dyn Store, store_id: StoreId, n: usize) -> Vec<ExportId> {
+    let at = now();
+    let mut cs = Changeset::new();
+    let mut ids = Vec::with_capacity(n);
+    for i in 0..n {
+        let format = if i % 2 == 0 { ExportFormat::Csv } else { ExportFormat::Jsonl };
+        let job = export_job(store_id, format, at);
+        ids.push(job.id);
+        cs.insert(Record::ExportAudit(ExportAuditRecord {
+            id: ExportAuditId(id()),
+            export_id: job.id,
+            store_id,
+            action: ExportAction::Requested,
+            actor_masked: job.requested_by.clone(),
+            at,
+        }))
+        .insert(Record::Export(job));
+    }
+    store.apply(cs).await.expect("queued exports seeded");
+    ids
+}
+
+/// `n` READY exports of a store whose files expired an hour ago (due for the
+/// `retention` job), with their files written under `blob_dir` (the object
+/// store's root).
+pub async fn seed_expired_exports(store: &dyn Store, store_id: StoreId, n: usize, blob_dir: &Path) -> Vec<ExportId> {
+    let at = now() - Duration::days(2);
+    let mut cs = Changeset::new();
+    let mut ids = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut job = export_job(store_id, ExportFormat::Csv, at);
+        let key = format!("exports/{store_id}/{}.csv", job.id);
+        let file = blob_dir.join(&key);
+        std::fs::create_dir_all(file.parent().expect("a parent")).expect("blob dir");
+        std::fs::write(&file, b"id\n").expect("export file written");
+        job.status = ExportStatus::Ready;
+        job.rows = 0;
+        job.bytes = 3;
+        job.blob_key = Some(key);
+        job.started_at = Some(at);
+        job.finished_at = Some(at);
+        job.expires_at = Some(now() - Duration::hours(1));
+        ids.push(job.id);
+        cs.insert(Record::Export(job));
+    }
+    store.apply(cs).await.expect("expired exports seeded");
+    ids
+}
+
+/// An image for `with_image` (so it is not `product_without_image`), and
+/// three flags on `order`: one open for two days (an insight
+/// `flag_open_over_24h`), one open for an hour and one resolved two days
+/// ago (neither is). Returns the first.
+pub async fn seed_flags_and_image(
+    store: &dyn Store,
+    store_id: StoreId,
+    with_image: ProductId,
+    order: OrderId,
+) -> FlagId {
+    let t = now();
+    let flag = |created_at: OffsetDateTime, status: FlagStatus| OrderFlag {
+        id: FlagId(id()),
+        order_id: order,
+        store_id,
+        reason: FlagReason::AddressIssue,
+        status,
+        note: None,
+        resolution: (status == FlagStatus::Resolved).then(|| "checked".to_owned()),
+        created_at,
+        updated_at: created_at,
+        resolved_at: (status == FlagStatus::Resolved).then_some(created_at),
+    };
+    let old = flag(t - Duration::days(2), FlagStatus::Open);
+    let old_id = old.id;
+    let mut cs = Changeset::new();
+    cs.insert(Record::Image(ProductImage {
+        id: ImageId(id()),
+        product_id: with_image,
+        url: "https://img.example/1.png".into(),
+        position: 0,
+        created_at: t,
+    }))
+    .insert(Record::Flag(old))
+    .insert(Record::Flag(flag(t - Duration::hours(1), FlagStatus::Open)))
+    .insert(Record::Flag(flag(t - Duration::days(2), FlagStatus::Resolved)));
+    store.apply(cs).await.expect("flags and image seeded");
+    old_id
+}
+
+/// `n` unsequenced feed events of a store, written now.
+pub async fn seed_events(store: &dyn Store, store_id: StoreId, n: usize) -> Vec<EventId> {
+    let mut ids = Vec::with_capacity(n);
+    for start in (0..n).step_by(500) {
+        let mut cs = Changeset::new();
+        for i in start..(start + 500).min(n) {
+            let e = ActivityEvent {
+                id: EventId(id()),
+                store_id,
+                seq: None,
+                entity_type: "store".into(),
+                entity_id: store_id.0,
+                kind: "test.event".into(),
+                payload: serde_json::json!({"i": i}),
+                at: now(),
+            };
+            ids.push(e.id);
+            cs.insert(Record::Event(e));
+        }
+        store.apply(cs).await.expect("events seeded");
+    }
+    ids
 }
