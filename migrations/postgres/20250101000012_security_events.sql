@@ -11,3 +11,5 @@ CREATE TABLE security_event (
     once_key TEXT NOT NULL,
     CONSTRAINT security_event_once UNIQUE (once_key)
 );
+-- Erasing an account removes the events naming its email.
+CREATE INDEX security_event_subject_idx ON security_event (subject);

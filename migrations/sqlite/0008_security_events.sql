@@ -10,3 +10,5 @@ CREATE TABLE security_event (
     once_key TEXT NOT NULL
 ) STRICT;
 CREATE UNIQUE INDEX security_event_once ON security_event (once_key);
+-- Erasing an account removes the events naming its email.
+CREATE INDEX security_event_subject_idx ON security_event (subject);

@@ -110,6 +110,7 @@ const BODY_RULES: &[(&str, &str, Rule)] = &[
     ("NewUser", "phone", Rule::Pattern(r"^\+?[0-9]{6,15}$", 16)),
     ("Login", "email", Rule::Opaque(0, 1024)),
     ("Login", "password", Rule::Opaque(0, 1024)),
+    ("EraseAccount", "password", Rule::Opaque(0, 1024)),
     ("NewAddress", "line1", Rule::Line(1, 200)),
     ("NewAddress", "city", Rule::Line(1, 100)),
     ("NewAddress", "postal_code", Rule::Line(1, 20)),

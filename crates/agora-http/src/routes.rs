@@ -113,6 +113,7 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(login))
         .routes(routes!(logout))
         .routes(routes!(add_address))
+        .routes(routes!(erase_account))
         .routes(routes!(list_my_orders))
         .routes(routes!(place_order))
         .routes(routes!(get_order))
@@ -331,6 +332,24 @@ pub(crate) async fn logout(State(s): State<AppState>, Caller(actor): Caller, hea
         .map(|(_, t)| t.trim())
         .unwrap_or_default();
     s.agora.logout(token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Erases the caller's account (customer), after checking its password:
+/// name, email, phone and addresses become anonymous in one commit, every
+/// session ends; orders, payments and ledger rows stay for the stores'
+/// books. The email can register again. A wrong password is 401 and counts
+/// against the email's login limit.
+#[utoipa::path(delete, path = "/v1/users/me", tag = "users", request_body = EraseAccount,
+    responses((status = 204, description = "Erased"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn erase_account(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    ip: ClientIp,
+    JsonBody(req): JsonBody<EraseAccount>,
+) -> R<StatusCode> {
+    s.agora.erase_account(&actor, req, ip.as_deref()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -59,6 +59,7 @@ const CONTRACT: &[(&str, &str)] = &[
     ("post", "/v1/users"),
     ("post", "/v1/sessions"),
     ("post", "/v1/users/me/addresses"),
+    ("delete", "/v1/users/me"),
     ("get", "/v1/users/me/orders"),
     ("post", "/v1/orders"),
     ("get", "/v1/orders/{id}"),

@@ -42,6 +42,7 @@ macro_rules! all_scenarios {
             support_tickets_drafts_and_quick_replies_over_http,
             insights_and_connection_checks_over_http,
             nul_characters_are_refused_before_any_store_call,
+            account_erasure_and_security_events_over_http,
         );
     };
 }

@@ -2,7 +2,7 @@
 //! races and protocol errors over a real socket.
 
 use agora_core::Reads;
-use agora_e2e::{Customer, TestApp, unique};
+use agora_e2e::{Customer, SUPER_KEY, TestApp, unique};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -469,4 +469,55 @@ pub async fn nul_characters_are_refused_before_any_store_call(app: TestApp) {
     assert_eq!(hook.expect_problem(422, "validation")["errors"][0]["field"], "event_id");
     // Nothing reached a store: the api still answers normally.
     assert_eq!(app.get("/readyz", None).await.status, 200);
+}
+
+/// `DELETE /v1/users/me` and `GET /v1/admin/security-events` over a socket.
+pub async fn account_erasure_and_security_events_over_http(app: TestApp) {
+    let shop = app.shop().await;
+    let (_, variant) = app.product(&shop, 700, 5).await;
+    // Someone guesses at one customer's password until the limit refuses them.
+    let guessed = app.customer().await;
+    let mut refused = false;
+    for _ in 0..12 {
+        let r = app.post("/v1/sessions", None, json!({"email": guessed.email, "password": "guess"})).await;
+        if r.status == 429 {
+            refused = true;
+            break;
+        }
+    }
+    assert!(refused, "the login limit refused the guesses");
+    let events = app.get("/v1/admin/security-events", Some(SUPER_KEY)).await;
+    let guessed_subject = format!("email:{}", guessed.email);
+    assert!(events.expect(200)["items"].as_array().expect("items").iter().any(|e| e["subject"] == guessed_subject));
+    app.get("/v1/admin/security-events", Some(&shop.key)).await.expect_problem(403, "forbidden");
+    app.get("/v1/admin/security-events", Some(&guessed.token)).await.expect_problem(403, "forbidden");
+
+    // Another customer erases her account.
+    let c = app.customer().await;
+    let order = app.order(&c, &shop, &variant, 1).await;
+    let order_id = order.expect(201)["id"].as_str().expect("order id").to_owned();
+    let erase = |password: &str| json!({"password": password});
+    app.call(Method::DELETE, "/v1/users/me", None, Some(erase("x"))).await.expect_problem(401, "unauthorized");
+    app.call(Method::DELETE, "/v1/users/me", Some(&c.token), Some(erase("wrong password")))
+        .await
+        .expect_problem(401, "unauthorized");
+    app.call(Method::DELETE, "/v1/users/me", Some(&c.token), Some(json!({"password": "x", "extra": 1})))
+        .await
+        .expect_problem(422, "validation");
+    app.call(Method::DELETE, "/v1/users/me", Some(&c.token), Some(erase("correct horse battery"))).await.expect(204);
+    app.get("/v1/users/me/orders", Some(&c.token)).await.expect_problem(401, "unauthorized");
+    app.post("/v1/sessions", None, json!({"email": c.email, "password": "correct horse battery"}))
+        .await
+        .expect_problem(401, "unauthorized");
+    // The store's books keep the order, with the user id.
+    let kept = app.get(&format!("/v1/orders/{order_id}"), Some(&shop.key)).await;
+    assert_eq!(kept.expect(200)["user_id"].as_str(), Some(c.id.as_str()));
+    // The email registers again.
+    app.post("/v1/users", None, json!({"name": "Ann", "email": c.email, "password": "correct horse battery"}))
+        .await
+        .expect(201);
+    let events = app.get("/v1/admin/security-events", Some(SUPER_KEY)).await;
+    let items = events.expect(200)["items"].as_array().expect("items").clone();
+    assert!(items.iter().any(|e| e["kind"] == "account.erased" && e["subject"] == format!("user:{}", c.id)));
+    assert!(items.iter().any(|e| e["subject"] == guessed_subject), "other people's events stay");
 }

@@ -3,18 +3,22 @@
 use std::time::Duration as StdDuration;
 
 use crate::catalogue::Record;
-use crate::changeset::Changeset;
+use crate::changeset::{Changeset, Guard};
 use crate::error::AgoraError;
 use crate::guards;
 use crate::ids::*;
 use crate::model::*;
 use crate::ports::RateDecision;
+use crate::query::Query;
 use crate::reads::Reads;
 use crate::secrets::{hash_token, random_token, sha256_hex};
 use crate::validate::{Validator, normalize_email, valid_phone};
 use crate::views::*;
 
 use super::{Actor, Agora, failed_guard, require_customer};
+
+/// What an erased account's name and address lines become.
+const ERASED: &str = "erased";
 
 /// A valid argon2id hash of a random password, verified against when the
 /// email is unknown so a login takes as long whether or not the user exists.
@@ -139,8 +143,15 @@ impl Agora {
             expires_at: now + self.config.session_ttl,
         };
         let mut cs = Changeset::new();
-        cs.insert(Record::Session(session.clone()));
-        self.apply_changeset(cs).await?;
+        // Only while the password checked is still the account's: an account
+        // erased (or a password changed) during the check gets no session.
+        cs.guard(Guard::row_is::<AppUser>(user.id, &[("password_hash", user.password_hash.clone().into())]))
+            .insert(Record::Session(session.clone()));
+        match self.apply_changeset(cs).await {
+            Ok(()) => {}
+            Err(e) if failed_guard(&e).is_some() => return Err(AgoraError::Unauthorized),
+            Err(e) => return Err(e.into()),
+        }
         Ok(SessionCreated { token, user_id: user.id.0, expires_at: session.expires_at })
     }
 
@@ -154,6 +165,103 @@ impl Agora {
         cs.delete::<Session>(s.id);
         self.apply_changeset(cs).await?;
         Ok(())
+    }
+
+    /// Erases the calling customer's account (`DELETE /v1/users/me`), after
+    /// checking their password: in one commit the name, email, phone and
+    /// password become anonymous values (the email can register again),
+    /// every address is anonymised (country kept, for the stores' tax
+    /// books), every session ends, the security events naming the email go,
+    /// and an `account.erased` security event records it. Orders, payments
+    /// and ledger rows stay, with the user id, for the stores' books. A wrong
+    /// password counts against the email's login limit.
+    ///
+    /// # Errors
+    /// `unauthorized` (no customer, or a wrong password); `rate_limited`.
+    pub async fn erase_account(
+        &self,
+        actor: &Actor,
+        req: EraseAccount,
+        client_ip: Option<&str>,
+    ) -> Result<(), AgoraError> {
+        let user_id = require_customer(actor)?;
+        let user = self.store.get_user(user_id).await?.ok_or(AgoraError::Unauthorized)?;
+        // A wrong password here is a guess like a login's: same budget,
+        // taken before the check and given back when it was right.
+        let budget = format!("login:{}", sha256_hex(user.email.as_bytes()));
+        let window = StdDuration::from_secs(60);
+        if let RateDecision::Limited { retry_after } =
+            self.limiter.hit(&budget, self.config.login_failures_per_minute, window).await?
+        {
+            self.record_security_event("login.rate_limited", &format!("email:{}", user.email), client_ip).await;
+            return Err(AgoraError::RateLimited { retry_after });
+        }
+        let right = self.passwords.verify(&req.password, &user.password_hash).await;
+        if !matches!(right, Ok(false)) {
+            let _ = self.limiter.refund(&budget).await;
+        }
+        if !right? {
+            return Err(AgoraError::Unauthorized);
+        }
+        // The account keeps a password nobody knows: a fresh random one, hashed.
+        let mut secret = [0u8; 32];
+        self.entropy.fill(&mut secret);
+        let mut salt = [0u8; 16];
+        self.entropy.fill(&mut salt);
+        let unusable = self.passwords.hash(&hex::encode(secret), salt).await?;
+        for _ in 0..self.config.max_attempts {
+            let Some(user) = self.store.get_user(user_id).await? else { return Err(AgoraError::Unauthorized) };
+            let addresses: Vec<UserAddress> =
+                self.store.fetch_all(Query::of::<UserAddress>().eq("user_id", user_id)).await?;
+            let sessions: Vec<Session> = self.store.fetch_all(Query::of::<Session>().eq("user_id", user_id)).await?;
+            let naming: Vec<SecurityEvent> = self
+                .store
+                .fetch_all(Query::of::<SecurityEvent>().eq("subject", format!("email:{}", user.email)))
+                .await?;
+            let now = self.now();
+            let mut cs = Changeset::new();
+            cs.guard(Guard::row_is::<AppUser>(
+                user_id,
+                &[("email", user.email.clone().into()), ("password_hash", user.password_hash.clone().into())],
+            ))
+            .update(Record::User(AppUser {
+                name: ERASED.to_owned(),
+                email: format!("erased-{}@erased.invalid", user_id.0),
+                phone: None,
+                password_hash: unusable.clone(),
+                ..user.clone()
+            }));
+            for a in addresses {
+                cs.update(Record::Address(UserAddress {
+                    line1: ERASED.to_owned(),
+                    city: ERASED.to_owned(),
+                    postal_code: ERASED.to_owned(),
+                    address_hash: sha256_hex(format!("erased:{}", a.id.0).as_bytes()),
+                    ..a
+                }));
+            }
+            for session in &sessions {
+                cs.delete::<Session>(session.id);
+            }
+            for event in &naming {
+                cs.delete::<SecurityEvent>(event.id);
+            }
+            cs.insert(Record::SecurityEvent(SecurityEvent {
+                id: SecurityEventId(self.new_uuid()),
+                at: now,
+                kind: "account.erased".into(),
+                subject: format!("user:{}", user_id.0),
+                ip: client_ip.map(str::to_owned),
+                once_key: format!("account.erased|{}", user_id.0),
+            }));
+            match self.apply_changeset(cs).await {
+                Ok(()) => return Ok(()),
+                // A login or an address added meanwhile: read again.
+                Err(e) if failed_guard(&e).is_some() => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(super::too_contended())
     }
 
     /// Adds a shipping address for the calling customer.

@@ -391,6 +391,15 @@ pub struct SessionCreated {
     pub expires_at: OffsetDateTime,
 }
 
+/// `DELETE /v1/users/me` body: the account's password, to erase it.
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct EraseAccount {
+    /// The account's password.
+    pub password: String,
+}
+
 /// `POST /v1/users/me/addresses` body.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]

@@ -22,6 +22,7 @@ crate::__scenario_list!($ __scenarios_orders:
     order_context_matches_single_reads, idempotency_keys_expire_after_24h, orders_are_private_to_owner_and_store,
     cancel_releases_stock, illegal_order_moves_are_invalid_transition, ship_and_receive,
     my_orders_newest_first_with_cursor, store_orders_filter_by_status,
+    account_erasure_keeps_the_books_and_frees_the_email,
 );
 
 pub async fn register_and_login(ts: TestStore) {
@@ -190,6 +191,72 @@ pub async fn logins_from_one_address_are_limited_across_emails(ts: TestStore) {
     assert_eq!(seen, [("login.rate_limited", "ip:203.0.113.7", Some("203.0.113.7"))], "once a minute per address");
     h.clock.advance(Duration::seconds(61));
     assert_eq!(code(agora.login_from(ann, Some("203.0.113.7")).await), "ok", "the window slid");
+}
+
+/// `DELETE /v1/users/me`: the person goes, the books stay.
+pub async fn account_erasure_keeps_the_books_and_frees_the_email(ts: TestStore) {
+    let (h, s) = setup(ts).await;
+    let (_, v) = h.product(&s, "ER-1", 500, 5).await;
+    let c = h.customer_at("ann", "7 Hidden Lane", Some("+4915112345678")).await;
+    let order = h.order(&c, &s, &[(v, 1)]).await.unwrap();
+    let right = || Login { email: "ann@example.com".into(), password: "correct horse battery".into() };
+    let second = h.agora.login(right()).await.unwrap();
+    // A security event names her email (someone guessed at it).
+    let guess = || Login { email: "ann@example.com".into(), password: "guess".into() };
+    while code(h.agora.login(guess()).await) != "rate_limited" {}
+    h.clock.advance(Duration::seconds(61));
+    let sa = h.super_admin().await;
+    let events = |h: &Harness| {
+        let sa = sa.clone();
+        let agora = h.agora.clone();
+        async move { agora.list_security_events(&sa, &ListQuery::default()).await.unwrap().items }
+    };
+    assert!(events(&h).await.iter().any(|e| e.subject == "email:ann@example.com"));
+
+    let before = h.snapshot().await;
+    let wrong = EraseAccount { password: "not it".into() };
+    assert_eq!(code(h.agora.erase_account(&c.actor, wrong, None).await), "unauthorized");
+    let anyone = EraseAccount { password: "correct horse battery".into() };
+    assert_eq!(code(h.agora.erase_account(&Actor::Anonymous, anyone.clone(), None).await), "unauthorized");
+    assert_eq!(code(h.agora.erase_account(&s.admin, anyone.clone(), None).await), "forbidden");
+    assert_eq!(h.snapshot().await, before, "a refused erasure changes nothing");
+
+    h.agora.erase_account(&c.actor, anyone, Some("192.0.2.44")).await.unwrap();
+    for token in [&c.token, &second.token] {
+        assert_eq!(code(h.agora.authenticate_customer(token).await), "unauthorized", "every session ends");
+    }
+    assert_eq!(code(h.agora.login(right()).await), "unauthorized");
+    let snap = h.snapshot().await;
+    let dump = serde_json::to_string(&snap).unwrap();
+    for personal in ["ann@example.com", "7 Hidden Lane", "15112345678", "\"ann\""] {
+        assert!(!dump.contains(personal), "{personal} is gone from every table");
+    }
+    let user = snap.rows::<AppUser>().into_iter().find(|u| u.id.0 == c.user.id).expect("the row stays");
+    assert_eq!((user.name.as_str(), user.phone.as_deref()), ("erased", None));
+    let erased_email = user.email.clone();
+    let addresses: Vec<&UserAddress> =
+        snap.rows::<UserAddress>().into_iter().filter(|a| a.user_id == user.id).collect();
+    assert_eq!(addresses.len(), 1);
+    assert_eq!((addresses[0].line1.as_str(), addresses[0].country.as_str()), ("erased", "DE"), "country kept");
+    // The books: the order is there, with the user id, as it was.
+    let kept = snap.rows::<CustomerOrder>().into_iter().find(|o| o.id.0 == order.id).expect("the order stays");
+    assert_eq!(kept.user_id.0, c.user.id);
+    assert_eq!(h.agora.get_order(&s.admin, OrderId(order.id)).await.unwrap().amount_minor, 500);
+    // Security events: the erasure, and nothing naming the email any more.
+    let after = events(&h).await;
+    assert!(after.iter().all(|e| !e.subject.contains("ann@example.com")), "{after:?}");
+    let erased: Vec<(&str, Option<&str>)> = after
+        .iter()
+        .filter(|e| e.subject == format!("user:{}", c.user.id))
+        .map(|e| (e.kind.as_str(), e.ip.as_deref()))
+        .collect();
+    assert_eq!(erased, [("account.erased", Some("192.0.2.44"))]);
+    // The erased account cannot be logged into, by any email.
+    let into_erased = Login { email: erased_email, password: "correct horse battery".into() };
+    assert_eq!(code(h.agora.login(into_erased).await), "unauthorized");
+    // The email is free again: a new account, a new id.
+    let again = h.customer("ann").await;
+    assert_ne!(again.user.id, c.user.id);
 }
 
 pub async fn sessions_expire(ts: TestStore) {
