@@ -409,6 +409,18 @@ async fn two_workers_and_the_api_on_one_postgres_database_keep_each_kpi_day_once
         }
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
+    // Under load (the whole suite on two cores) the workers may not have
+    // reached the derived jobs yet: wait (bounded) until they have, so the
+    // checks below are about what the jobs did, not about timing.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let stats: Vec<_> = schedulers.iter().map(Scheduler::stats).collect();
+        let ran = |job| total(&stats, job).batches > 0;
+        if (ran(Job::Velocity) && ran(Job::Insights)) || std::time::Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     tx.send(true).unwrap();
     for h in handles {
         tokio::time::timeout(Duration::from_secs(60), h).await.expect("workers stop").unwrap();

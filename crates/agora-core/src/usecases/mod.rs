@@ -113,6 +113,8 @@ pub struct AgoraConfig {
     pub login_failures_per_minute: u32,
     /// Failed logins per client address per minute before 429 (any email).
     pub login_failures_per_ip_per_minute: u32,
+    /// How long market-wide security events are kept (zero: for ever).
+    pub security_event_retention: Duration,
     /// Attempts of a use case whose guard lost a race before it gives up.
     pub max_attempts: u32,
 }
@@ -128,6 +130,7 @@ impl Default for AgoraConfig {
             export_ttl: Duration::days(7),
             login_failures_per_minute: 10,
             login_failures_per_ip_per_minute: 100,
+            security_event_retention: Duration::days(90),
             max_attempts: 64,
         }
     }

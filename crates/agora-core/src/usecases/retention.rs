@@ -110,7 +110,7 @@ impl Agora {
     }
 
     /// Removes whole units of old events at once where the store can
-    /// ([`Store::purge_events_in_bulk`]: PostgreSQL drops monthly
+    /// ([`crate::Store::purge_events_in_bulk`]: PostgreSQL drops monthly
     /// partitions), under each of `stores`' [`EventFloor`]. The row deletes
     /// of [`Agora::purge_retained`] reach the same events one batch at a
     /// time; this is the cheap way for whole months.

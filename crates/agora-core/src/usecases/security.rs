@@ -8,6 +8,7 @@ use std::collections::HashSet;
 
 use parking_lot::Mutex;
 
+use super::sweeps::SweepReport;
 use super::{Agora, ListQuery, next_cursor, require_super};
 use crate::changeset::Changeset;
 use crate::error::{AgoraError, StoreError};
@@ -63,6 +64,34 @@ impl Agora {
             // refusal this records has already been decided.
             Err(_) => {}
         }
+    }
+
+    /// Deletes up to `limit` security events older than
+    /// `security_event_retention` (none when it is zero), oldest first; the
+    /// worker's `retention` job calls it every pass.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn purge_old_security_events(&self, limit: u32) -> Result<SweepReport, AgoraError> {
+        let keep = self.config.security_event_retention;
+        if keep <= time::Duration::ZERO {
+            return Ok(SweepReport::default());
+        }
+        let before = self.now() - keep;
+        // Ids are time-ordered (UUID v7): the oldest come first.
+        let rows: Vec<SecurityEvent> =
+            self.store.fetch_all(Query::of::<SecurityEvent>().asc("id").limit(limit)).await?;
+        let doomed: Vec<SecurityEventId> = rows.iter().take_while(|e| e.at < before).map(|e| e.id).collect();
+        if doomed.is_empty() {
+            return Ok(SweepReport::default());
+        }
+        let mut cs = Changeset::new();
+        for id in &doomed {
+            cs.delete::<SecurityEvent>(*id);
+        }
+        self.apply_changeset(cs).await?;
+        let n = doomed.len() as u64;
+        Ok(SweepReport { scanned: n, changed: n, conflicts: 0 })
     }
 
     /// The market's security events, newest first (super admin).

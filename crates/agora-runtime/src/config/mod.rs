@@ -217,6 +217,8 @@ pub struct DomainConfig {
     /// Failed logins per client address per minute before 429, whatever
     /// the email (password spraying).
     pub login_failures_per_ip_per_minute: u32,
+    /// How long market-wide security events are kept, in days (0: for ever).
+    pub security_event_retention_days: u64,
     /// Attempts of a use case whose guard lost a race before it gives up.
     pub max_attempts: u32,
     /// Password hashes and checks (argon2id, about 19 MiB each) running at
@@ -238,6 +240,7 @@ impl Default for DomainConfig {
             export_ttl_secs: secs(d.export_ttl),
             login_failures_per_minute: d.login_failures_per_minute,
             login_failures_per_ip_per_minute: d.login_failures_per_ip_per_minute,
+            security_event_retention_days: u64::try_from(d.security_event_retention.whole_days()).unwrap_or(0),
             max_attempts: d.max_attempts,
             max_concurrent_password_hashes: std::thread::available_parallelism()
                 .map_or(2, |n| u32::try_from(n.get()).unwrap_or(2)),
@@ -257,6 +260,9 @@ impl DomainConfig {
             export_ttl: secs(self.export_ttl_secs),
             login_failures_per_minute: self.login_failures_per_minute,
             login_failures_per_ip_per_minute: self.login_failures_per_ip_per_minute,
+            security_event_retention: time::Duration::days(
+                i64::try_from(self.security_event_retention_days).unwrap_or(i64::MAX / 86_400).min(36_500),
+            ),
             max_attempts: self.max_attempts.max(1),
             ..base
         }
@@ -424,6 +430,7 @@ const KEYS: &[(&str, Kind)] = &[
     ("domain.export_ttl_secs", N),
     ("domain.login_failures_per_minute", N),
     ("domain.login_failures_per_ip_per_minute", N),
+    ("domain.security_event_retention_days", N),
     ("domain.max_concurrent_password_hashes", N),
     ("domain.password_hash_wait_ms", N),
     ("domain.max_attempts", N),

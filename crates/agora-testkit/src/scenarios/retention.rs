@@ -10,6 +10,7 @@ use super::*;
 crate::__scenario_list!($ __scenarios_retention:
     retention_deletes_what_is_past_its_period_and_keeps_the_feed_gapless,
     retention_keeps_the_events_the_kpi_job_has_not_read_and_bulk_purges_keep_the_feed_gapless,
+    security_events_are_kept_for_their_period,
 );
 
 pub async fn retention_deletes_what_is_past_its_period_and_keeps_the_feed_gapless(ts: TestStore) {
@@ -105,4 +106,30 @@ pub async fn retention_keeps_the_events_the_kpi_job_has_not_read_and_bulk_purges
     let feed = h.agora.list_events(&s.admin, s.id, 0, Some(200)).await.unwrap().items;
     assert!(feed.iter().all(|e| e.seq > last), "everything the KPI job read is past its period and gone");
     assert_eq!(h.agora.event_floor(StoreId(Uuid::now_v7())).await.unwrap(), None, "an unknown store keeps all");
+}
+
+/// Market-wide security events go after `security_event_retention` (90
+/// days by default), oldest first; zero keeps them for ever.
+pub async fn security_events_are_kept_for_their_period(ts: TestStore) {
+    let h = crate::harness::Harness::new(ts);
+    let refuse = |email: &'static str| {
+        let agora = h.agora.clone();
+        async move {
+            let guess = || Login { email: email.into(), password: "guess".into() };
+            while code(agora.login(guess()).await) != "rate_limited" {}
+        }
+    };
+    refuse("old@example.com").await;
+    h.clock.advance(Duration::days(89));
+    refuse("new@example.com").await;
+    h.clock.advance(Duration::days(1) + Duration::seconds(1));
+    let forever = AgoraConfig { security_event_retention: Duration::ZERO, ..h.agora.config().clone() };
+    let keeper = crate::harness::agora_builder(h.store.clone()).clock(h.clock.clone()).config(forever).build();
+    assert_eq!(keeper.purge_old_security_events(100).await.unwrap().changed, 0, "zero keeps them");
+    assert_eq!(h.agora.purge_old_security_events(100).await.unwrap().changed, 1);
+    assert_eq!(h.agora.purge_old_security_events(100).await.unwrap().changed, 0);
+    let sa = h.super_admin().await;
+    let left = h.agora.list_security_events(&sa, &ListQuery::default()).await.unwrap().items;
+    let subjects: Vec<&str> = left.iter().map(|e| e.subject.as_str()).collect();
+    assert_eq!(subjects, ["email:new@example.com"]);
 }
