@@ -86,8 +86,15 @@ pub fn valid_flag_name(name: &str) -> bool {
 
 /// Lower-cases and trims an email; `None` unless it looks like `local@domain.tld`.
 pub fn normalize_email(email: &str) -> Option<String> {
-    let e = email.trim().to_lowercase();
-    if e.chars().count() > 254 || e.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    // Lengths count the address as given (trimmed): lower-casing can
+    // lengthen it ('İ' is two characters lower-cased).
+    let given = email.trim();
+    let local_given = given.split_once('@').map_or(given, |(l, _)| l);
+    if given.chars().count() > 254 || local_given.chars().count() > 64 {
+        return None;
+    }
+    let e = given.to_lowercase();
+    if e.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return None;
     }
     let (local, domain) = e.split_once('@')?;
@@ -97,7 +104,7 @@ pub fn normalize_email(email: &str) -> Option<String> {
         && !domain.contains("..")
         && !domain.contains('@')
         && domain.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
-    if local.is_empty() || local.chars().count() > 64 || !domain_ok {
+    if local.is_empty() || !domain_ok {
         return None;
     }
     Some(e)

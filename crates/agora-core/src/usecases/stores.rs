@@ -127,7 +127,8 @@ impl Agora {
         require_super(actor)?;
         let mut v = Validator::new();
         v.text("name", &req.name, 1, 200);
-        let domain = normalize_domain(&req.domain);
+        // At most 253 characters as sent (white space around included).
+        let domain = normalize_domain(&req.domain).filter(|_| req.domain.chars().count() <= 253);
         v.check(domain.is_some(), "domain", "must be a host name such as shop.example.com");
         if let Some(t) = &req.access_token {
             v.text("access_token", t, 1, 4096);

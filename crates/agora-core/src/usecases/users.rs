@@ -20,6 +20,27 @@ use super::{Actor, Agora, failed_guard, require_customer};
 /// What an erased account's name and address lines become.
 const ERASED: &str = "erased";
 
+/// An erased account's password hash: no PHC string, so no password
+/// matches it (the `!` of a locked Unix account).
+const LOCKED: &str = "!erased";
+
+/// Whether a password hash is [`LOCKED`] (or any `!` lock).
+fn is_locked(password_hash: &str) -> bool {
+    password_hash.starts_with('!')
+}
+
+/// An address with nothing left that locates a person (the country stays,
+/// for the stores' tax books).
+fn anonymised(a: UserAddress) -> UserAddress {
+    UserAddress {
+        line1: ERASED.to_owned(),
+        city: ERASED.to_owned(),
+        postal_code: ERASED.to_owned(),
+        address_hash: sha256_hex(format!("erased:{}", a.id.0).as_bytes()),
+        ..a
+    }
+}
+
 /// A valid argon2id hash of a random password, verified against when the
 /// email is unknown so a login takes as long whether or not the user exists.
 const DUMMY_HASH: &str =
@@ -117,6 +138,9 @@ impl Agora {
         }
         let checked = async {
             let user = self.store.get_user_by_email(&email).await?;
+            // An erased account is locked: checked against the dummy hash
+            // (same time as any other) and never right.
+            let user = user.filter(|u| !is_locked(&u.password_hash));
             let hash = user.as_ref().map_or(DUMMY_HASH, |u| u.password_hash.as_str());
             let right = self.passwords.verify(&req.password, hash).await?;
             Ok::<_, AgoraError>(user.filter(|_| right))
@@ -171,7 +195,8 @@ impl Agora {
     /// checking their password: in one commit the name, email, phone and
     /// password become anonymous values (the email can register again),
     /// every address is anonymised (country kept, for the stores' tax
-    /// books), every session ends, the security events naming the email go,
+    /// books), the account is locked (no password opens it, no address or
+    /// session can be added), every session ends, the security events naming the email go,
     /// and an `account.erased` security event records it. Orders, payments
     /// and ledger rows stay, with the user id, for the stores' books. A wrong
     /// password counts against the email's login limit.
@@ -186,6 +211,9 @@ impl Agora {
     ) -> Result<(), AgoraError> {
         let user_id = require_customer(actor)?;
         let user = self.store.get_user(user_id).await?.ok_or(AgoraError::Unauthorized)?;
+        if is_locked(&user.password_hash) {
+            return Err(AgoraError::Unauthorized);
+        }
         // A wrong password here is a guess like a login's: same budget,
         // taken before the check and given back when it was right.
         let budget = format!("login:{}", sha256_hex(user.email.as_bytes()));
@@ -196,21 +224,26 @@ impl Agora {
             self.record_security_event("login.rate_limited", &format!("email:{}", user.email), client_ip).await;
             return Err(AgoraError::RateLimited { retry_after });
         }
-        let right = self.passwords.verify(&req.password, &user.password_hash).await;
+        let verified = user.password_hash.clone();
+        let right = self.passwords.verify(&req.password, &verified).await;
         if !matches!(right, Ok(false)) {
             let _ = self.limiter.refund(&budget).await;
         }
         if !right? {
             return Err(AgoraError::Unauthorized);
         }
-        // The account keeps a password nobody knows: a fresh random one, hashed.
-        let mut secret = [0u8; 32];
-        self.entropy.fill(&mut secret);
-        let mut salt = [0u8; 16];
-        self.entropy.fill(&mut salt);
-        let unusable = self.passwords.hash(&hex::encode(secret), salt).await?;
+        // Unguessable, so nobody can take the address first and block the
+        // erasure on the unique email.
+        let mut local = [0u8; 16];
+        self.entropy.fill(&mut local);
+        let erased_email = format!("erased-{}@erased.invalid", hex::encode(local));
         for _ in 0..self.config.max_attempts {
             let Some(user) = self.store.get_user(user_id).await? else { return Err(AgoraError::Unauthorized) };
+            // Erased meanwhile (a second request), or the password changed:
+            // the password checked is no longer the account's.
+            if user.password_hash != verified {
+                return Err(AgoraError::Unauthorized);
+            }
             let addresses: Vec<UserAddress> =
                 self.store.fetch_all(Query::of::<UserAddress>().eq("user_id", user_id)).await?;
             let sessions: Vec<Session> = self.store.fetch_all(Query::of::<Session>().eq("user_id", user_id)).await?;
@@ -226,19 +259,13 @@ impl Agora {
             ))
             .update(Record::User(AppUser {
                 name: ERASED.to_owned(),
-                email: format!("erased-{}@erased.invalid", user_id.0),
+                email: erased_email.clone(),
                 phone: None,
-                password_hash: unusable.clone(),
+                password_hash: LOCKED.to_owned(),
                 ..user.clone()
             }));
             for a in addresses {
-                cs.update(Record::Address(UserAddress {
-                    line1: ERASED.to_owned(),
-                    city: ERASED.to_owned(),
-                    postal_code: ERASED.to_owned(),
-                    address_hash: sha256_hex(format!("erased:{}", a.id.0).as_bytes()),
-                    ..a
-                }));
+                cs.update(Record::Address(anonymised(a)));
             }
             for session in &sessions {
                 cs.delete::<Session>(session.id);
@@ -255,13 +282,35 @@ impl Agora {
                 once_key: format!("account.erased|{}", user_id.0),
             }));
             match self.apply_changeset(cs).await {
-                Ok(()) => return Ok(()),
-                // A login or an address added meanwhile: read again.
+                Ok(()) => return self.sweep_erased(user_id).await,
                 Err(e) if failed_guard(&e).is_some() => continue,
                 Err(e) => return Err(e.into()),
             }
         }
         Err(super::too_contended())
+    }
+
+    /// After an erasure committed: a login or an address that committed
+    /// between the erasure's reads and its commit went by unseen. None can
+    /// commit any more (both are guarded on the account's old password hash
+    /// or email), so one more look finds every straggler.
+    async fn sweep_erased(&self, user_id: UserId) -> Result<(), AgoraError> {
+        let sessions: Vec<Session> = self.store.fetch_all(Query::of::<Session>().eq("user_id", user_id)).await?;
+        let mut addresses: Vec<UserAddress> =
+            self.store.fetch_all(Query::of::<UserAddress>().eq("user_id", user_id)).await?;
+        addresses.retain(|a| a.line1 != ERASED);
+        if sessions.is_empty() && addresses.is_empty() {
+            return Ok(());
+        }
+        let mut cs = Changeset::new();
+        for session in &sessions {
+            cs.delete::<Session>(session.id);
+        }
+        for a in addresses {
+            cs.update(Record::Address(anonymised(a)));
+        }
+        self.apply_changeset(cs).await?;
+        Ok(())
     }
 
     /// Adds a shipping address for the calling customer.
@@ -297,9 +346,20 @@ impl Agora {
             address_hash: sha256_hex(canonical.as_bytes()),
             created_at: self.now(),
         };
+        // Never onto an erased account, nor onto one erased between this
+        // read and the commit (the guard): its addresses are anonymised.
+        let user = self.store.get_user(user_id).await?.ok_or(AgoraError::Unauthorized)?;
+        if is_locked(&user.password_hash) {
+            return Err(AgoraError::Unauthorized);
+        }
         let mut cs = Changeset::new();
-        cs.insert(Record::Address(a.clone()));
-        self.apply_changeset(cs).await?;
+        cs.guard(Guard::row_is::<AppUser>(user_id, &[("password_hash", user.password_hash.into())]))
+            .insert(Record::Address(a.clone()));
+        match self.apply_changeset(cs).await {
+            Ok(()) => {}
+            Err(e) if failed_guard(&e).is_some() => return Err(AgoraError::Unauthorized),
+            Err(e) => return Err(e.into()),
+        }
         Ok(AddressView {
             id: a.id.0,
             line1: a.line1,

@@ -252,11 +252,30 @@ pub async fn account_erasure_keeps_the_books_and_frees_the_email(ts: TestStore) 
         .collect();
     assert_eq!(erased, [("account.erased", Some("192.0.2.44"))]);
     // The erased account cannot be logged into, by any email.
-    let into_erased = Login { email: erased_email, password: "correct horse battery".into() };
+    let into_erased = Login { email: erased_email.clone(), password: "correct horse battery".into() };
     assert_eq!(code(h.agora.login(into_erased).await), "unauthorized");
     // The email is free again: a new account, a new id.
     let again = h.customer("ann").await;
     assert_ne!(again.user.id, c.user.id);
+    assert!(!erased_email.contains(&c.user.id.to_string()), "nobody can guess and take it first");
+    // A double submit: one erasure, the other finds the password gone.
+    let twice = || EraseAccount { password: "correct horse battery".into() };
+    let (a, b) = tokio::join!(
+        h.agora.erase_account(&again.actor, twice(), None),
+        h.agora.erase_account(&again.actor, twice(), None)
+    );
+    let mut codes = [code(a), code(b)];
+    codes.sort_unstable();
+    assert_eq!(codes, ["ok", "unauthorized"]);
+    // An address added by a session checked before the erasure does not land.
+    let late = NewAddress {
+        line1: "9 Late St".into(),
+        city: "Berlin".into(),
+        postal_code: "10115".into(),
+        country: "DE".into(),
+    };
+    assert_eq!(code(h.agora.add_address(&again.actor, late).await), "unauthorized");
+    assert!(!serde_json::to_string(&h.snapshot().await).unwrap().contains("9 Late St"));
 }
 
 pub async fn sessions_expire(ts: TestStore) {
