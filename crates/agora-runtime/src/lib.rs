@@ -82,6 +82,11 @@ impl BlockingPasswords {
         }
     }
 
+    /// Turns free right now (for metrics and tests).
+    pub fn free_turns(&self) -> usize {
+        self.permits.available_permits()
+    }
+
     /// Runs `work` on the blocking pool once a turn is free.
     async fn run<T: Send + 'static>(
         &self,
