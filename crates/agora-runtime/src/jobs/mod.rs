@@ -410,8 +410,25 @@ impl Scheduler {
     }
 
     /// Ticks until no job has a backlog (or a stop is asked for): one
-    /// catch-up run, for `agora-worker --once` and cron.
+    /// catch-up run, for `agora-worker --once` and cron. When the catch-up
+    /// changed anything, the jobs that run at most every so often (KPIs,
+    /// velocity, insights, reconcile) run once more at the end, whatever
+    /// their period, so they have seen what the catch-up itself wrote.
     pub async fn run_until_idle(&self) -> TickSummary {
+        let mut total = self.drain().await;
+        if total.report.changed > 0 && !self.stopping() {
+            let last = self.tick_with(true).await;
+            let rest = if last.more_work { self.drain().await } else { TickSummary::default() };
+            for t in [last, rest] {
+                total.report.add(t.report);
+                total.errors += t.errors;
+            }
+        }
+        total
+    }
+
+    /// Ticks until no job has a backlog or a stop is asked for.
+    async fn drain(&self) -> TickSummary {
         let mut total = TickSummary::default();
         loop {
             let t = self.tick().await;
@@ -425,6 +442,11 @@ impl Scheduler {
 
     /// Runs one pass of every configured job that is due.
     pub async fn tick(&self) -> TickSummary {
+        self.tick_with(false).await
+    }
+
+    /// [`Scheduler::tick`]; with `every_job`, jobs run whatever their period.
+    async fn tick_with(&self, every_job: bool) -> TickSummary {
         let mut summary = TickSummary::default();
         let stores = match self.stores().await {
             Ok(s) => s,
@@ -439,7 +461,7 @@ impl Scheduler {
             if self.stopping() {
                 break;
             }
-            if !self.due(job) {
+            if !self.due(job) && !every_job {
                 continue;
             }
             let started = Instant::now();
