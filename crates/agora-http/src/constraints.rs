@@ -19,11 +19,22 @@ const LINE: &str = r"[^\x00-\x1f\x7f-\x9f]";
 const LINES: &str = r"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]";
 /// Any text without the NUL character.
 const NO_NUL: &str = r"^[^\x00]*$";
-/// A character that counts towards the trimmed length: neither a control
-/// character nor Unicode white space as Rust's `trim` sees it, spelled out
-/// (Schemathesis compiles patterns with ASCII-only `\s`, ECMAScript's `\s`
-/// adds U+FEFF: neither is Rust's).
-const SOLID: &str = r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]";
+/// Unicode white space as Rust's `trim` sees it, spelled out (Schemathesis
+/// compiles patterns with ASCII-only `\s`, ECMAScript's `\s` adds U+FEFF:
+/// neither is Rust's). Macros, so `concat!` can build patterns from them.
+macro_rules! space {
+    () => {
+        r"[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    };
+}
+/// A character that is neither a control character nor white space.
+macro_rules! solid {
+    () => {
+        r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    };
+}
+/// A character that counts towards the trimmed length.
+const SOLID: &str = solid!();
 
 /// The largest amount in minor units (`agora_core::money::MAX_MINOR`).
 const MAX_MINOR: i64 = agora_core::MAX_MINOR;
@@ -164,19 +175,22 @@ const BODY_RULES: &[(&str, &str, Rule)] = &[
 
 /// A host name with at least one dot (trimmed and lower-cased by the server).
 const DOMAIN: &str = concat!(
-    r"^[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*",
-    r"([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?",
-    r"[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    "^",
+    space!(),
+    r"*([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?",
+    space!(),
+    "*$"
 );
 /// `local@domain.tld` (trimmed and lower-cased by the server).
 const EMAIL: &str = concat!(
-    r"^[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*",
-    r"[^@\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]{1,64}",
-    r"@([A-Za-z0-9-]+\.)+[A-Za-z0-9-]+",
-    r"[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    "^",
+    space!(),
+    r"*[^@\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]{1,64}@([A-Za-z0-9-]+\.)+[A-Za-z0-9-]+",
+    space!(),
+    "*$"
 );
 /// A SKU: 1 to 64 characters, none a control character or white space.
-const SKU: &str = r"^[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$";
+const SKU: &str = concat!("^", solid!(), "+$");
 /// A page cursor: the URL-safe base64 of a 16-byte id, or empty for the first page.
 const CURSOR: &str = "^([A-Za-z0-9_-]{21}[AQgw])?$";
 /// An `Idempotency-Key`: visible ASCII, inner spaces allowed.

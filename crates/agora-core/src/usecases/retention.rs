@@ -129,7 +129,8 @@ impl Agora {
         Ok(SweepReport { scanned: removed, changed: removed, conflicts: 0 })
     }
 
-    async fn delete_all<T: Catalogued, K: Into<crate::schema::Key> + Copy>(
+    /// Deletes `keys` of `T` in one changeset, counting them in `report`.
+    pub(super) async fn delete_all<T: Catalogued, K: Into<crate::schema::Key> + Copy>(
         &self,
         keys: &[K],
         report: &mut SweepReport,

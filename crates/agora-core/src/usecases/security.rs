@@ -82,16 +82,9 @@ impl Agora {
         let rows: Vec<SecurityEvent> =
             self.store.fetch_all(Query::of::<SecurityEvent>().asc("id").limit(limit)).await?;
         let doomed: Vec<SecurityEventId> = rows.iter().take_while(|e| e.at < before).map(|e| e.id).collect();
-        if doomed.is_empty() {
-            return Ok(SweepReport::default());
-        }
-        let mut cs = Changeset::new();
-        for id in &doomed {
-            cs.delete::<SecurityEvent>(*id);
-        }
-        self.apply_changeset(cs).await?;
-        let n = doomed.len() as u64;
-        Ok(SweepReport { scanned: n, changed: n, conflicts: 0 })
+        let mut report = SweepReport::default();
+        self.delete_all::<SecurityEvent, _>(&doomed, &mut report).await?;
+        Ok(report)
     }
 
     /// The market's security events, newest first (super admin).
