@@ -246,6 +246,8 @@ impl Generator {
             status: life.status(),
             amount_minor: v.price_minor * qty,
             pay_amount_minor: v.price_minor * qty,
+            refunded_minor: 0,
+            refund_pending_minor: 0,
             currency,
             help_task_no: None,
             created_at: created,
@@ -358,6 +360,8 @@ fn placed_record(order: &CustomerOrder, item: &OrderItem, c: &CustomerFx, key: S
         status: OrderStatus::Created.as_str().to_owned(),
         amount_minor: order.amount_minor,
         pay_amount_minor: order.pay_amount_minor,
+        refunded_minor: 0,
+        refund_pending_minor: 0,
         currency: order.currency.as_str().to_owned(),
         items: vec![OrderItemView {
             variant_id: item.variant_id.0,

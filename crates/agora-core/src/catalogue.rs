@@ -163,6 +163,10 @@ catalogue! {
     Payment(Payment),
     /// A provider event.
     PaymentEvent(PaymentEvent),
+    /// A refund.
+    Refund(Refund),
+    /// A refund's restock line.
+    RefundLine(RefundLine),
     /// A help task.
     Task(HelpTask),
     /// A help.
@@ -238,7 +242,7 @@ mod tests {
         }
         let names: Vec<&str> = tables().iter().map(|t| t.name).collect();
         assert_eq!(names.first(), Some(&"store"));
-        assert_eq!(names.len(), 38);
+        assert_eq!(names.len(), 40);
     }
 
     #[test]

@@ -62,6 +62,27 @@ pub fn order_status_is(order_id: OrderId, status: OrderStatus) -> Guard {
     Guard::row_is::<CustomerOrder>(order_id, &[("status", status.into())])
 }
 
+/// The order is as read: the same status and refund figures. Every order
+/// write that can meet a refund (ship, receive, a refund and its
+/// settlement) checks this, so a status change never writes back refund
+/// figures a concurrent refund moved, and two refunds never both fit in
+/// the room one of them took.
+pub fn order_is(o: &CustomerOrder) -> Guard {
+    Guard::row_is::<CustomerOrder>(
+        o.id,
+        &[
+            ("status", o.status.into()),
+            ("refunded", Value::Int(o.refunded_minor)),
+            ("refund_pending", Value::Int(o.refund_pending_minor)),
+        ],
+    )
+}
+
+/// The refund exists and has this status.
+pub fn refund_status_is(refund_id: RefundId, status: RefundStatus) -> Guard {
+    Guard::row_is::<Refund>(refund_id, &[("status", status.into())])
+}
+
 /// The payment exists and has this status.
 pub fn payment_status_is(payment_id: PaymentId, status: PaymentStatus) -> Guard {
     Guard::row_is::<Payment>(payment_id, &[("status", status.into())])

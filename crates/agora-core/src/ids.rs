@@ -100,6 +100,10 @@ typed_id! {
     PaymentId,
     /// Identifies a [`crate::PaymentEvent`].
     PaymentEventId,
+    /// Identifies a [`crate::Refund`].
+    RefundId,
+    /// Identifies a [`crate::RefundLine`].
+    RefundLineId,
     /// Identifies a [`crate::HelpTask`].
     TaskId,
     /// Identifies a [`crate::Help`].

@@ -8,7 +8,8 @@ fn refuse(entity: &'static str, from: impl ToString, to: impl ToString) -> Agora
     AgoraError::InvalidTransition { entity, from: from.to_string(), to: to.to_string() }
 }
 
-/// CREATED -> PAID -> SHIPPED -> RECEIVED; CREATED -> CLOSED.
+/// CREATED -> PAID -> SHIPPED -> RECEIVED; CREATED -> CLOSED; PAID |
+/// SHIPPED | RECEIVED -> REFUNDED (refunded in full).
 ///
 /// # Errors
 /// [`AgoraError::InvalidTransition`] for any other move.
@@ -16,11 +17,13 @@ pub fn order_transition(from: OrderStatus, to: OrderStatus) -> Result<OrderStatu
     use OrderStatus::*;
     match (from, to) {
         (Created, Paid) | (Created, Closed) | (Paid, Shipped) | (Shipped, Received) => Ok(to),
+        (Paid | Shipped | Received, Refunded) => Ok(to),
         _ => Err(refuse("order", from, to)),
     }
 }
 
-/// pending -> succeeded | failed | needs_refund.
+/// pending -> succeeded | failed | needs_refund; needs_refund ->
+/// refunding -> refunded | needs_refund (the refund failed).
 ///
 /// # Errors
 /// [`AgoraError::InvalidTransition`] for any other move.
@@ -28,7 +31,20 @@ pub fn payment_transition(from: PaymentStatus, to: PaymentStatus) -> Result<Paym
     use PaymentStatus::*;
     match (from, to) {
         (Pending, Succeeded) | (Pending, Failed) | (Pending, NeedsRefund) => Ok(to),
+        (NeedsRefund, Refunding) | (Refunding, Refunded) | (Refunding, NeedsRefund) => Ok(to),
         _ => Err(refuse("payment", from, to)),
+    }
+}
+
+/// pending -> succeeded | failed.
+///
+/// # Errors
+/// [`AgoraError::InvalidTransition`] for any other move.
+pub fn refund_transition(from: RefundStatus, to: RefundStatus) -> Result<RefundStatus, AgoraError> {
+    use RefundStatus::*;
+    match (from, to) {
+        (Pending, Succeeded) | (Pending, Failed) => Ok(to),
+        _ => Err(refuse("refund", from, to)),
     }
 }
 
@@ -144,7 +160,15 @@ mod tests {
     #[test]
     fn order_moves() {
         use OrderStatus::*;
-        let allowed = [(Created, Paid), (Created, Closed), (Paid, Shipped), (Shipped, Received)];
+        let allowed = [
+            (Created, Paid),
+            (Created, Closed),
+            (Paid, Shipped),
+            (Shipped, Received),
+            (Paid, Refunded),
+            (Shipped, Refunded),
+            (Received, Refunded),
+        ];
         for from in OrderStatus::ALL {
             for to in OrderStatus::ALL {
                 let ok = order_transition(*from, *to).is_ok();
@@ -165,6 +189,30 @@ mod tests {
         assert!(export_transition(ExportStatus::Ready, ExportStatus::Running).is_err());
         let e = order_transition(OrderStatus::Closed, OrderStatus::Paid).unwrap_err();
         assert_eq!(e.code(), "invalid_transition");
+    }
+
+    #[test]
+    fn payment_and_refund_moves() {
+        use PaymentStatus::*;
+        let allowed = [
+            (Pending, Succeeded),
+            (Pending, Failed),
+            (Pending, NeedsRefund),
+            (NeedsRefund, Refunding),
+            (Refunding, Refunded),
+            (Refunding, NeedsRefund),
+        ];
+        for from in PaymentStatus::ALL {
+            for to in PaymentStatus::ALL {
+                assert_eq!(payment_transition(*from, *to).is_ok(), allowed.contains(&(*from, *to)), "{from} -> {to}");
+            }
+        }
+        for from in RefundStatus::ALL {
+            for to in RefundStatus::ALL {
+                let ok = matches!((from, to), (RefundStatus::Pending, RefundStatus::Succeeded | RefundStatus::Failed));
+                assert_eq!(refund_transition(*from, *to).is_ok(), ok, "{from} -> {to}");
+            }
+        }
     }
 
     #[test]

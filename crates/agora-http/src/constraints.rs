@@ -134,7 +134,15 @@ const BODY_RULES: &[(&str, &str, Rule)] = &[
     ("OrderLine", "qty", Rule::Int(1, 1000)),
     ("PaymentWebhook", "event_id", Rule::Line(1, 255)),
     ("PaymentWebhook", "amount_minor", Rule::Int(0, MAX_MINOR)),
-    ("PaymentWebhook", "type", Rule::OneOf(&["payment.succeeded", "payment.failed"])),
+    (
+        "PaymentWebhook",
+        "type",
+        Rule::OneOf(&["payment.succeeded", "payment.failed", "refund.succeeded", "refund.failed"]),
+    ),
+    ("NewRefund", "amount_minor", Rule::Int(1, MAX_MINOR)),
+    ("NewRefund", "reason", Rule::Lines(1, 500)),
+    ("NewRefund", "restock", Rule::Items(0, 50)),
+    ("RestockLine", "qty", Rule::Int(1, 1000)),
     ("PayoutDecision", "note", Rule::Lines(0, 1000)),
     ("NewFlag", "reason", status!(FlagReason)),
     ("NewFlag", "note", Rule::Lines(0, 2000)),
@@ -363,6 +371,16 @@ pub(crate) fn constrain(doc: &mut Value) -> Vec<String> {
             );
             match schemas.get_mut("PaymentWebhook").and_then(Value::as_object_mut) {
                 Some(webhook) => {
+                    // A payment event names its payment, a refund event its refund.
+                    webhook.insert(
+                        "oneOf".into(),
+                        json!([
+                            {"properties": {"type": {"enum": ["payment.succeeded", "payment.failed"]}},
+                                "required": ["payment_id"]},
+                            {"properties": {"type": {"enum": ["refund.succeeded", "refund.failed"]}},
+                                "required": ["refund_id"]}
+                        ]),
+                    );
                     webhook.insert("propertyNames".into(), json!({"pattern": NO_NUL}));
                     webhook
                         .insert("additionalProperties".into(), json!({"$ref": "#/components/schemas/JsonWithoutNul"}));

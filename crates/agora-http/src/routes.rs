@@ -124,6 +124,8 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(create_payment))
         .routes(routes!(get_payment))
         .routes(routes!(payment_webhook))
+        .routes(routes!(create_refund, list_refunds))
+        .routes(routes!(refund_payment))
         .routes(routes!(create_task))
         .routes(routes!(get_task))
         .routes(routes!(list_payouts))
@@ -526,6 +528,68 @@ pub(crate) async fn payment_webhook(
     let bytes = read_body(req, &()).await?;
     crate::extract::refuse_nul(&bytes)?;
     Ok(Json(s.agora.receive_payment_webhook(&bytes, signature.as_deref()).await?))
+}
+
+// ---------------------------------------------------------------- refunds
+
+/// Asks the provider to give back part or all of a PAID, SHIPPED or
+/// RECEIVED order (store admin; `Idempotency-Key` required: the same key
+/// and body replay the first answer with `Idempotent-Replayed: true`).
+/// Refunds of an order never add up above its paid amount (409 `conflict`).
+/// The provider's `refund.succeeded` webhook settles it: `refunded_minor`
+/// grows, the order is REFUNDED once refunded in full, and the `restock`
+/// units go back into stock, in one commit.
+#[utoipa::path(post, path = "/v1/orders/{id}/refunds", tag = "payments", request_body = NewRefund,
+    params(("id" = Uuid, Path, description = "Order id"),
+        ("Idempotency-Key" = String, Header, description = "1..=255 characters")),
+    responses((status = 201, body = RefundView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn create_refund(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    PathId(id): PathId,
+    headers: HeaderMap,
+    JsonBody(req): JsonBody<NewRefund>,
+) -> R<Response> {
+    let key = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => Some(v.to_str().map_err(|_| ApiError::validation("Idempotency-Key", "must be visible ASCII"))?),
+    };
+    let done = s.agora.create_refund(&actor, OrderId(id), key, req).await?;
+    let mut res = (StatusCode::CREATED, [(header::CONTENT_TYPE, "application/json")], done.recorded).into_response();
+    if done.replayed {
+        res.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(res)
+}
+
+/// An order's refunds, newest first (the store's admin or the order's owner).
+#[utoipa::path(get, path = "/v1/orders/{id}/refunds", tag = "payments",
+    params(("id" = Uuid, Path, description = "Order id"), ListDoc),
+    responses((status = 200, body = ListPage<RefundView>), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn list_refunds(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    PathId(id): PathId,
+    q: ListParams,
+) -> R<Json<ListPage<RefundView>>> {
+    Ok(Json(s.agora.list_refunds(&actor, OrderId(id), &q.list_query()).await?))
+}
+
+/// Gives back in full a payment that arrived for an order that could no
+/// longer take it (`needs_refund`; store admin). The payment is
+/// `refunding` until the provider's refund webhook settles it.
+#[utoipa::path(post, path = "/v1/payments/{id}/refund", tag = "payments",
+    params(("id" = Uuid, Path, description = "Payment id")),
+    responses((status = 201, body = RefundView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn refund_payment(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    PathId(id): PathId,
+) -> R<Created<RefundView>> {
+    Ok(created(s.agora.refund_payment(&actor, PaymentId(id)).await?))
 }
 
 // ---------------------------------------------------------------- tasks and payouts

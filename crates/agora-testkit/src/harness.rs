@@ -216,6 +216,22 @@ impl Harness {
         self.agora.receive_payment_webhook(&body, Some(&sig)).await
     }
 
+    /// Sends a signed refund event of the provider.
+    pub async fn refund_webhook(
+        &self,
+        event_id: &str,
+        kind: &str,
+        refund_id: Uuid,
+        amount: i64,
+    ) -> Result<WebhookAck, AgoraError> {
+        let body = serde_json::to_vec(&serde_json::json!({
+            "event_id": event_id, "type": kind, "refund_id": refund_id, "amount_minor": amount
+        }))
+        .expect("json");
+        let sig = sign_webhook(WEBHOOK_SECRET, &body);
+        self.agora.receive_payment_webhook(&body, Some(&sig)).await
+    }
+
     /// Creates a payment for an order and pays it in full.
     pub async fn pay(&self, c: &Customer, order: &OrderView) -> PaymentView {
         let p = self.agora.create_payment(&c.actor, OrderId(order.id)).await.expect("payment");

@@ -566,3 +566,92 @@ pub async fn payments_and_webhooks(app: TestApp) {
     assert_eq!(app.get(&format!("/v1/payments/{p4}"), Some(&c.token)).await.expect(200)["status"], "failed");
     assert_eq!(app.get(&format!("/v1/orders/{o4}"), Some(&c.token)).await.expect(200)["status"], "CREATED");
 }
+
+pub async fn refunds_over_http(app: TestApp) {
+    let shop = app.shop().await;
+    let (product, variant) = app.product(&shop, 500, 5).await;
+    let c = app.customer().await;
+    let order = app.order(&c, &shop, &variant, 2).await.expect(201).clone();
+    let order_id = order["id"].as_str().unwrap().to_owned();
+    let refunds = format!("/v1/orders/{order_id}/refunds");
+    let ask = |amount: i64, restock: bool| {
+        let mut body = json!({"amount_minor": amount, "reason": "returned\nbox damaged"});
+        if restock {
+            body["restock"] = json!([{"variant_id": variant, "warehouse_id": shop.warehouse, "qty": 1}]);
+        }
+        body
+    };
+    let with_key = |key: &str, body: Value| {
+        app.request(Method::POST, &refunds, Some(&shop.key)).header("Idempotency-Key", key.to_owned()).json(&body)
+    };
+    // Not paid yet.
+    app.send(with_key("early", ask(100, false))).await.expect_problem(409, "invalid_transition");
+    app.pay(&c, &order_id).await;
+    assert_eq!(app.available(&product).await, 3);
+    app.post(&refunds, Some(&shop.key), ask(100, false)).await.expect_problem(400, "idempotency_key_missing");
+    app.send(with_key("x", json!({"amount_minor": 0, "reason": "r"}))).await.expect_problem(422, "validation");
+    app.send(with_key("x", json!({"amount_minor": 1, "reason": "r", "extra": true})))
+        .await
+        .expect_problem(422, "validation");
+    app.send(app.request(Method::POST, &refunds, Some(&c.token)).header("Idempotency-Key", "c").json(&ask(100, false)))
+        .await
+        .expect_problem(404, "not_found");
+
+    let first = app.send(with_key("r1", ask(300, true))).await;
+    let refund = first.expect(201).clone();
+    assert_eq!((refund["status"].as_str(), refund["amount_minor"].as_i64()), (Some("pending"), Some(300)));
+    assert_eq!(refund["order_id"], order["id"]);
+    assert!(refund["payment_id"].is_string() && refund["succeeded_at"].is_null() && refund["created_at"].is_string());
+    let replay = app.send(with_key("r1", ask(300, true))).await;
+    assert_eq!(replay.expect(201), &refund);
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    app.send(with_key("r1", ask(301, true))).await.expect_problem(422, "idempotency_key_reused");
+    app.send(with_key("r2", ask(701, false))).await.expect_problem(409, "conflict");
+
+    // The provider confirms: refunded_minor grows, one unit is back.
+    let refund_id = refund["id"].as_str().unwrap().to_owned();
+    let settle = |event: &str, amount: i64, id: &str| json!({"event_id": event, "type": "refund.succeeded", "refund_id": id, "amount_minor": amount});
+    let ack = app.webhook(&settle(&format!("rf-{}", unique()), 300, &refund_id)).await;
+    assert_eq!(ack.expect(200), &json!({"received": true, "duplicate": false}));
+    let after = app.get(&format!("/v1/orders/{order_id}"), Some(&c.token)).await;
+    assert_eq!(
+        (after.expect(200)["status"].as_str(), after.json["refunded_minor"].as_i64()),
+        (Some("PAID"), Some(300))
+    );
+    assert_eq!(app.available(&product).await, 4);
+    app.webhook(&json!({"event_id": "no-id", "type": "refund.succeeded", "amount_minor": 1}))
+        .await
+        .expect_problem(422, "validation");
+
+    // The rest: REFUNDED.
+    let rest = app.send(with_key("r3", ask(700, false))).await.expect(201)["id"].as_str().unwrap().to_owned();
+    app.webhook(&settle(&format!("rf-{}", unique()), 700, &rest)).await.expect(200);
+    let done = app.get(&format!("/v1/orders/{order_id}"), Some(&shop.key)).await;
+    assert_eq!(
+        (done.expect(200)["status"].as_str(), done.json["refunded_minor"].as_i64()),
+        (Some("REFUNDED"), Some(1000))
+    );
+    let listed = app.get(&refunds, Some(&c.token)).await;
+    let items = listed.expect(200)["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 2);
+    assert!(items.iter().all(|r| r["status"] == "succeeded"));
+    let by_status = app.get(&format!("/v1/stores/{}/orders?status=REFUNDED", shop.id), Some(&shop.key)).await;
+    assert_eq!(by_status.expect(200)["items"].as_array().unwrap().len(), 1);
+
+    // A payment that lands on a closed order is given back in full.
+    let late = app.order(&c, &shop, &variant, 1).await.expect(201)["id"].as_str().unwrap().to_owned();
+    let p = app.post_empty(&format!("/v1/orders/{late}/payments"), Some(&c.token)).await;
+    let payment = p.expect(201)["id"].as_str().unwrap().to_owned();
+    app.post_empty(&format!("/v1/orders/{late}/cancel"), Some(&c.token)).await.expect(200);
+    let paid_late = json!({"event_id": format!("late-{}", unique()), "type": "payment.succeeded", "payment_id": payment, "amount_minor": 500});
+    app.webhook(&paid_late).await.expect(200);
+    let stray = app.post_empty(&format!("/v1/payments/{payment}/refund"), Some(&shop.key)).await;
+    let stray_id = stray.expect(201)["id"].as_str().unwrap().to_owned();
+    assert_eq!(stray.json["amount_minor"].as_i64(), Some(500));
+    app.post_empty(&format!("/v1/payments/{payment}/refund"), Some(&shop.key))
+        .await
+        .expect_problem(409, "invalid_transition");
+    app.webhook(&settle(&format!("late-rf-{}", unique()), 500, &stray_id)).await.expect(200);
+    let pv = app.get(&format!("/v1/payments/{payment}"), Some(&c.token)).await;
+    assert_eq!(pv.expect(200)["status"], "refunded");
+}

@@ -28,6 +28,7 @@ macro_rules! all_scenarios {
             users_sessions_and_addresses,
             orders_lifecycle_and_idempotency,
             payments_and_webhooks,
+            refunds_over_http,
             help_tasks_and_payouts,
             events_and_exports,
             callers_see_only_their_own,

@@ -62,7 +62,7 @@ pub struct KpiDay {
     pub orders_closed: i64,
     /// Sum of `pay_amount_minor` of the orders paid that day.
     pub revenue_minor: i64,
-    /// Refunded that day (refunds arrive with the refunds issue; 0 until then).
+    /// Sum of the order refunds that succeeded that day.
     pub refunded_minor: i64,
     /// Units of the orders paid that day.
     pub units_sold: i64,

@@ -32,6 +32,18 @@ pub struct CustomerOrder {
     /// What the customer pays.
     #[column(money, name = "pay_amount")]
     pub pay_amount_minor: i64,
+    /// Refunded so far (succeeded refunds). Rows exported before refunds
+    /// existed read as 0.
+    #[serde(default)]
+    #[column(money, name = "refunded")]
+    pub refunded_minor: i64,
+    /// Refunds asked of the provider and not settled yet. With
+    /// `refunded_minor` never above `pay_amount_minor`: every refund
+    /// request moves this figure, guarded on the value it read, so two
+    /// concurrent requests cannot both fit in what is left.
+    #[serde(default)]
+    #[column(money, name = "refund_pending")]
+    pub refund_pending_minor: i64,
     /// Currency.
     pub currency: Currency,
     /// The help task this order helps, if any.
@@ -142,4 +154,67 @@ pub struct PaymentEvent {
     /// Received.
     #[serde(with = "time::serde::rfc3339")]
     pub received_at: OffsetDateTime,
+}
+
+/// Money given back for an order: part or all of its paid amount, or a
+/// payment that landed on an order that could no longer take it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Entity)]
+#[entity(table = "refund", key(id))]
+pub struct Refund {
+    /// Id (time-ordered).
+    pub id: RefundId,
+    /// The order.
+    pub order_id: OrderId,
+    /// The payment the money goes back through.
+    pub payment_id: PaymentId,
+    /// The store.
+    pub store_id: StoreId,
+    /// The customer who paid.
+    pub user_id: UserId,
+    /// Part of a paid order, or a whole stray payment.
+    pub kind: RefundKind,
+    /// Amount.
+    #[column(money, name = "amount")]
+    pub amount_minor: i64,
+    /// Currency (the order's).
+    pub currency: Currency,
+    /// Why, as the admin wrote it.
+    pub reason: String,
+    /// State.
+    pub status: RefundStatus,
+    /// Who asked for it (masked key).
+    pub actor_masked: String,
+    /// Created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When the provider confirmed it.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub succeeded_at: Option<OffsetDateTime>,
+    /// When the provider refused it.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub failed_at: Option<OffsetDateTime>,
+    /// Last changed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// Units a refund puts back into a warehouse's `on_hand` when it succeeds
+/// (returned goods).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Entity)]
+#[entity(table = "refund_line", key(id), unique(name = "refund_line_key", columns(refund_id, line_no)), immutable)]
+pub struct RefundLine {
+    /// Id.
+    pub id: RefundLineId,
+    /// The refund.
+    pub refund_id: RefundId,
+    /// The order (for the order's restocked totals).
+    pub order_id: OrderId,
+    /// Position, from 0.
+    pub line_no: i32,
+    /// The variant (a line of the order).
+    pub variant_id: VariantId,
+    /// The warehouse the units go back to.
+    pub warehouse_id: WarehouseId,
+    /// Units.
+    pub qty: i64,
 }

@@ -59,13 +59,16 @@ status_enum! {
 }
 
 status_enum! {
-    /// An order's lifecycle: CREATED -> PAID -> SHIPPED -> RECEIVED; CREATED -> CLOSED.
+    /// An order's lifecycle: CREATED -> PAID -> SHIPPED -> RECEIVED; CREATED
+    /// -> CLOSED; PAID | SHIPPED | RECEIVED -> REFUNDED once refunds add up
+    /// to the paid amount.
     OrderStatus { /// Placed, stock reserved, awaiting payment.
         Created => "CREATED", /// Paid; stock committed.
         Paid => "PAID", /// Handed to the carrier.
         Shipped => "SHIPPED", /// Received by the customer (or auto-received).
         Received => "RECEIVED", /// Cancelled or timed out before payment; stock released.
-        Closed => "CLOSED" }
+        Closed => "CLOSED", /// Paid, then refunded in full.
+        Refunded => "REFUNDED" }
 }
 
 status_enum! {
@@ -76,12 +79,33 @@ status_enum! {
 }
 
 status_enum! {
-    /// A payment attempt: pending -> succeeded | failed | needs_refund.
+    /// A payment attempt: pending -> succeeded | failed | needs_refund;
+    /// needs_refund -> refunding -> refunded (or back to needs_refund when
+    /// the refund fails).
     PaymentStatus { /// Awaiting the provider.
         Pending => "pending", /// Paid in full; the order is PAID.
         Succeeded => "succeeded", /// Failed, or the amount did not match.
         Failed => "failed", /// Money arrived for an order that can no longer take it.
-        NeedsRefund => "needs_refund" }
+        NeedsRefund => "needs_refund", /// Its refund is asked of the provider.
+        Refunding => "refunding", /// Given back in full.
+        Refunded => "refunded" }
+}
+
+status_enum! {
+    /// A refund: pending -> succeeded | failed, settled by the provider's
+    /// webhook.
+    RefundStatus { /// Asked of the provider.
+        Pending => "pending", /// The money went back.
+        Succeeded => "succeeded", /// The provider refused it, or reported another amount.
+        Failed => "failed" }
+}
+
+status_enum! {
+    /// What a refund gives back.
+    RefundKind { /// Part or all of a paid order (`POST /v1/orders/{id}/refunds`).
+        Order => "order", /// A payment that landed on an order that could not take it
+        /// (`needs_refund`), in full (`POST /v1/payments/{id}/refund`).
+        Payment => "payment" }
 }
 
 status_enum! {

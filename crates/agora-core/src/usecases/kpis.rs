@@ -60,6 +60,7 @@ struct Figures {
     orders_paid: i64,
     orders_closed: i64,
     revenue_minor: i64,
+    refunded_minor: i64,
     units_sold: i64,
 }
 
@@ -94,6 +95,7 @@ impl Agora {
         // Read the feed in pages, keeping only the orders' ids, then recount
         // the days they touched once.
         let mut order_ids: BTreeSet<OrderId> = BTreeSet::new();
+        let mut refund_ids: BTreeSet<RefundId> = BTreeSet::new();
         let mut last_seq = after;
         let mut left = limit.max(1);
         while left > 0 {
@@ -102,6 +104,7 @@ impl Agora {
             report.scanned += events.len() as u64;
             left -= events.len() as u32;
             order_ids.extend(events.iter().filter(|e| e.entity_type == "order").map(|e| OrderId(e.entity_id)));
+            refund_ids.extend(events.iter().filter(|e| e.kind == "refund.succeeded").map(|e| RefundId(e.entity_id)));
             last_seq = events.last().and_then(|e| e.seq).unwrap_or(last_seq);
             if (events.len() as u32) < page {
                 break;
@@ -115,6 +118,14 @@ impl Agora {
             for o in orders.iter().filter(|o| o.store_id == store_id) {
                 days.extend([Some(o.created_at), o.paid_at, o.closed_at].into_iter().flatten().map(|t| t.date()));
             }
+        }
+        let ids: Vec<RefundId> = refund_ids.into_iter().collect();
+        for chunk in ids.chunks(1000) {
+            let q = Query::of::<Refund>().any("id", chunk.iter().map(|id| Value::Uuid(id.0)));
+            let refunds: Vec<Refund> = self.store.fetch_all(q).await?;
+            days.extend(
+                refunds.iter().filter(|r| r.store_id == store_id).filter_map(|r| r.succeeded_at).map(|t| t.date()),
+            );
         }
         let mut cs = Changeset::new();
         let mut written = 0;
@@ -181,7 +192,7 @@ impl Agora {
                 orders_paid: f.orders_paid,
                 orders_closed: f.orders_closed,
                 revenue_minor: f.revenue_minor,
-                refunded_minor: 0,
+                refunded_minor: f.refunded_minor,
                 units_sold: f.units_sold,
                 computed_at: now,
             };
@@ -247,6 +258,15 @@ impl Agora {
         }
         for o in &closed {
             out.entry(o.currency).or_default().orders_closed += 1;
+        }
+        // Money given back that day from orders' revenue (a stray payment's
+        // refund never counted as revenue, so it is not subtracted either).
+        let refunds: Vec<Refund> = self
+            .store
+            .fetch_all(Query::of::<Refund>().eq("store_id", store_id).ge("succeeded_at", from).lt("succeeded_at", to))
+            .await?;
+        for r in refunds.iter().filter(|r| r.kind == RefundKind::Order && r.status == RefundStatus::Succeeded) {
+            out.entry(r.currency).or_default().refunded_minor += r.amount_minor;
         }
         Ok(out)
     }
@@ -364,6 +384,7 @@ fn kpi_view(
             orders_created: created,
             orders_paid: paid,
             revenue_minor: revenue,
+            refunded_minor: row.map_or(0, |r| r.refunded_minor),
             units_sold: units,
         });
         match day.next_day() {

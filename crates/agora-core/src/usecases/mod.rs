@@ -12,6 +12,7 @@ mod lifecycle;
 mod orders;
 mod payments;
 mod purchasing;
+mod refunds;
 mod retention;
 mod security;
 mod stores;
@@ -33,6 +34,7 @@ pub use kpis::{KPI_JOB, MAX_KPI_DAYS, day_key, parse_day};
 pub use lifecycle::{MAX_FLAG_NAMES, PLANS};
 pub use orders::{MAX_LINES, MAX_QTY, PlacedOrder};
 pub use purchasing::{MAX_PO_LINES, MAX_PO_QTY, ReceivedPurchaseOrder};
+pub use refunds::{CreatedRefund, MAX_REFUND_REASON, MAX_RESTOCK_LINES};
 pub use sweeps::{Sweep, SweepReport};
 pub use velocity::VELOCITY_JOB;
 

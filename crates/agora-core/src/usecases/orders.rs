@@ -53,6 +53,8 @@ pub(crate) fn order_view(o: &CustomerOrder, items: &[OrderItem]) -> OrderView {
         status: o.status.as_str().to_owned(),
         amount_minor: o.amount_minor,
         pay_amount_minor: o.pay_amount_minor,
+        refunded_minor: o.refunded_minor,
+        refund_pending_minor: o.refund_pending_minor,
         currency: o.currency.as_str().to_owned(),
         items: items
             .iter()
@@ -287,6 +289,8 @@ impl Agora {
             status: OrderStatus::Created,
             amount_minor: alloc.total.minor,
             pay_amount_minor: alloc.total.minor,
+            refunded_minor: 0,
+            refund_pending_minor: 0,
             currency: lines.currency,
             help_task_no: task.as_ref().map(|t| t.task_no.clone()),
             created_at: now,
@@ -658,7 +662,7 @@ impl Agora {
             let now = self.now();
             let shipped = CustomerOrder { status, shipped_at: Some(now), updated_at: now, ..o.clone() };
             let mut cs = Changeset::new();
-            cs.guard(guards::order_status_is(id, o.status)).update(Record::Order(shipped.clone())).insert(self.event(
+            cs.guard(guards::order_is(&o)).update(Record::Order(shipped.clone())).insert(self.event(
                 o.store_id,
                 "order",
                 id.0,
@@ -699,7 +703,7 @@ impl Agora {
         let now = self.now();
         let received = CustomerOrder { status, received_at: Some(now), updated_at: now, ..o.clone() };
         let mut cs = Changeset::new();
-        cs.guard(guards::order_status_is(o.id, o.status)).update(Record::Order(received.clone()));
+        cs.guard(guards::order_is(&o)).update(Record::Order(received.clone()));
         cs.insert(self.event(
             o.store_id,
             "order",

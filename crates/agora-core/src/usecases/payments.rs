@@ -113,11 +113,15 @@ impl Agora {
             .map_err(|e| AgoraError::validation("body", &format!("not a payment event: {e}")))?;
         let mut v = crate::validate::Validator::new();
         v.text("event_id", &event.event_id, 1, 255);
-        v.check(
-            matches!(event.kind.as_str(), "payment.succeeded" | "payment.failed"),
-            "type",
-            "must be payment.succeeded or payment.failed",
-        );
+        match event.kind.as_str() {
+            "payment.succeeded" | "payment.failed" => {
+                v.check(event.payment_id.is_some(), "payment_id", "is required for a payment event");
+            }
+            "refund.succeeded" | "refund.failed" => {
+                v.check(event.refund_id.is_some(), "refund_id", "is required for a refund event");
+            }
+            _ => v.error("type", "must be payment.succeeded, payment.failed, refund.succeeded or refund.failed"),
+        }
         v.range("amount_minor", event.amount_minor, 0, crate::money::MAX_MINOR);
         v.finish()?;
 
@@ -142,50 +146,20 @@ impl Agora {
 
     async fn webhook_changeset(&self, event: &PaymentWebhook, raw: serde_json::Value) -> Result<Changeset, AgoraError> {
         let now = self.now();
-        let payment = self.store.get_payment(PaymentId(event.payment_id)).await?;
         let mut cs = Changeset::new();
         cs.guard(guards::payment_event_free(TEST_PROVIDER, &event.event_id));
-        let mut outcome = "unknown_payment";
-        if let Some(p) = &payment {
-            let order = self.store.get_order(p.order_id).await?.ok_or(AgoraError::NotFound("order"))?;
-            outcome = match (event.kind.as_str(), p.status) {
-                (_, s) if s != PaymentStatus::Pending => "ignored_payment_not_pending",
-                ("payment.failed", _) => {
-                    self.settle_payment(&mut cs, p, PaymentStatus::Failed, now)?;
-                    "failed"
+        let (outcome, payment) = match event.refund_id {
+            Some(refund_id) if event.kind.starts_with("refund.") => {
+                match self.store.get::<Refund, _>(RefundId(refund_id)).await? {
+                    None => ("unknown_refund", None),
+                    Some(r) => {
+                        let outcome = self.refund_event_changes(&mut cs, event, &r).await?;
+                        (outcome, self.store.get_payment(r.payment_id).await?)
+                    }
                 }
-                (_, _) if event.amount_minor != p.amount_minor => {
-                    self.settle_payment(&mut cs, p, PaymentStatus::Failed, now)?;
-                    "amount_mismatch"
-                }
-                (_, _) if order.status != OrderStatus::Created => {
-                    // Money arrived for an order that can no longer take it.
-                    self.settle_payment(&mut cs, p, PaymentStatus::NeedsRefund, now)?;
-                    cs.guard(guards::order_status_is(order.id, order.status));
-                    "needs_refund"
-                }
-                _ => {
-                    self.settle_payment(&mut cs, p, PaymentStatus::Succeeded, now)?;
-                    let status = order_transition(order.status, OrderStatus::Paid)?;
-                    cs.guard(guards::order_status_is(order.id, OrderStatus::Created));
-                    cs.update(Record::Order(CustomerOrder {
-                        status,
-                        paid_at: Some(now),
-                        updated_at: now,
-                        ..order.clone()
-                    }));
-                    self.settle_reservations(&mut cs, order.id, now, ReservationStatus::Committed).await?;
-                    cs.insert(self.event(
-                        order.store_id,
-                        "order",
-                        order.id.0,
-                        "order.paid",
-                        serde_json::json!({"order_number": order.order_number, "payment_id": p.id}),
-                    ));
-                    "applied"
-                }
-            };
-        }
+            }
+            _ => self.payment_event_changes(&mut cs, event, now).await?,
+        };
         cs.insert(Record::PaymentEvent(PaymentEvent {
             id: PaymentEventId(self.new_uuid()),
             provider: TEST_PROVIDER.into(),
@@ -199,6 +173,61 @@ impl Agora {
             received_at: now,
         }));
         Ok(cs)
+    }
+
+    /// The effect of a payment event on `cs`; the outcome and the payment.
+    async fn payment_event_changes(
+        &self,
+        cs: &mut Changeset,
+        event: &PaymentWebhook,
+        now: time::OffsetDateTime,
+    ) -> Result<(&'static str, Option<Payment>), AgoraError> {
+        let payment = match event.payment_id {
+            Some(id) => self.store.get_payment(PaymentId(id)).await?,
+            None => None,
+        };
+        let mut outcome = "unknown_payment";
+        if let Some(p) = &payment {
+            let order = self.store.get_order(p.order_id).await?.ok_or(AgoraError::NotFound("order"))?;
+            outcome = match (event.kind.as_str(), p.status) {
+                (_, s) if s != PaymentStatus::Pending => "ignored_payment_not_pending",
+                ("payment.failed", _) => {
+                    self.settle_payment(cs, p, PaymentStatus::Failed, now)?;
+                    "failed"
+                }
+                (_, _) if event.amount_minor != p.amount_minor => {
+                    self.settle_payment(cs, p, PaymentStatus::Failed, now)?;
+                    "amount_mismatch"
+                }
+                (_, _) if order.status != OrderStatus::Created => {
+                    // Money arrived for an order that can no longer take it.
+                    self.settle_payment(cs, p, PaymentStatus::NeedsRefund, now)?;
+                    cs.guard(guards::order_status_is(order.id, order.status));
+                    "needs_refund"
+                }
+                _ => {
+                    self.settle_payment(cs, p, PaymentStatus::Succeeded, now)?;
+                    let status = order_transition(order.status, OrderStatus::Paid)?;
+                    cs.guard(guards::order_status_is(order.id, OrderStatus::Created));
+                    cs.update(Record::Order(CustomerOrder {
+                        status,
+                        paid_at: Some(now),
+                        updated_at: now,
+                        ..order.clone()
+                    }));
+                    self.settle_reservations(cs, order.id, now, ReservationStatus::Committed).await?;
+                    cs.insert(self.event(
+                        order.store_id,
+                        "order",
+                        order.id.0,
+                        "order.paid",
+                        serde_json::json!({"order_number": order.order_number, "payment_id": p.id}),
+                    ));
+                    "applied"
+                }
+            };
+        }
+        Ok((outcome, payment))
     }
 
     fn settle_payment(

@@ -242,7 +242,14 @@ pub(crate) fn risk_reasons(
     helpers: &[(AppUser, CustomerOrder)],
 ) -> Vec<String> {
     let mut reasons = Vec::new();
+    // Money given back (or asked back) undoes the purchase the task rests on.
+    if owner_order.refunded_minor + owner_order.refund_pending_minor > 0 {
+        reasons.push(format!("the owner's order {} was refunded", owner_order.order_number));
+    }
     for (helper, order) in helpers {
+        if order.refunded_minor + order.refund_pending_minor > 0 {
+            reasons.push(format!("helper {}'s order {} was refunded", helper.id, order.order_number));
+        }
         if order.address_hash == owner_order.address_hash {
             reasons.push(format!("helper {} shares the owner's address", helper.id));
         }

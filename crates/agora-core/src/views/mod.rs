@@ -485,12 +485,18 @@ pub struct OrderView {
     pub store_id: Uuid,
     /// Customer.
     pub user_id: Uuid,
-    /// CREATED, PAID, SHIPPED, RECEIVED or CLOSED.
+    /// CREATED, PAID, SHIPPED, RECEIVED, CLOSED or REFUNDED.
     pub status: String,
     /// Sum of lines.
     pub amount_minor: i64,
     /// To pay.
     pub pay_amount_minor: i64,
+    /// Refunded so far (succeeded refunds).
+    #[serde(default)]
+    pub refunded_minor: i64,
+    /// Refunds asked of the provider, not settled yet.
+    #[serde(default)]
+    pub refund_pending_minor: i64,
     /// Currency.
     pub currency: String,
     /// Lines.
@@ -531,10 +537,73 @@ pub struct PaymentView {
     pub amount_minor: i64,
     /// Currency.
     pub currency: String,
-    /// pending, succeeded, failed or needs_refund.
+    /// pending, succeeded, failed, needs_refund, refunding or refunded.
     pub status: String,
     /// Provider.
     pub provider: String,
+}
+
+/// `POST /v1/orders/{id}/refunds` body.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewRefund {
+    /// Amount to give back, at most what is left of the paid amount.
+    pub amount_minor: i64,
+    /// Why (shown to the store's admins).
+    pub reason: String,
+    /// Units to put back into stock when the refund succeeds (returned
+    /// goods): variants of the order, each (variant, warehouse) once.
+    #[serde(default)]
+    pub restock: Option<Vec<RestockLine>>,
+}
+
+/// Units a refund puts back into a warehouse.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RestockLine {
+    /// A variant of the order.
+    pub variant_id: Uuid,
+    /// A warehouse of the store.
+    pub warehouse_id: Uuid,
+    /// Units; all restock lines of an order's refunds add up to at most
+    /// the units ordered.
+    pub qty: i64,
+}
+
+/// A refund.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct RefundView {
+    /// Id.
+    pub id: Uuid,
+    /// The order.
+    pub order_id: Uuid,
+    /// The payment the money goes back through.
+    pub payment_id: Uuid,
+    /// `order` (part or all of a paid order) or `payment` (a stray
+    /// `needs_refund` payment, in full).
+    pub kind: String,
+    /// Amount.
+    pub amount_minor: i64,
+    /// Currency.
+    pub currency: String,
+    /// Why.
+    pub reason: String,
+    /// pending, succeeded or failed.
+    pub status: String,
+    /// Units put back into stock when it succeeds.
+    pub restock: Vec<RestockLine>,
+    /// Created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When the provider confirmed it.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub succeeded_at: Option<OffsetDateTime>,
+    /// When the provider refused it.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub failed_at: Option<OffsetDateTime>,
 }
 
 /// `POST /v1/webhooks/payments` body.
@@ -543,12 +612,17 @@ pub struct PaymentView {
 pub struct PaymentWebhook {
     /// Provider's event id.
     pub event_id: String,
-    /// `payment.succeeded` or `payment.failed`.
+    /// `payment.succeeded`, `payment.failed`, `refund.succeeded` or
+    /// `refund.failed`.
     #[serde(rename = "type")]
     pub kind: String,
-    /// The payment.
-    pub payment_id: Uuid,
-    /// Amount the provider took.
+    /// The payment (payment events).
+    #[serde(default)]
+    pub payment_id: Option<Uuid>,
+    /// The refund (refund events).
+    #[serde(default)]
+    pub refund_id: Option<Uuid>,
+    /// Amount the provider took or gave back.
     pub amount_minor: i64,
 }
 

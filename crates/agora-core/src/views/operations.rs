@@ -165,6 +165,8 @@ pub struct KpiDayView {
     pub orders_paid: i64,
     /// Paid amounts.
     pub revenue_minor: i64,
+    /// Order refunds that succeeded that day.
+    pub refunded_minor: i64,
     /// Units paid for.
     pub units_sold: i64,
 }

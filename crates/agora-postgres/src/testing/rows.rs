@@ -71,6 +71,8 @@ pub fn order(shop: &Shop, user: &AppUser, addr: &UserAddress, number: &str, amou
         status: OrderStatus::Created,
         amount_minor: amount,
         pay_amount_minor: amount,
+        refunded_minor: 0,
+        refund_pending_minor: 0,
         currency: Currency::parse("EUR").expect("currency"),
         help_task_no: None,
         created_at: t(1_700_000_003, 10),

@@ -171,6 +171,8 @@ fn order(
         status,
         amount_minor: 10_000,
         pay_amount_minor: 10_000,
+        refunded_minor: 0,
+        refund_pending_minor: 0,
         currency: eur(),
         help_task_no: None,
         created_at: at,

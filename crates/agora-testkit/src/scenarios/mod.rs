@@ -16,6 +16,7 @@ mod orders;
 mod payments;
 mod purchasing;
 mod races;
+mod refunds;
 mod retention;
 mod storage;
 mod stores;
@@ -29,6 +30,7 @@ pub use orders::*;
 pub use payments::*;
 pub use purchasing::*;
 pub use races::*;
+pub use refunds::*;
 pub use retention::*;
 pub use storage::*;
 pub use stores::*;
@@ -156,6 +158,11 @@ pub(crate) async fn populate_every_table(h: &Harness, s: &StoreFixture) {
     h.agora.create_flag(&s.admin, OrderId(task.order_id), flag).await.unwrap();
     h.clock.advance(Duration::seconds(604800));
     h.agora.settle_due_payouts(s.id, 100).await.unwrap();
+    // A refund with a restock line, settled.
+    let back = vec![RestockLine { variant_id: v, warehouse_id: s.warehouse, qty: 1 }];
+    let ask = NewRefund { amount_minor: 1, reason: "every table".into(), restock: Some(back) };
+    let refund = h.agora.create_refund(&s.admin, OrderId(task.order_id), Some("every"), ask).await.unwrap();
+    h.refund_webhook("every-refund", "refund.succeeded", refund.refund.id, 1).await.unwrap();
     let export = NewExport { kind: "orders".into(), format: "jsonl".into() };
     h.agora.request_export(&s.admin, s.id, export).await.unwrap();
     h.agora.sequence_events(s.id).await.unwrap();
