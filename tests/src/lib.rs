@@ -90,6 +90,8 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     let (store, keep) = fresh_store(backend).await;
     let agora = Agora::builder(store.clone())
         .passwords(Arc::new(Argon2Passwords::new(Argon2Cost::TESTING)))
+        // The real sender, allowed to reach the tests' loopback receivers.
+        .webhook_sender(Arc::new(agora_runtime::webhooks::HttpWebhookSender::new(true).expect("webhook sender")))
         .config(AgoraConfig {
             super_admin_key_hash: Some(hash_token(SUPER_KEY)),
             webhook_secret: WEBHOOK_SECRET.to_vec(),

@@ -211,6 +211,10 @@ catalogue! {
     ConnectionCheck(ConnectionCheck),
     /// A market-wide security event.
     SecurityEvent(SecurityEvent),
+    /// An outgoing webhook endpoint.
+    WebhookEndpoint(WebhookEndpoint),
+    /// A delivery of a feed event to an endpoint.
+    WebhookDelivery(WebhookDelivery),
 }
 
 /// The catalogue's table named `name`.
@@ -242,7 +246,7 @@ mod tests {
         }
         let names: Vec<&str> = tables().iter().map(|t| t.name).collect();
         assert_eq!(names.first(), Some(&"store"));
-        assert_eq!(names.len(), 40);
+        assert_eq!(names.len(), 42);
     }
 
     #[test]

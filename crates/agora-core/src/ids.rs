@@ -104,6 +104,10 @@ typed_id! {
     RefundId,
     /// Identifies a [`crate::RefundLine`].
     RefundLineId,
+    /// Identifies a [`crate::WebhookEndpoint`].
+    WebhookEndpointId,
+    /// Identifies a [`crate::WebhookDelivery`].
+    WebhookDeliveryId,
     /// Identifies a [`crate::HelpTask`].
     TaskId,
     /// Identifies a [`crate::Help`].

@@ -39,6 +39,7 @@ pub mod ids;
 pub mod local;
 pub mod model;
 pub mod money;
+pub mod outgoing;
 pub mod ports;
 pub mod query;
 pub mod reads;

@@ -143,6 +143,13 @@ const BODY_RULES: &[(&str, &str, Rule)] = &[
     ("NewRefund", "reason", Rule::Lines(1, 500)),
     ("NewRefund", "restock", Rule::Items(0, 50)),
     ("RestockLine", "qty", Rule::Int(1, 1000)),
+    ("NewWebhookEndpoint", "url", Rule::Pattern(ENDPOINT_URL, 2048)),
+    ("NewWebhookEndpoint", "events", Rule::Items(1, 50)),
+    ("NewWebhookEndpoint", "description", Rule::Line(0, 500)),
+    ("WebhookEndpointPatch", "url", Rule::Pattern(ENDPOINT_URL, 2048)),
+    ("WebhookEndpointPatch", "events", Rule::Items(1, 50)),
+    ("WebhookEndpointPatch", "status", status!(WebhookEndpointStatus)),
+    ("WebhookEndpointPatch", "description", Rule::Line(0, 500)),
     ("PayoutDecision", "note", Rule::Lines(0, 1000)),
     ("NewFlag", "reason", status!(FlagReason)),
     ("NewFlag", "note", Rule::Lines(0, 2000)),
@@ -197,6 +204,19 @@ const EMAIL: &str = concat!(
     space!(),
     "*$"
 );
+/// An endpoint URL: `http(s)://`, a host name whose last label starts with
+/// a letter or an IPv4 address, an optional port, then anything without
+/// white space or control characters (the server also checks the target:
+/// private addresses are refused unless allowed).
+const ENDPOINT_URL: &str = concat!(
+    "^",
+    space!(),
+    r"*https?://(([A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*|((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9]))",
+    r"(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?",
+    r"([/?#][^\s\x00-\x1f\x7f]*)?",
+    space!(),
+    "*$"
+);
 /// A SKU: 1 to 64 characters, none a control character or white space.
 const SKU: &str = concat!("^", solid!(), "+$");
 /// A page cursor: the URL-safe base64 of a 16-byte id, or empty for the first page.
@@ -219,6 +239,7 @@ const PARAM_RULES: &[(&str, &str, Rule)] = &[
     ("list_purchase_orders", "status", filter!(PurchaseOrderStatus)),
     ("list_store_tickets", "status", filter!(TicketStatus)),
     ("list_store_orders", "status", filter!(OrderStatus)),
+    ("list_webhook_deliveries", "status", filter!(WebhookDeliveryStatus)),
 ];
 
 /// A UTC day `YYYY-MM-DD` of years 1000..=9999.
@@ -349,6 +370,20 @@ pub(crate) fn constrain(doc: &mut Value) -> Vec<String> {
         {
             Some(at) => apply(*rule, at),
             None => missing.push(format!("{schema}.{property}")),
+        }
+    }
+    // An endpoint's event kinds: `*` or `word.word...` of lower-case letters
+    // and underscores.
+    for schema in ["NewWebhookEndpoint", "WebhookEndpointPatch"] {
+        match doc.pointer_mut(&format!("/components/schemas/{schema}/properties/events")).and_then(Value::as_object_mut)
+        {
+            Some(events) => {
+                events.insert(
+                    "items".into(),
+                    json!({"type": "string", "maxLength": 100, "pattern": r"^(\*|[a-z_]+(\.[a-z_]+)+)$"}),
+                );
+            }
+            None => missing.push(format!("{schema}.events")),
         }
     }
     // A provider's event may carry fields agora does not read; they are

@@ -25,6 +25,7 @@ mod middleware;
 mod operations;
 pub mod problem;
 mod routes;
+mod webhooks;
 
 use std::future::Future;
 use std::sync::{Arc, OnceLock};

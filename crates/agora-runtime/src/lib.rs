@@ -12,6 +12,7 @@ pub mod jobs;
 mod probes;
 pub mod process;
 pub mod secrets;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -210,6 +211,7 @@ impl Runtime {
             )))
             .blobs(blobs.clone())
             .probe(Arc::new(probes::ObjectStoreProbe(blobs)))
+            .webhook_sender(Arc::new(webhooks::HttpWebhookSender::new(config.webhook_allow_private)?))
             .guard_observer(Arc::new(|condition| {
                 metrics::counter!("agora_guard_conflicts_total", "kind" => condition.kind()).increment(1);
             }))

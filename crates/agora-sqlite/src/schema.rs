@@ -20,6 +20,7 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
     ("0007_insights", include_str!("../../../migrations/sqlite/0007_insights.sql")),
     ("0008_security_events", include_str!("../../../migrations/sqlite/0008_security_events.sql")),
     ("0009_refunds", include_str!("../../../migrations/sqlite/0009_refunds.sql")),
+    ("0010_webhooks", include_str!("../../../migrations/sqlite/0010_webhooks.sql")),
 ];
 
 /// The schema version this build knows.

@@ -76,12 +76,52 @@ pub fn agora_builder(store: Arc<dyn Store>) -> AgoraBuilder {
         })
 }
 
+/// The harness's webhook sender: records every request and answers from a
+/// script (200 once the script is empty). Targets are checked like the
+/// real sender checks address literals, with private ones refused.
+#[derive(Default)]
+pub struct ScriptedReceiver {
+    sent: parking_lot::Mutex<Vec<agora_core::outgoing::OutgoingWebhook>>,
+    script: parking_lot::Mutex<std::collections::VecDeque<agora_core::outgoing::WebhookAnswer>>,
+}
+
+impl ScriptedReceiver {
+    /// The requests sent so far, in order.
+    pub fn sent(&self) -> Vec<agora_core::outgoing::OutgoingWebhook> {
+        self.sent.lock().clone()
+    }
+
+    /// Forgets the answers not used yet (200 from now on).
+    pub fn clear_script(&self) {
+        self.script.lock().clear();
+    }
+
+    /// Answers the next requests with these, in order.
+    pub fn answer(&self, answers: impl IntoIterator<Item = agora_core::outgoing::WebhookAnswer>) {
+        self.script.lock().extend(answers);
+    }
+}
+
+#[async_trait::async_trait]
+impl agora_core::outgoing::WebhookSender for ScriptedReceiver {
+    async fn check_target(&self, url: &str) -> Result<(), String> {
+        agora_core::outgoing::check_url_form(url, false)
+    }
+
+    async fn send(&self, request: &agora_core::outgoing::OutgoingWebhook) -> agora_core::outgoing::WebhookAnswer {
+        self.sent.lock().push(request.clone());
+        self.script.lock().pop_front().unwrap_or(agora_core::outgoing::WebhookAnswer::Status(200))
+    }
+}
+
 /// The scenario harness.
 pub struct Harness {
     /// The service under test.
     pub agora: Agora,
     /// Its clock.
     pub clock: Arc<ManualClock>,
+    /// Where its outgoing webhooks go.
+    pub receiver: Arc<ScriptedReceiver>,
     /// The store under test.
     pub store: Arc<dyn Store>,
     _keep: Box<dyn Any + Send + Sync>,
@@ -101,12 +141,14 @@ impl Harness {
     /// A harness with a given randomness source (the model test seeds it).
     pub fn with_entropy(ts: TestStore, entropy: Arc<dyn Entropy>) -> Self {
         let clock = Arc::new(ManualClock::at_epoch());
+        let receiver = Arc::new(ScriptedReceiver::default());
         let agora = agora_builder(ts.store.clone())
             .clock(clock.clone())
             .entropy(entropy.clone())
             .keyring(agora_core::secrets::Keyring::generate(entropy.as_ref()))
+            .webhook_sender(receiver.clone())
             .build();
-        Self { agora, clock, store: ts.store, _keep: ts.keep_alive }
+        Self { agora, clock, receiver, store: ts.store, _keep: ts.keep_alive }
     }
 
     /// The super admin.

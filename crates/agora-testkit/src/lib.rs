@@ -42,6 +42,7 @@ macro_rules! conformance_tests {
         $crate::__scenarios_storage!($factory);
         $crate::__scenarios_stores!($factory);
         $crate::__scenarios_support!($factory);
+        $crate::__scenarios_webhooks!($factory);
     };
 }
 

@@ -5,11 +5,13 @@
 mod commerce;
 mod operations;
 mod store_ops;
+mod webhooks;
 
 use agora_e2e::{Backend, spawn_app};
 use commerce::*;
 use operations::*;
 use store_ops::*;
+use webhooks::*;
 
 macro_rules! backend_suite {
     ($backend:expr; $($scenario:ident),* $(,)?) => {$(
@@ -44,6 +46,7 @@ macro_rules! all_scenarios {
             insights_and_connection_checks_over_http,
             nul_characters_are_refused_before_any_store_call,
             account_erasure_and_security_events_over_http,
+            outgoing_webhooks_over_http,
         );
     };
 }

@@ -12,6 +12,7 @@ mod status;
 mod stores;
 mod support;
 mod tasks;
+mod webhooks;
 
 pub use catalog::*;
 pub use operations::*;
@@ -22,3 +23,4 @@ pub use status::*;
 pub use stores::*;
 pub use support::*;
 pub use tasks::*;
+pub use webhooks::*;

@@ -298,3 +298,19 @@ status_enum! {
         ObjectStorage => "object_storage", /// An outgoing webhook endpoint.
         WebhookEndpoint => "webhook_endpoint" }
 }
+
+status_enum! {
+    /// Whether an outgoing webhook endpoint is sent to.
+    WebhookEndpointStatus { /// Deliveries go out.
+        Enabled => "enabled", /// Paused by the store, or by agora after 3 days of failures.
+        Disabled => "disabled" }
+}
+
+status_enum! {
+    /// A webhook delivery: pending -> delivered | failed; failed -> pending
+    /// (a manual retry).
+    WebhookDeliveryStatus { /// Not delivered yet (waiting, or retrying with backoff).
+        Pending => "pending", /// A 2xx answer came.
+        Delivered => "delivered", /// Refused for good (a 4xx other than 408 and 429).
+        Failed => "failed" }
+}

@@ -21,6 +21,7 @@ mod sweeps;
 mod tasks;
 mod users;
 mod velocity;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -37,6 +38,7 @@ pub use purchasing::{MAX_PO_LINES, MAX_PO_QTY, ReceivedPurchaseOrder};
 pub use refunds::{CreatedRefund, MAX_REFUND_REASON, MAX_RESTOCK_LINES};
 pub use sweeps::{Sweep, SweepReport};
 pub use velocity::VELOCITY_JOB;
+pub use webhooks::{ENDPOINT_SECRET_PREFIX, MAX_ENDPOINT_EVENTS, MAX_ENDPOINT_URL};
 
 use crate::catalogue::Record;
 use crate::changeset::Condition;
@@ -151,6 +153,7 @@ pub struct Agora {
     blobs: Arc<dyn BlobStore>,
     idempotency_cache: Option<Arc<dyn IdempotencyCache>>,
     probes: Vec<Arc<dyn ConnectionProbe>>,
+    webhooks: Arc<dyn crate::outgoing::WebhookSender>,
     guard_observer: Option<GuardObserver>,
     key_usage: Arc<lifecycle::KeyUsage>,
     recent_security_events: Arc<security::RecentSecurityEvents>,
@@ -179,6 +182,7 @@ pub struct AgoraBuilder {
     blobs: Option<Arc<dyn BlobStore>>,
     idempotency_cache: Option<Arc<dyn IdempotencyCache>>,
     probes: Vec<Arc<dyn ConnectionProbe>>,
+    webhooks: Option<Arc<dyn crate::outgoing::WebhookSender>>,
     guard_observer: Option<GuardObserver>,
     config: AgoraConfig,
 }
@@ -229,6 +233,12 @@ impl AgoraBuilder {
         self.probes.push(probe);
         self
     }
+    /// Sends outgoing webhooks with this (default: [`crate::outgoing::NoWebhookSender`],
+    /// which checks URLs and sends nothing).
+    pub fn webhook_sender(mut self, sender: Arc<dyn crate::outgoing::WebhookSender>) -> Self {
+        self.webhooks = Some(sender);
+        self
+    }
     /// Observes every failed guard (for metrics by guard kind).
     pub fn guard_observer(mut self, observer: GuardObserver) -> Self {
         self.guard_observer = Some(observer);
@@ -255,6 +265,7 @@ impl AgoraBuilder {
             keyring,
             idempotency_cache: self.idempotency_cache,
             probes: self.probes,
+            webhooks: self.webhooks.unwrap_or_else(|| Arc::new(crate::outgoing::NoWebhookSender::default())),
             guard_observer: self.guard_observer,
             key_usage: Arc::default(),
             recent_security_events: Arc::default(),
@@ -277,6 +288,7 @@ impl Agora {
             blobs: None,
             idempotency_cache: None,
             probes: Vec::new(),
+            webhooks: None,
             guard_observer: None,
             config: AgoraConfig::default(),
         }

@@ -68,6 +68,8 @@ pub enum Sweep {
     Velocity,
     /// [`Agora::refresh_insights`].
     Insights,
+    /// [`Agora::fan_out_webhooks`].
+    Webhooks,
 }
 
 impl Agora {
@@ -94,6 +96,7 @@ impl Agora {
             // Conditions change with time alone (a flag turns 24 hours
             // old): every run looks; the scheduler spaces the runs.
             Sweep::Insights => self.store.get_store(store_id).await?.is_some(),
+            Sweep::Webhooks => self.has_webhook_endpoints(store_id).await?,
         })
     }
 
@@ -114,6 +117,7 @@ impl Agora {
             Sweep::Kpis => self.refresh_kpis(store_id, limit).await,
             Sweep::Velocity => self.refresh_velocity(store_id).await,
             Sweep::Insights => self.refresh_insights(store_id).await,
+            Sweep::Webhooks => self.fan_out_webhooks(store_id, limit).await,
         }
     }
 

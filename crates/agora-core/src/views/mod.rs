@@ -788,3 +788,99 @@ pub struct ExportView {
     #[serde(with = "time::serde::rfc3339::option")]
     pub expires_at: Option<OffsetDateTime>,
 }
+
+/// `POST /v1/stores/{store_id}/webhook-endpoints` body.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewWebhookEndpoint {
+    /// Where to POST events (`http` or `https`; private addresses refused
+    /// unless `AGORA_WEBHOOK_ALLOW_PRIVATE=on`).
+    pub url: String,
+    /// Event kinds (`order.paid`, ...) or `["*"]` for all.
+    pub events: Vec<String>,
+    /// Free text.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// `PATCH /v1/webhook-endpoints/{id}` body.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct WebhookEndpointPatch {
+    /// New URL.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// New event kinds.
+    #[serde(default)]
+    pub events: Option<Vec<String>>,
+    /// `enabled` or `disabled`.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// New description.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// An outgoing webhook endpoint.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct WebhookEndpointView {
+    /// Id.
+    pub id: Uuid,
+    /// The store.
+    pub store_id: Uuid,
+    /// Where events go.
+    pub url: String,
+    /// Event kinds, or `["*"]`.
+    pub events: Vec<String>,
+    /// Free text.
+    pub description: Option<String>,
+    /// `enabled` or `disabled`.
+    pub status: String,
+    /// Why agora disabled it (after 3 days of failures), if it did.
+    pub disabled_reason: Option<String>,
+    /// Since when its deliveries fail, if they do.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub failing_since: Option<OffsetDateTime>,
+    /// The signing secret: only in the answer that created the endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// Created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// A delivery of one feed event to one endpoint.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct WebhookDeliveryView {
+    /// Id (`delivery_id`, `Agora-Delivery-Id`).
+    pub id: Uuid,
+    /// The endpoint.
+    pub endpoint_id: Uuid,
+    /// The feed event (`Agora-Event-Id`).
+    pub event_id: Uuid,
+    /// Its seq in the store's feed.
+    pub seq: i64,
+    /// Its kind.
+    pub kind: String,
+    /// `pending`, `delivered` or `failed`.
+    pub status: String,
+    /// Attempts made.
+    pub attempts: i64,
+    /// HTTP status of the last answer.
+    pub last_status: Option<i64>,
+    /// The last error.
+    pub last_error: Option<String>,
+    /// When it is tried next (the endpoint's oldest pending delivery only).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub next_attempt_at: Option<OffsetDateTime>,
+    /// When it was delivered.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub delivered_at: Option<OffsetDateTime>,
+    /// Created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}

@@ -71,6 +71,7 @@ pub const ALL_JOBS: &[&str] = &[
     "velocity",
     "insights",
     "relay_events",
+    "webhooks",
     "reconcile",
 ];
 
@@ -292,6 +293,9 @@ pub struct Config {
     /// `on`: agora-api also runs the jobs in-process.
     #[serde(deserialize_with = "on_off")]
     pub worker: bool,
+    /// `on`: outgoing webhooks may target loopback and private addresses.
+    #[serde(deserialize_with = "on_off")]
+    pub webhook_allow_private: bool,
     /// How often each job rescans, in milliseconds.
     pub job_interval_ms: u64,
     /// Apply pending migrations at start.
@@ -333,6 +337,7 @@ impl Default for Config {
             webhook_secret: None,
             secret_keys: None,
             worker: true,
+            webhook_allow_private: false,
             job_interval_ms: 1000,
             migrate: true,
             data_dir: PathBuf::from("."),
@@ -362,6 +367,7 @@ impl std::fmt::Debug for Config {
             .field("webhook_secret", &hide(&self.webhook_secret))
             .field("secret_keys", &hide(&self.secret_keys))
             .field("worker", &self.worker)
+            .field("webhook_allow_private", &self.webhook_allow_private)
             .field("job_interval_ms", &self.job_interval_ms)
             .field("migrate", &self.migrate)
             .field("data_dir", &self.data_dir)
@@ -400,6 +406,7 @@ const KEYS: &[(&str, Kind)] = &[
     ("webhook_secret", T),
     ("secret_keys", T),
     ("worker", T),
+    ("webhook_allow_private", T),
     ("job_interval_ms", N),
     ("migrate", T),
     ("data_dir", T),

@@ -62,6 +62,7 @@ fn every_key_is_read_from_its_environment_variable() {
     for (path, kind) in KEYS {
         let value = match *path {
             "worker" | "migrate" | "http.trust_forwarded_for" => "off",
+            "webhook_allow_private" => "on",
             "log.format" => "json",
             "sqlite.synchronous" => "normal",
             "cutover.mode" => "single",

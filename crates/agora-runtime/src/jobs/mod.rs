@@ -76,6 +76,10 @@ pub enum Job {
     RelayEvents,
     /// Compare reserved stock with active reservations; audit every correction.
     Reconcile,
+    /// Queue each store's new feed events for its outgoing webhook
+    /// endpoints; the deliveries themselves run in their own loop
+    /// ([`crate::webhooks::WebhookDispatcher`]) beside the ticks.
+    Webhooks,
 }
 
 impl Job {
@@ -93,6 +97,7 @@ impl Job {
         Job::Velocity,
         Job::Insights,
         Job::RelayEvents,
+        Job::Webhooks,
         Job::Reconcile,
     ];
 
@@ -112,6 +117,7 @@ impl Job {
             Job::Insights => "insights",
             Job::RelayEvents => "relay_events",
             Job::Reconcile => "reconcile",
+            Job::Webhooks => "webhooks",
         }
     }
 
@@ -134,6 +140,7 @@ impl Job {
             Job::Kpis => Some(Sweep::Kpis),
             Job::Velocity => Some(Sweep::Velocity),
             Job::Insights => Some(Sweep::Insights),
+            Job::Webhooks => Some(Sweep::Webhooks),
             _ => None,
         }
     }
@@ -391,6 +398,15 @@ impl Scheduler {
             batch = self.batch,
             "job scheduler started"
         );
+        let dispatcher = self.jobs.contains(&Job::Webhooks).then(|| {
+            let me = self.clone();
+            let dispatcher = crate::webhooks::WebhookDispatcher::new(
+                self.agora.clone(),
+                self.interval.min(Duration::from_millis(500)),
+                self.lease_ttl,
+            );
+            tokio::spawn(async move { dispatcher.run(move || me.stopping()).await })
+        });
         while !self.stopping() {
             let summary = self.tick().await;
             if self.stopping() {
@@ -406,6 +422,9 @@ impl Scheduler {
             }
         }
         watcher.abort();
+        if let Some(d) = dispatcher {
+            let _ = d.await;
+        }
         tracing::info!(worker = %self.name, "job scheduler stopped");
     }
 
@@ -422,6 +441,21 @@ impl Scheduler {
             for t in [last, rest] {
                 total.report.add(t.report);
                 total.errors += t.errors;
+            }
+        }
+        if self.jobs.contains(&Job::Webhooks) {
+            // The deliveries due now, until none is (retries scheduled
+            // later wait for the next run).
+            let dispatcher =
+                crate::webhooks::WebhookDispatcher::new(self.agora.clone(), Duration::ZERO, self.lease_ttl);
+            while !self.stopping() {
+                let started = dispatcher.dispatch_once().await;
+                while dispatcher.busy() {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                if started == 0 {
+                    break;
+                }
             }
         }
         total

@@ -40,7 +40,7 @@ impl Scheduler {
             Job::Exports => self.exports_pass().await,
             Job::Retention => self.retention_pass(stores).await,
             Job::Maintenance => self.maintenance_pass().await,
-            Job::SequenceEvents | Job::Reconcile | Job::Kpis | Job::Velocity | Job::Insights => {
+            Job::SequenceEvents | Job::Reconcile | Job::Kpis | Job::Velocity | Job::Insights | Job::Webhooks => {
                 // Whole-store jobs: every store once per pass.
                 let acc = Mutex::new(Pass::default());
                 for &store in stores {

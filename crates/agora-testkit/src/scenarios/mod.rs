@@ -21,6 +21,7 @@ mod retention;
 mod storage;
 mod stores;
 mod support;
+mod webhooks;
 
 pub use insights::*;
 pub use jobs::*;
@@ -35,6 +36,7 @@ pub use retention::*;
 pub use storage::*;
 pub use stores::*;
 pub use support::*;
+pub use webhooks::*;
 
 fn code<T: std::fmt::Debug>(r: Result<T, AgoraError>) -> &'static str {
     match r {
@@ -163,6 +165,14 @@ pub(crate) async fn populate_every_table(h: &Harness, s: &StoreFixture) {
     let ask = NewRefund { amount_minor: 1, reason: "every table".into(), restock: Some(back) };
     let refund = h.agora.create_refund(&s.admin, OrderId(task.order_id), Some("every"), ask).await.unwrap();
     h.refund_webhook("every-refund", "refund.succeeded", refund.refund.id, 1).await.unwrap();
+    // An outgoing webhook endpoint with a delivered delivery.
+    let hook =
+        NewWebhookEndpoint { url: "https://hooks.example.com/".into(), events: vec!["*".into()], description: None };
+    let hook = h.agora.create_webhook_endpoint(&s.admin, s.id, hook).await.unwrap();
+    h.order(&owner, s, &[(v, 1)]).await.unwrap();
+    h.agora.sequence_events(s.id).await.unwrap();
+    h.agora.fan_out_webhooks(s.id, 100).await.unwrap();
+    h.agora.deliver_next_webhook(WebhookEndpointId(hook.id)).await.unwrap().expect("a delivery");
     let export = NewExport { kind: "orders".into(), format: "jsonl".into() };
     h.agora.request_export(&s.admin, s.id, export).await.unwrap();
     h.agora.sequence_events(s.id).await.unwrap();
