@@ -42,3 +42,5 @@ CREATE INDEX webhook_delivery_endpoint_idx ON webhook_delivery (endpoint_id, id)
 CREATE INDEX webhook_delivery_endpoint_status_idx ON webhook_delivery (endpoint_id, status, seq, id);
 CREATE INDEX webhook_delivery_due_idx ON webhook_delivery (next_attempt_at) WHERE status = 'pending';
 CREATE INDEX webhook_delivery_store_idx ON webhook_delivery (store_id);
+-- Retention removes settled deliveries past their period.
+CREATE INDEX webhook_delivery_settled_idx ON webhook_delivery (status, updated_at);

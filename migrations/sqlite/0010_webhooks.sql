@@ -43,3 +43,5 @@ CREATE INDEX webhook_delivery_endpoint_status_idx ON webhook_delivery (endpoint_
 -- The dispatcher's due heads, market-wide.
 CREATE INDEX webhook_delivery_due_idx ON webhook_delivery (status, next_attempt_at);
 CREATE INDEX webhook_delivery_store_idx ON webhook_delivery (store_id);
+-- Retention removes settled deliveries past their period.
+CREATE INDEX webhook_delivery_settled_idx ON webhook_delivery (status, updated_at);

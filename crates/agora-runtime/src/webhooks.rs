@@ -6,6 +6,7 @@
 
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -131,6 +132,9 @@ pub struct WebhookDispatcher {
     lease_ttl: Duration,
     permits: Arc<Semaphore>,
     busy: Arc<Mutex<HashSet<WebhookEndpointId>>>,
+    /// Set once a stop is asked for: endpoints in hand end after the
+    /// attempt in flight.
+    stopping: Arc<AtomicBool>,
 }
 
 /// Endpoints worked at once per process.
@@ -147,6 +151,7 @@ impl WebhookDispatcher {
             lease_ttl,
             permits: Arc::new(Semaphore::new(MAX_ENDPOINTS_IN_FLIGHT)),
             busy: Arc::default(),
+            stopping: Arc::default(),
         }
     }
 
@@ -190,6 +195,9 @@ impl WebhookDispatcher {
             Err(_) => None,
         };
         for _ in 0..ATTEMPTS_PER_TURN {
+            if self.stopping.load(Ordering::Relaxed) {
+                break;
+            }
             match self.agora.deliver_next_webhook(id).await {
                 Ok(Some(d)) => {
                     metrics::counter!("agora_webhook_attempts_total", "status" => d.status.clone()).increment(1);
@@ -218,6 +226,7 @@ impl WebhookDispatcher {
             self.dispatch_once().await;
             tokio::time::sleep(self.interval).await;
         }
+        self.stopping.store(true, Ordering::Relaxed);
         while self.busy() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

@@ -119,6 +119,8 @@ pub struct AgoraConfig {
     pub login_failures_per_ip_per_minute: u32,
     /// How long market-wide security events are kept (zero: for ever).
     pub security_event_retention: Duration,
+    /// How long delivered and failed webhook deliveries are kept (zero: for ever).
+    pub webhook_delivery_retention: Duration,
     /// Attempts of a use case whose guard lost a race before it gives up.
     pub max_attempts: u32,
 }
@@ -135,6 +137,7 @@ impl Default for AgoraConfig {
             login_failures_per_minute: 10,
             login_failures_per_ip_per_minute: 100,
             security_event_retention: Duration::days(90),
+            webhook_delivery_retention: Duration::days(30),
             max_attempts: 64,
         }
     }

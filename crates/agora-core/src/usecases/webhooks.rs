@@ -422,6 +422,32 @@ impl Agora {
         Err(too_contended())
     }
 
+    /// Deletes up to `limit` delivered and failed deliveries (each) last
+    /// changed before the retention period
+    /// (`domain.webhook_delivery_retention_days`); pending ones stay.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn purge_old_webhook_deliveries(&self, limit: u32) -> Result<SweepReport, AgoraError> {
+        let keep = self.config.webhook_delivery_retention;
+        let mut report = SweepReport::default();
+        if keep <= time::Duration::ZERO {
+            return Ok(report);
+        }
+        let before = self.now() - keep;
+        for status in [WebhookDeliveryStatus::Delivered, WebhookDeliveryStatus::Failed] {
+            let q = Query::of::<WebhookDelivery>()
+                .is("status", status.as_str())
+                .lt("updated_at", before)
+                .asc("updated_at")
+                .limit(limit);
+            let doomed: Vec<WebhookDeliveryId> =
+                self.store.fetch_all::<WebhookDelivery>(q).await?.into_iter().map(|d| d.id).collect();
+            self.delete_all::<WebhookDelivery, _>(&doomed, &mut report).await?;
+        }
+        Ok(report)
+    }
+
     /// Whether a store has endpoints to fan its feed out to (the worker's
     /// cheap look before [`Agora::fan_out_webhooks`]).
     ///
@@ -524,15 +550,16 @@ impl Agora {
         if head.next_attempt_at.is_none_or(|at| at > self.now()) {
             return Ok(None);
         }
-        let answer = match self.store.get::<ActivityEvent, _>(head.event_id).await? {
-            // Retention removed it before it could be delivered.
-            None => WebhookAnswer::Error("the event is no longer in the feed".into()),
+        let (answer, gone) = match self.store.get::<ActivityEvent, _>(head.event_id).await? {
+            // Retention removed it before it could be delivered: it never
+            // can be, so it fails now instead of retrying for days.
+            None => (WebhookAnswer::Error("the event is no longer in the feed".into()), true),
             Some(event) => {
                 let request = self.signed_request(&e, &head, &event)?;
-                self.webhooks.send(&request).await
+                (self.webhooks.send(&request).await, false)
             }
         };
-        self.record_attempt(&e, &head, &answer).await.map(Some)
+        self.record_attempt(&e, &head, &answer, gone).await.map(Some)
     }
 
     fn signed_request(
@@ -573,6 +600,7 @@ impl Agora {
         e: &WebhookEndpoint,
         d: &WebhookDelivery,
         answer: &WebhookAnswer,
+        gone: bool,
     ) -> Result<WebhookDeliveryView, AgoraError> {
         let now = self.now();
         let attempts = d.attempts + 1;
@@ -590,7 +618,11 @@ impl Agora {
             true
         } else {
             let since = *endpoint.failing_since.get_or_insert(now);
-            if answer.refused() {
+            if gone {
+                endpoint.failing_since = e.failing_since;
+            }
+            let refused = answer.refused() || gone;
+            if refused {
                 next.status = WebhookDeliveryStatus::Failed;
                 next.next_attempt_at = None;
             } else {
@@ -600,12 +632,12 @@ impl Agora {
                 let wait = retry_delay(attempts, jitter);
                 next.next_attempt_at = Some(now + time::Duration::try_from(wait).unwrap_or(time::Duration::HOUR));
             }
-            if now - since >= DISABLE_AFTER {
+            if !gone && now - since >= DISABLE_AFTER {
                 endpoint.status = WebhookEndpointStatus::Disabled;
                 endpoint.disabled_reason = Some(format!("deliveries failed since {since} (3 days)"));
                 next.next_attempt_at = None;
             }
-            answer.refused()
+            refused
         };
         let mut cs = Changeset::new();
         cs.guard(endpoint_version_is(e)).guard(delivery_is(d));

@@ -220,6 +220,8 @@ pub struct DomainConfig {
     pub login_failures_per_ip_per_minute: u32,
     /// How long market-wide security events are kept, in days (0: for ever).
     pub security_event_retention_days: u64,
+    /// How long delivered and failed webhook deliveries are kept, in days (0: for ever).
+    pub webhook_delivery_retention_days: u64,
     /// Attempts of a use case whose guard lost a race before it gives up.
     pub max_attempts: u32,
     /// Password hashes and checks (argon2id, about 19 MiB each) running at
@@ -242,6 +244,7 @@ impl Default for DomainConfig {
             login_failures_per_minute: d.login_failures_per_minute,
             login_failures_per_ip_per_minute: d.login_failures_per_ip_per_minute,
             security_event_retention_days: u64::try_from(d.security_event_retention.whole_days()).unwrap_or(0),
+            webhook_delivery_retention_days: u64::try_from(d.webhook_delivery_retention.whole_days()).unwrap_or(0),
             max_attempts: d.max_attempts,
             max_concurrent_password_hashes: std::thread::available_parallelism()
                 .map_or(2, |n| u32::try_from(n.get()).unwrap_or(2)),
@@ -263,6 +266,9 @@ impl DomainConfig {
             login_failures_per_ip_per_minute: self.login_failures_per_ip_per_minute,
             security_event_retention: time::Duration::days(
                 i64::try_from(self.security_event_retention_days).unwrap_or(i64::MAX / 86_400).min(36_500),
+            ),
+            webhook_delivery_retention: time::Duration::days(
+                i64::try_from(self.webhook_delivery_retention_days).unwrap_or(i64::MAX / 86_400).min(36_500),
             ),
             max_attempts: self.max_attempts.max(1),
             ..base
@@ -438,6 +444,7 @@ const KEYS: &[(&str, Kind)] = &[
     ("domain.login_failures_per_minute", N),
     ("domain.login_failures_per_ip_per_minute", N),
     ("domain.security_event_retention_days", N),
+    ("domain.webhook_delivery_retention_days", N),
     ("domain.max_concurrent_password_hashes", N),
     ("domain.password_hash_wait_ms", N),
     ("domain.max_attempts", N),

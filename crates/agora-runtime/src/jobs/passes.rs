@@ -175,6 +175,7 @@ impl Scheduler {
             a.purge_expired_idempotency(self.batch).await,
             a.purge_expired_sessions(self.batch).await,
             a.purge_old_security_events(self.batch).await,
+            a.purge_old_webhook_deliveries(self.batch).await,
             a.expire_exports(self.batch).await,
         ];
         // Each store's retention periods, at most once a minute: a store

@@ -20,7 +20,8 @@ crate::__scenario_list!($ __scenarios_webhooks:
     deliveries_go_out_signed_in_seq_order, endpoints_get_only_their_events_once,
     failed_attempts_back_off_and_hold_the_queue, refusals_fail_one_delivery_and_the_queue_moves_on,
     an_endpoint_failing_for_three_days_is_disabled, failed_deliveries_can_be_retried,
-    deleting_an_endpoint_removes_its_log,
+    deleting_an_endpoint_removes_its_log, an_event_gone_from_the_feed_fails_its_delivery_at_once,
+    settled_deliveries_are_kept_for_their_period,
 );
 
 /// The kind [`feed`]'s orders write, one event each.
@@ -386,4 +387,47 @@ pub async fn deleting_an_endpoint_removes_its_log(ts: TestStore) {
     assert_eq!(snap.rows::<WebhookEndpoint>().len(), 1);
     assert_eq!(code(h.agora.delete_webhook_endpoint(&s.admin, WebhookEndpointId(ep.id)).await), "not_found");
     assert_eq!(deliveries(&h, &s, keep.id, Some("delivered")).await.len(), 3);
+}
+
+pub async fn an_event_gone_from_the_feed_fails_its_delivery_at_once(ts: TestStore) {
+    let (h, s) = setup(ts).await;
+    let ep = h
+        .agora
+        .create_webhook_endpoint(&s.admin, s.id, endpoint("https://late.example.com/", &[CREATED]))
+        .await
+        .unwrap();
+    feed(&h, &s, 2).await;
+    h.agora.fan_out_webhooks(s.id, 100).await.unwrap();
+    let queued = deliveries(&h, &s, ep.id, Some("pending")).await;
+    let first = queued.iter().min_by_key(|d| d.seq).unwrap();
+    // Retention took the event before it was sent.
+    let mut cs = Changeset::new();
+    cs.delete::<ActivityEvent>(EventId(first.event_id));
+    h.store.apply(cs).await.unwrap();
+    assert_eq!(deliver_all(&h, &s).await, 2);
+    let failed = deliveries(&h, &s, ep.id, Some("failed")).await;
+    assert_eq!(failed.len(), 1);
+    assert_eq!((failed[0].id, failed[0].last_error.as_deref()), (first.id, Some("the event is no longer in the feed")));
+    assert_eq!(deliveries(&h, &s, ep.id, Some("delivered")).await.len(), 1, "the queue moved on");
+    assert_eq!(h.receiver.sent().len(), 1);
+    let e = h.agora.list_webhook_endpoints(&s.admin, s.id, &ListQuery::default()).await.unwrap().items.remove(0);
+    assert_eq!(e.failing_since, None, "not the receiver's failure");
+}
+
+pub async fn settled_deliveries_are_kept_for_their_period(ts: TestStore) {
+    let (h, s) = setup(ts).await;
+    let ep = h
+        .agora
+        .create_webhook_endpoint(&s.admin, s.id, endpoint("https://kept.example.com/", &[CREATED]))
+        .await
+        .unwrap();
+    feed(&h, &s, 3).await;
+    h.receiver.answer([WebhookAnswer::Status(400), WebhookAnswer::Status(200), WebhookAnswer::Status(500)]);
+    deliver_all(&h, &s).await;
+    assert_eq!(h.agora.purge_old_webhook_deliveries(100).await.unwrap().changed, 0, "all young");
+    h.clock.advance(Duration::days(31));
+    assert_eq!(h.agora.purge_old_webhook_deliveries(100).await.unwrap().changed, 2, "one failed, one delivered");
+    let left = deliveries(&h, &s, ep.id, None).await;
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].status, "pending", "a pending delivery is never removed");
 }
