@@ -47,6 +47,7 @@ macro_rules! all_scenarios {
             nul_characters_are_refused_before_any_store_call,
             account_erasure_and_security_events_over_http,
             outgoing_webhooks_over_http,
+            a_slow_endpoint_holds_back_no_other,
         );
     };
 }

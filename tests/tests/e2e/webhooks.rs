@@ -153,3 +153,56 @@ pub async fn outgoing_webhooks_over_http(app: TestApp) {
     let gone = app.get(&endpoints, Some(&shop.key)).await;
     assert_eq!(gone.expect(200)["items"].as_array().unwrap().len(), 0);
 }
+
+/// A receiver that takes `delay` to answer 200 to each request; returns its
+/// URL and how many requests it has answered.
+async fn receiver_with_delay(delay: Duration) -> (String, Arc<Mutex<usize>>) {
+    let count: Arc<Mutex<usize>> = Arc::default();
+    let seen = count.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move || {
+            let seen = seen.clone();
+            async move {
+                tokio::time::sleep(delay).await;
+                *seen.lock().unwrap() += 1;
+                StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/hook"), count)
+}
+
+pub async fn a_slow_endpoint_holds_back_no_other(app: TestApp) {
+    let shop = app.shop().await;
+    let (_, variant) = app.product(&shop, 300, 50).await;
+    let (slow_url, slow) = receiver_with_delay(Duration::from_secs(3)).await;
+    let (fast_url, fast) = receiver_with_delay(Duration::ZERO).await;
+    let endpoints = format!("/v1/stores/{}/webhook-endpoints", shop.id);
+    for url in [&slow_url, &fast_url] {
+        app.post(&endpoints, Some(&shop.key), json!({"url": url, "events": ["order.created"]})).await.expect(201);
+    }
+    let c = app.customer().await;
+    for _ in 0..10 {
+        app.order(&c, &shop, &variant, 1).await.expect(201);
+    }
+    let store = StoreId(uuid::Uuid::parse_str(&shop.id).unwrap());
+    app.agora.sequence_events(store).await.unwrap();
+    app.agora.fan_out_webhooks(store, 1000).await.unwrap();
+    let dispatcher = agora_runtime::webhooks::WebhookDispatcher::new(
+        app.agora.clone(),
+        Duration::from_millis(10),
+        Duration::from_secs(30),
+    );
+    let started = std::time::Instant::now();
+    while *fast.lock().unwrap() < 10 {
+        assert!(started.elapsed() < Duration::from_secs(2), "the fast endpoint waited for the slow one");
+        dispatcher.dispatch_once().await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(*slow.lock().unwrap(), 0, "the slow receiver is still on its first request");
+    // The slow endpoint's task ends with the test's runtime.
+}
