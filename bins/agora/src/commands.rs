@@ -92,13 +92,20 @@ pub(crate) async fn import(config: &Config, url: &str, from: &Path, batch: usize
     let bar = Bar::new("import");
     let summary = agora_cutover::import_from(&mut input, store.as_ref(), batch, &bar).await?;
     drop(bar);
+    // An export written before product search has no search rows: core
+    // writes those the products lack (none for a current export).
+    let agora = agora_core::Agora::builder(store.clone()).build();
+    let indexed = agora.rebuild_search_index(500).await.context("indexing the imported products for search")?;
+    drop(agora);
+    drop(store);
     handle.close().await;
     println!(
-        "imported {} rows from {} into {} in {:.1?}",
+        "imported {} rows from {} into {} in {:.1?}{}",
         summary.rows,
         from.display(),
         redact(url),
-        started.elapsed()
+        started.elapsed(),
+        if indexed > 0 { format!("; {indexed} products indexed for search") } else { String::new() }
     );
     Ok(())
 }

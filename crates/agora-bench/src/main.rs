@@ -6,6 +6,8 @@
 //!   their ratio. `--http URL` drives a running agora-api instead.
 //! * `read-product --db URL [--redis URL]`: the product page with and
 //!   without the Redis read cache.
+//! * `search --db URL --products N`: product search latency on a store of
+//!   N products (default 100,000).
 //! * `suite`: the whole set of docs/performance.md, as a Markdown table.
 //! * `seed-orders --db URL --orders N`: a store holding N realistic orders,
 //!   for measuring copy, verify and export at scale.
@@ -14,6 +16,7 @@ mod http;
 mod inproc;
 mod measure;
 mod raw;
+mod search;
 mod seed;
 mod suite;
 mod target;
@@ -40,6 +43,8 @@ enum Cmd {
     PlaceOrders(PlaceArgs),
     /// Product page reads per second with and without the Redis cache.
     ReadProduct(ReadArgs),
+    /// Product search latency on a store of many products.
+    Search(search::SearchArgs),
     /// Runs the whole set and prints the results table.
     Suite(suite::SuiteArgs),
     /// Fills a store with realistic orders (fixtures through core, orders in large changesets).
@@ -276,6 +281,7 @@ fn main() -> anyhow::Result<()> {
         match cli.cmd {
             Cmd::PlaceOrders(a) => place_orders(&a).await.map(|_| ()),
             Cmd::ReadProduct(a) => read_product(&a).await.map(|_| ()),
+            Cmd::Search(a) => search::run(&a).await.map(|_| ()),
             Cmd::Suite(a) => suite::run(a).await,
             Cmd::SeedOrders(a) => seed::run(&a).await,
         }

@@ -1,8 +1,9 @@
 //! The whole set of docs/performance.md in one command, printed as a
 //! Markdown table: memory; SQLite FULL and NORMAL with 1 and 8 clients;
 //! PostgreSQL with 1, 8 and 32 clients and a hot SKU with 32; HTTP end to
-//! end against an agora-api started here (SQLite in a temp dir); and the
-//! product page with and without the Redis cache.
+//! end against an agora-api started here (SQLite in a temp dir); the
+//! product page with and without the Redis cache; and product search on a
+//! store of 100,000 products on each store.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -38,6 +39,9 @@ pub struct SuiteArgs {
     /// Only rows whose name contains one of these (comma-separated), e.g. `sqlite,http`.
     #[arg(long)]
     pub only: Option<String>,
+    /// Products in the store of the search rows.
+    #[arg(long, default_value_t = 100_000)]
+    pub search_products: usize,
 }
 
 struct Row {
@@ -98,8 +102,87 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
         rows.push(row);
     }
     let reads = read_rows(&args).await;
+    let searches = search_rows(&args).await;
     print_tables(&args, &rows, &reads);
+    print_search_table(&args, &searches);
     Ok(())
+}
+
+/// A search row: its name, how to reproduce it, the report or why it failed.
+type SearchRow = (String, String, Result<crate::search::SearchReport, String>);
+
+/// The search rows, one per store, one client each.
+async fn search_rows(args: &SuiteArgs) -> Vec<SearchRow> {
+    let mut out = Vec::new();
+    for (store, db) in
+        [("memory", "memory:"), ("SQLite NORMAL", "sqlite://?synchronous=normal"), ("PostgreSQL", args.pg.as_str())]
+    {
+        let name = format!("search, {store}");
+        if !args.wanted(&name) {
+            continue;
+        }
+        let a = crate::search::SearchArgs {
+            db: db.to_owned(),
+            products: args.search_products,
+            clients: 1,
+            seconds: args.seconds,
+            limit: 50,
+        };
+        let db_arg = if db.starts_with("postgres") { "postgres".to_owned() } else { format!("'{db}'") };
+        let repro = format!(
+            "`agora-bench search --db {db_arg} --products {} --clients 1 --seconds {}`",
+            args.search_products, args.seconds
+        );
+        let r = crate::search::run(&a).await.map_err(|e| format!("{e:#}"));
+        if let Err(e) = &r {
+            eprintln!("{name}: FAILED: {e}");
+        }
+        out.push((name, repro, r));
+    }
+    out
+}
+
+fn print_search_table(args: &SuiteArgs, rows: &[SearchRow]) {
+    if rows.is_empty() {
+        return;
+    }
+    println!(
+        "\n| product search, {} products, 1 client, 50 a page | p50 ms | p99 ms | searches/s | seeded in |",
+        args.search_products
+    );
+    println!("| --- | ---: | ---: | ---: | ---: |");
+    for (name, _, r) in rows {
+        match r {
+            Ok(r) => println!(
+                "| {name}: mix of {} queries | {:.2} | {:.2} | {:.0} | {:.0} s |",
+                crate::search::QUERIES.len(),
+                r.mix.p50_ms,
+                r.mix.p99_ms,
+                r.mix.per_second,
+                r.seed_seconds
+            ),
+            Err(e) => println!("| {name} | n/a | n/a | n/a | failed: {} |", e.replace('|', "/")),
+        }
+    }
+    println!(
+        "\n| query (p50 / p99 ms) | {} |",
+        rows.iter().map(|(n, _, _)| n.as_str()).collect::<Vec<_>>().join(" | ")
+    );
+    println!("| --- |{}", " ---: |".repeat(rows.len()));
+    for (i, (label, q)) in crate::search::QUERIES.iter().enumerate() {
+        let cells: Vec<String> = rows
+            .iter()
+            .map(|(_, _, r)| match r.as_ref().ok().and_then(|r| r.each.get(i)) {
+                Some(o) => format!("{:.2} / {:.2}", o.p50_ms, o.p99_ms),
+                None => "n/a".into(),
+            })
+            .collect();
+        println!("| {label}: `{q}` | {} |", cells.join(" | "));
+    }
+    println!("\n### Reproduce each search row\n");
+    for (name, repro, _) in rows {
+        println!("- {name}: {repro}");
+    }
 }
 
 /// The in-process order rows, and SQLite FULL's 8-client rate (the HTTP row's reference).
@@ -203,6 +286,9 @@ async fn read_rows(args: &SuiteArgs) -> Vec<ReadRow> {
 }
 
 fn print_tables(args: &SuiteArgs, rows: &[Row], reads: &[ReadRow]) {
+    if rows.is_empty() && reads.is_empty() {
+        return;
+    }
     println!("\n## Results ({} s per side, {} SKUs)\n", args.seconds, args.skus);
     println!("| run | agora orders/s | raw SQL orders/s | agora / raw | notes |");
     println!("| --- | ---: | ---: | ---: | --- |");

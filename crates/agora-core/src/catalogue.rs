@@ -147,6 +147,8 @@ catalogue! {
     Product(Product),
     /// A variant.
     Variant(ProductVariant),
+    /// A product's search words.
+    ProductSearch(ProductSearch),
     /// An image.
     Image(ProductImage),
     /// A warehouse.
@@ -246,7 +248,7 @@ mod tests {
         }
         let names: Vec<&str> = tables().iter().map(|t| t.name).collect();
         assert_eq!(names.first(), Some(&"store"));
-        assert_eq!(names.len(), 42);
+        assert_eq!(names.len(), 43);
     }
 
     #[test]

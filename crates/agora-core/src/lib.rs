@@ -44,6 +44,7 @@ pub mod ports;
 pub mod query;
 pub mod reads;
 pub mod schema;
+pub mod search;
 pub mod secrets;
 pub mod snapshot;
 pub mod state;
@@ -63,6 +64,7 @@ pub use ports::*;
 pub use query::{Cmp, Dir, Filter, Query};
 pub use reads::Reads;
 pub use schema::{Entity, Key, Table, Value};
+pub use search::{MatchTier, SearchHit, SearchTerms};
 pub use snapshot::{SCAN_PAGE, Snapshot, TableScan, scan_page};
 pub use usecases::{
     Actor, Agora, AgoraBuilder, AgoraConfig, GuardObserver, ListQuery, SUPER_ADMIN_LABEL, Sweep, SweepReport,

@@ -18,6 +18,7 @@ use crate::ids::*;
 use crate::model::*;
 use crate::query::Query;
 use crate::reads::Reads;
+use crate::search::{SearchHit, SearchTerms};
 
 /// Keyset pagination: newest first, ids strictly below `before`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,13 +53,14 @@ pub struct EventFloor {
 }
 
 /// A primary store: the one read ([`Store::fetch`]), the one write door
-/// ([`Store::apply`]) and the order read placing an order needs.
+/// ([`Store::apply`]), the order read placing an order needs and the
+/// product search each backend answers with its own full-text index.
 ///
 /// The trait is small on purpose: every typed read ([`crate::Reads`]) is
 /// built on `fetch`, so a wrapper (a cache, a dual-write or shadow-read
 /// store, a test probe) that forwards these few methods forwards every
-/// read there is or will be, and `order_context` has no default, so no
-/// wrapper can silently answer it with single reads.
+/// read there is or will be, and `order_context` and `search_products`
+/// have no default, so no wrapper can silently answer them another way.
 #[async_trait]
 pub trait Store: Send + Sync {
     /// Applies a changeset atomically: every guard, then every write (with
@@ -112,6 +114,24 @@ pub trait Store: Send + Sync {
     /// # Errors
     /// [`StoreError::Unavailable`] when any of the reads failed.
     async fn order_context(&self, q: &OrderContextQuery<'_>) -> StoreResult<OrderContext>;
+
+    /// The products of one store that match a search, best first, as
+    /// [`SearchHit`]s: the rows of [`ProductSearch`] of `q.store_id` (and of
+    /// `q.status`, when set) whose words match every term, each with its
+    /// [`crate::search::MatchTier`].
+    ///
+    /// # Contract
+    /// MUST answer exactly what the reference evaluation
+    /// ([`crate::search::match_tier`] over every such row) answers, in
+    /// [`SearchHit`] order (tier, then descending product id), only hits
+    /// strictly after `q.after` when set, at most `q.limit` of them, from
+    /// committed rows: every store, and so every deployment, finds the same
+    /// products in the same order for the same data. There is no default,
+    /// so a wrapper forwards to the store it wraps.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the backend failed.
+    async fn search_products(&self, q: &ProductSearchQuery<'_>) -> StoreResult<Vec<SearchHit>>;
 
     /// Removes feed events in bulk where the backend has a cheaper way than
     /// deleting rows (PostgreSQL drops whole monthly partitions of
@@ -179,6 +199,47 @@ pub async fn order_context_by_reads<S: Store + ?Sized>(
         inventory: inventory?,
         task: task?,
     })
+}
+
+/// What [`Store::search_products`] is asked for: one page of a store's
+/// search.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProductSearchQuery<'a> {
+    /// The store searched.
+    pub store_id: StoreId,
+    /// Only products of this status; every status when `None`.
+    pub status: Option<ProductStatus>,
+    /// What to find: every term must begin a word of the product.
+    pub terms: &'a SearchTerms,
+    /// The page starts after this hit (the last of the previous page).
+    pub after: Option<SearchHit>,
+    /// At most this many hits, 1..=200.
+    pub limit: u32,
+}
+
+impl ProductSearchQuery<'_> {
+    /// The reference answer over `rows` (any rows: those of other stores or
+    /// statuses are skipped): what [`Store::search_products`] must return
+    /// when these are the store's rows. The memory store answers with it.
+    pub fn evaluate<'r>(&self, rows: impl IntoIterator<Item = &'r ProductSearch>) -> Vec<SearchHit> {
+        let mut hits: Vec<SearchHit> = rows
+            .into_iter()
+            .filter(|r| r.store_id == self.store_id && self.status.is_none_or(|s| r.status == s))
+            .filter_map(|r| {
+                let tier = crate::search::match_tier(self.terms, &r.title_words, &r.other_words)?;
+                let hit = SearchHit { tier, product_id: r.product_id };
+                self.after.is_none_or(|after| hit > after).then_some(hit)
+            })
+            .collect();
+        let limit = self.limit as usize;
+        if hits.len() > limit {
+            // The best `limit` first (in no order), then only they are sorted.
+            hits.select_nth_unstable(limit);
+            hits.truncate(limit);
+        }
+        hits.sort_unstable();
+        hits
+    }
 }
 
 /// What [`Store::order_context`] is asked for: the keys of the rows placing

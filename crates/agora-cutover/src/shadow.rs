@@ -8,7 +8,8 @@ use std::time::Duration;
 use agora_core::query::Query;
 use agora_core::schema::Value as Column;
 use agora_core::{
-    AddressId, Changeset, OrderContext, OrderContextQuery, Record, Store, StoreId, StoreResult, VariantId,
+    AddressId, Changeset, OrderContext, OrderContextQuery, ProductSearchQuery, ProductStatus, Record, SearchHit,
+    SearchTerms, Store, StoreId, StoreResult, VariantId,
 };
 use async_trait::async_trait;
 use futures::future::BoxFuture;
@@ -62,7 +63,8 @@ pub struct ShadowRead {
 }
 
 /// Dual writes (exactly as [`DualWriteStore`]) plus shadow reads: every
-/// read (each `fetch`, and `order_context` as one call) is served from the
+/// read (each `fetch`, and `order_context` and `search_products` as one
+/// call each) is served from the
 /// primary and, in a background task, repeated on the secondary and
 /// compared. A difference is read again from both after a short delay; if
 /// the two stores still disagree it is a mismatch, counted in
@@ -260,6 +262,37 @@ impl OrderKeys {
     }
 }
 
+/// A product search, owned for a background comparison.
+#[derive(Clone)]
+struct SearchKeys {
+    store_id: StoreId,
+    status: Option<ProductStatus>,
+    terms: SearchTerms,
+    after: Option<SearchHit>,
+    limit: u32,
+}
+
+impl SearchKeys {
+    fn of(q: &ProductSearchQuery<'_>) -> Self {
+        Self { store_id: q.store_id, status: q.status, terms: q.terms.clone(), after: q.after, limit: q.limit }
+    }
+
+    fn query(&self) -> ProductSearchQuery<'_> {
+        ProductSearchQuery {
+            store_id: self.store_id,
+            status: self.status,
+            terms: &self.terms,
+            after: self.after,
+            limit: self.limit,
+        }
+    }
+}
+
+/// Search hits as JSON for the difference report: `tier:product id` each.
+fn hits_json(hits: &[SearchHit]) -> Value {
+    hits.iter().map(|h| Value::String(format!("{}:{}", h.tier.rank(), h.product_id))).collect()
+}
+
 fn context_json(c: &OrderContext) -> Value {
     serde_json::json!({
         "idempotency": c.idempotency, "store": c.store, "settings": c.settings, "address": c.address,
@@ -297,6 +330,23 @@ impl Wrapper for ShadowRead {
         let expected = answer.clone().canonical();
         let diff = |a: &OrderContext, b: &OrderContext| differing_fields(&context_json(a), &context_json(b));
         self.compare(Comparison { method: "order_context", table: "*", expected, call: Box::new(call), diff });
+    }
+
+    fn searched(&self, query: &ProductSearchQuery<'_>, hits: &[SearchHit]) {
+        let keys = SearchKeys::of(query);
+        let call = move |s: Arc<dyn Store>| -> BoxFuture<'static, StoreResult<Vec<SearchHit>>> {
+            let keys = keys.clone();
+            Box::pin(async move { s.search_products(&keys.query()).await })
+        };
+        let diff = |a: &Vec<SearchHit>, b: &Vec<SearchHit>| differing_fields(&hits_json(a), &hits_json(b));
+        let expected = hits.to_vec();
+        self.compare(Comparison {
+            method: "search_products",
+            table: "product_search",
+            expected,
+            call: Box::new(call),
+            diff,
+        });
     }
 
     async fn health(&self) -> StoreResult<()> {

@@ -1,7 +1,8 @@
 //! The one forwarding mechanism of the cutover wrappers (and the test
 //! forwarders): a [`Wrapper`] says where writes go and may watch the
 //! answers of reads; [`Wrapped`] turns it into a [`Store`] that forwards
-//! every read — `fetch`, and `order_context` as one call — to
+//! every read — `fetch`, and `order_context` and `search_products` as one
+//! call each — to
 //! [`Wrapper::reads`]. A wrapper cannot answer a read itself, so no typed
 //! read of [`agora_core::Reads`], present or future, and no one-call
 //! `order_context` of the wrapped store, can be dropped by it.
@@ -9,7 +10,9 @@
 use std::sync::Arc;
 
 use agora_core::query::Query;
-use agora_core::{Changeset, EventFloor, OrderContext, OrderContextQuery, Record, Store, StoreResult};
+use agora_core::{
+    Changeset, EventFloor, OrderContext, OrderContextQuery, ProductSearchQuery, Record, SearchHit, Store, StoreResult,
+};
 use async_trait::async_trait;
 
 /// What a wrapper adds around the store(s) it wraps.
@@ -33,6 +36,9 @@ pub trait Wrapper: Send + Sync {
 
     /// Sees the answer [`Wrapper::reads`] gave to an order read.
     fn order_context_read(&self, _query: &OrderContextQuery<'_>, _answer: &OrderContext) {}
+
+    /// Sees the answer [`Wrapper::reads`] gave to a product search.
+    fn searched(&self, _query: &ProductSearchQuery<'_>, _hits: &[SearchHit]) {}
 
     /// Removes events in bulk from the read store. A second store keeps
     /// them until its own retention (or a cutover copy, which removes from
@@ -82,6 +88,12 @@ impl<W: Wrapper> Store for Wrapped<W> {
         let answer = self.0.reads().order_context(q).await?;
         self.0.order_context_read(q, &answer);
         Ok(answer)
+    }
+
+    async fn search_products(&self, q: &ProductSearchQuery<'_>) -> StoreResult<Vec<SearchHit>> {
+        let hits = self.0.reads().search_products(q).await?;
+        self.0.searched(q, &hits);
+        Ok(hits)
     }
 
     async fn purge_events_in_bulk(&self, floors: &[EventFloor]) -> StoreResult<u64> {

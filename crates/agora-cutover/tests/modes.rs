@@ -199,3 +199,31 @@ async fn shadow_reads_compare_the_order_read_as_one_call() {
     assert!(asked.order_context.load(SeqCst) > first);
     assert_eq!(stats.mismatches(), 1, "the drifted product was seen in the order read");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shadow_reads_compare_searches_as_one_call() {
+    let primary: Arc<dyn Store> = Arc::new(agora_memory::MemoryStore::new());
+    let probe = Arc::new(ProbeStore::new(Arc::new(agora_memory::MemoryStore::new())));
+    let asked = probe.counts.clone();
+    let shadow = ShadowReadStore::new(primary.clone(), probe.clone()).with_limits(64, Duration::from_millis(5));
+    let stats = shadow.stats();
+    let h = Harness::new(TestStore::new(Arc::new(shadow.clone()), ()));
+    let shop = h.store_fixture("search.example.com").await;
+    let (product, _) = h.product(&shop, "MUG-1", 100, 5).await;
+    let all = ListQuery::default();
+    let found = h.agora.search_products(&Actor::Anonymous, shop.id, "mug", &all).await.unwrap();
+    assert_eq!(found.items.len(), 1);
+    shadow.drain().await;
+    assert_eq!(asked.search_products.load(SeqCst), 1, "the secondary was asked the search as one call");
+    assert_eq!(stats.mismatches(), 0);
+    // The secondary's search row drifts (its product is a draft there).
+    let mut drifted = probe.get::<ProductSearch, _>(ProductId(product.id)).await.unwrap().expect("row");
+    drifted.status = ProductStatus::Draft;
+    let mut cs = Changeset::new();
+    cs.update(drifted);
+    probe.apply(cs).await.unwrap();
+    let found = h.agora.search_products(&Actor::Anonymous, shop.id, "mug", &all).await.unwrap();
+    assert_eq!(found.items.len(), 1, "served by the primary");
+    shadow.drain().await;
+    assert_eq!(stats.mismatches(), 1, "the secondary's search answered differently");
+}

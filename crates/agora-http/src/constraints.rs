@@ -221,6 +221,11 @@ const ENDPOINT_URL: &str = concat!(
 const SKU: &str = concat!("^", solid!(), "+$");
 /// A page cursor: the URL-safe base64 of a 16-byte id, or empty for the first page.
 const CURSOR: &str = "^([A-Za-z0-9_-]{21}[AQgw])?$";
+/// A product list or search cursor: a page cursor, or a search's (the
+/// tier's digit, 0 to 2, before it), or empty for the first page. Either
+/// form is taken by both: a search cursor continues a list after its id, a
+/// page cursor continues a search in the first tier.
+const PRODUCT_CURSOR: &str = "^([0-2]?[A-Za-z0-9_-]{21}[AQgw])?$";
 /// An `Idempotency-Key`: visible ASCII, inner spaces allowed.
 const IDEMPOTENCY_KEY: &str = "^[!-~]([ -~]{0,253}[!-~])?$";
 
@@ -229,6 +234,11 @@ const PARAM_RULES: &[(&str, &str, Rule)] = &[
     ("*", "limit", Rule::Int(1, 200)),
     ("*", "cursor", Rule::Pattern(CURSOR, 22)),
     ("*", "Idempotency-Key", Rule::Pattern(IDEMPOTENCY_KEY, 255)),
+    ("list_products", "cursor", Rule::Pattern(PRODUCT_CURSOR, 23)),
+    ("list_products", "q", Rule::Opaque(1, 200)),
+    ("search_products", "cursor", Rule::Pattern(PRODUCT_CURSOR, 23)),
+    ("search_products", "q", Rule::Opaque(1, 200)),
+    ("search_products", "status", filter!(ProductStatus)),
     ("get_kpis", "from", Rule::Pattern(DAY, 10)),
     ("get_kpis", "to", Rule::Pattern(DAY, 10)),
     ("get_kpis", "currency", Rule::Pattern("^[A-Z]{3}$", 3)),
@@ -267,6 +277,7 @@ const LINKS: &[LinkRule] = &[
     ("create_store", "201", "ListAdminKeys", "list_admin_keys", &[("store_id", BODY_ID)]),
     ("create_store", "201", "ListAuditLogs", "list_audit_logs", &[("store_id", BODY_ID)]),
     ("create_store", "201", "ListProducts", "list_products", &[("store_id", BODY_ID)]),
+    ("create_store", "201", "SearchProducts", "search_products", &[("store_id", BODY_ID)]),
     ("create_store", "201", "ListOrders", "list_store_orders", &[("store_id", BODY_ID)]),
     ("create_store", "201", "ListEvents", "list_events", &[("store_id", BODY_ID)]),
     ("create_store", "201", "CreateQuickReply", "create_quick_reply", &[("store_id", BODY_ID)]),
@@ -509,6 +520,28 @@ mod tests {
             }
         }
         assert!(loose.is_empty(), "request strings without a pattern, enum or format: {loose:?}");
+    }
+
+    #[test]
+    fn product_cursors_take_what_the_server_hands_out() {
+        let pattern = regex::Regex::new(PRODUCT_CURSOR).expect("pattern");
+        let id = uuid::Uuid::now_v7();
+        for tier in agora_core::MatchTier::ALL {
+            let hit = agora_core::SearchHit { tier, product_id: agora_core::ProductId(id) };
+            assert!(pattern.is_match(&hit.cursor()), "{}", hit.cursor());
+        }
+        assert!(pattern.is_match(&agora_core::encode_cursor(id)));
+        assert!(pattern.is_match(""));
+        assert!(!pattern.is_match(&format!("3{}", agora_core::encode_cursor(id))));
+        let doc: Value = serde_json::from_str(crate::openapi_document()).expect("document");
+        let params = doc
+            .pointer("/paths/~1v1~1stores~1{store_id}~1products~1search/get/parameters")
+            .and_then(Value::as_array)
+            .expect("search parameters");
+        let q = params.iter().find(|p| p["name"] == "q").expect("q");
+        assert_eq!((&q["required"], &q["schema"]["maxLength"]), (&json!(true), &json!(200)));
+        let cursor = params.iter().find(|p| p["name"] == "cursor").expect("cursor");
+        assert_eq!(cursor["schema"]["pattern"], PRODUCT_CURSOR);
     }
 
     #[test]

@@ -142,7 +142,7 @@ impl<T: serde::de::DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> 
 }
 
 /// The query parameters of list endpoints: `limit`, `cursor`, `status`,
-/// `after`. A `limit` or `after` that is not an integer is 422.
+/// `after`, `q`. A `limit` or `after` that is not an integer is 422.
 #[derive(Clone, Debug, Default)]
 pub struct ListParams {
     /// `limit` (range checked by the use case).
@@ -153,6 +153,9 @@ pub struct ListParams {
     pub status: Option<String>,
     /// `after` (event feed).
     pub after: i64,
+    /// `q`, a search's text, as sent (an empty `q` is a query too, and
+    /// the use case refuses it).
+    pub q: Option<String>,
 }
 
 impl ListParams {
@@ -189,7 +192,8 @@ impl<S: Send + Sync> FromRequestParts<S> for ListParams {
                 .ok_or_else(|| ApiError::validation("after", "must be a non-negative integer"))?,
         };
         let non_empty = |k: &str| map.get(k).map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
-        Ok(ListParams { limit, cursor: non_empty("cursor"), status: non_empty("status"), after })
+        let q = map.get("q").cloned();
+        Ok(ListParams { limit, cursor: non_empty("cursor"), status: non_empty("status"), after, q })
     }
 }
 

@@ -51,6 +51,41 @@ pub(crate) struct StatusListDoc {
     status: Option<String>,
 }
 
+/// `limit`, `cursor` and `q` of the product list (documentation only).
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct ProductListDoc {
+    /// 1..=200, default 50.
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// Search: only products whose title, variant names or SKUs have a
+    /// word beginning with each word of `q` (case and accents ignored), best
+    /// match first. 1 to 200 characters, at most 10 words (runs of letters
+    /// and digits), at least one; without `q`, every active product, newest
+    /// first.
+    q: Option<String>,
+}
+
+/// The parameters of the admin product search (documentation only).
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct ProductSearchDoc {
+    /// What to find: every word of `q` (a run of letters and digits) must
+    /// begin a word of the product's title, variant names or SKUs, case and
+    /// accents ignored. 1 to 200 characters, 1 to 10 words.
+    q: String,
+    /// Only products of this status (`active` or `draft`); empty or absent
+    /// for both.
+    status: Option<String>,
+    /// 1..=200, default 50.
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
 /// `after` and `limit` of the event feed (documentation only).
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -106,6 +141,7 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_settings, patch_settings))
         .routes(routes!(list_audit_logs))
         .routes(routes!(create_product, list_products))
+        .routes(routes!(search_products))
         .routes(routes!(get_product, patch_product))
         .routes(routes!(create_warehouse))
         .routes(routes!(set_inventory))
@@ -234,10 +270,11 @@ pub(crate) async fn create_product(
     Ok(created(s.agora.create_product(&actor, StoreId(id), req).await?))
 }
 
-/// A store's active products, newest first (public; while the store is
-/// suspended only its admins see them).
+/// A store's active products, newest first, or with `q` those the search
+/// finds, best match first (ties newest first); public; while the store is
+/// suspended only its admins see them.
 #[utoipa::path(get, path = "/v1/stores/{store_id}/products", tag = "catalog",
-    params(("store_id" = Uuid, Path, description = "Store id"), ListDoc),
+    params(("store_id" = Uuid, Path, description = "Store id"), ProductListDoc),
     responses((status = 200, body = ListPage<ProductView>), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub(crate) async fn list_products(
     State(s): State<AppState>,
@@ -245,7 +282,27 @@ pub(crate) async fn list_products(
     PathId(id): PathId,
     q: ListParams,
 ) -> R<Json<ListPage<ProductView>>> {
-    Ok(Json(s.agora.list_products_as(&actor, StoreId(id), &q.list_query()).await?))
+    let page = match &q.q {
+        Some(text) => s.agora.search_products(&actor, StoreId(id), text, &q.list_query()).await?,
+        None => s.agora.list_products_as(&actor, StoreId(id), &q.list_query()).await?,
+    };
+    Ok(Json(page))
+}
+
+/// Searches every product of the store, drafts included (or of one
+/// `status`), best match first, ties newest first (store admin).
+#[utoipa::path(get, path = "/v1/stores/{store_id}/products/search", tag = "catalog",
+    params(("store_id" = Uuid, Path, description = "Store id"), ProductSearchDoc),
+    responses((status = 200, body = ListPage<ProductView>), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub(crate) async fn search_products(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    PathId(id): PathId,
+    q: ListParams,
+) -> R<Json<ListPage<ProductView>>> {
+    let (text, status, page) = (q.q.as_deref(), q.status.as_deref(), q.list_query());
+    Ok(Json(s.agora.search_all_products(&actor, StoreId(id), text, status, &page).await?))
 }
 
 /// A product with the availability of each variant (public; drafts only for the store's admins).

@@ -173,6 +173,11 @@ impl Tables {
         data.rows.values().cloned().collect()
     }
 
+    /// Every row of `table`, in key order.
+    fn rows_of<'a>(&'a self, table: &Table) -> impl Iterator<Item = &'a Record> {
+        self.data(table).into_iter().flat_map(|data| data.rows.values().map(|r| &**r))
+    }
+
     pub(crate) fn query(&self, q: &Query) -> Vec<Record> {
         let mut rows: Vec<(Vec<Value<'static>>, Arc<Record>)> = self
             .candidates(q)
@@ -227,6 +232,16 @@ impl Store for MemoryStore {
 
     async fn order_context(&self, q: &OrderContextQuery<'_>) -> StoreResult<OrderContext> {
         order_context_by_reads(self, q).await
+    }
+
+    /// The reference evaluation over every search row, no text index: one
+    /// walk of the table, skipping other stores' rows. (Finding a store's
+    /// rows through its `store_id` index looks each row up by key, which
+    /// costs more than skipping rows unless the store is a small part of
+    /// the market.)
+    async fn search_products(&self, q: &ProductSearchQuery<'_>) -> StoreResult<Vec<SearchHit>> {
+        let tables = self.tables.read();
+        Ok(q.evaluate(tables.rows_of(ProductSearch::table()).filter_map(|r| ProductSearch::of_record(r))))
     }
 
     async fn purge_events_in_bulk(&self, _floors: &[EventFloor]) -> StoreResult<u64> {

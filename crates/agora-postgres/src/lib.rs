@@ -46,6 +46,7 @@ mod group;
 mod kind;
 mod locks;
 mod reads;
+mod search;
 mod sql;
 pub mod testing;
 #[cfg(test)]
@@ -315,6 +316,12 @@ impl Store for PgStore {
     /// All reads on one connection, one after the other.
     async fn order_context(&self, q: &OrderContextQuery<'_>) -> StoreResult<OrderContext> {
         self.order_context_on_one_connection(q).await
+    }
+
+    /// One full-text statement over `product_search.lexemes` (see the
+    /// `search` module).
+    async fn search_products(&self, q: &ProductSearchQuery<'_>) -> StoreResult<Vec<SearchHit>> {
+        self.search_hits(q).await
     }
 
     /// Whole monthly partitions of `activity_event`.

@@ -215,6 +215,20 @@ impl PgStore {
         rows.iter().map(|r| sql::decode_record(q.table, r)).collect()
     }
 
+    /// [`Store::search_products`], retried once on a checked connection when
+    /// its connection was closed (as [`PgStore::fetch_rows`]).
+    pub(crate) async fn search_hits(&self, q: &ProductSearchQuery<'_>) -> StoreResult<Vec<SearchHit>> {
+        let mut conn = self.pool().acquire().await.map_err(unavailable)?;
+        match crate::search::search_on(&mut conn, q).await {
+            Err(e) if is_connection_error(&e) => {
+                drop(conn.detach());
+                let mut conn = self.checked_connection().await.map_err(unavailable)?;
+                crate::search::search_on(&mut conn, q).await.map_err(unavailable)?
+            }
+            other => other.map_err(unavailable)?,
+        }
+    }
+
     /// [`Store::order_context`]: every read on one pooled connection, one
     /// after the other. Concurrent reads on several connections would be one
     /// round trip of latency instead of eight, but with many requests in
@@ -348,6 +362,10 @@ mod tests {
             (Query::of::<ActivityEvent>().eq("store_id", id).null("seq").asc("id").limit(100), "store_id_id_idx"),
             (Query::of::<PaymentEvent>().eq("provider", "p").eq("event_id", "e").limit(1), "provider_event_id_idx"),
             (Query::of::<ExportJob>().is("status", "queued").asc("id").limit(10), "export_job_status_idx"),
+            (
+                Query::of::<ProductSearch>().lt("words_version", agora_core::search::WORDS_VERSION).limit(100),
+                "product_search_words_version_idx",
+            ),
         ];
         // Every table's keyset scan walks its key's index.
         for table in agora_core::tables() {
@@ -363,6 +381,16 @@ mod tests {
             let sorts = plan.iter().any(|l| l.trim_start().trim_start_matches("->  ").starts_with("Sort  ("));
             let plan = plan.join("\n");
             assert!(plan.contains(index) && !plan.contains("Seq Scan") && !sorts, "{sql}\n{plan}");
+        }
+        // A search finds its rows through the GIN index of the lexemes.
+        let terms = SearchTerms::parse("mu red").unwrap();
+        for after in [None, Some(SearchHit { tier: MatchTier::TitlePrefixes, product_id: ProductId(id) })] {
+            let q = ProductSearchQuery { store_id: StoreId(id), status: None, terms: &terms, after, limit: 50 };
+            let (sql, args) = crate::search::statement(&q).unwrap();
+            let explain = sqlx::AssertSqlSafe(format!("EXPLAIN {sql}"));
+            let plan: Vec<String> = sqlx::query_scalar_with(explain, args).fetch_all(&mut *conn).await.unwrap();
+            let plan = plan.join("\n");
+            assert!(plan.contains("product_search_lexemes_idx") && !plan.contains("Seq Scan"), "{sql}\n{plan}");
         }
     }
 }

@@ -239,6 +239,7 @@ impl Runtime {
             request_budget = Some(Arc::new(agora_redis::RequestBudget::local(clock.clone(), per_minute, window)));
         }
         let agora = builder.build();
+        catch_up_search_index(&agora).await?;
         Ok(Runtime { config, agora, store, handle, secondary, redis, request_budget, generated: secrets.generated })
     }
 
@@ -294,6 +295,33 @@ impl Runtime {
         let scheduler = jobs::Scheduler::new(self);
         tokio::spawn(async move { scheduler.run(shutdown).await })
     }
+}
+
+/// Search rows rewritten per commit by [`catch_up_search_index`].
+const SEARCH_INDEX_BATCH: u32 = 500;
+
+/// Fills the search rows that carry no words of the current rules (those the
+/// search migration wrote for existing products, or rows of older rules)
+/// before anything is served, so a search finds every product. One indexed
+/// read when there is nothing to do; several processes starting at once
+/// share the work (each row's rewrite is guarded).
+///
+/// # Errors
+/// When the store fails.
+async fn catch_up_search_index(agora: &Agora) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let mut rewritten = 0;
+    loop {
+        let n = agora.refresh_search_index(SEARCH_INDEX_BATCH).await.context("filling the search index")?;
+        if n == 0 {
+            break;
+        }
+        rewritten += n;
+    }
+    if rewritten > 0 {
+        tracing::info!(rewritten, elapsed_ms = started.elapsed().as_millis() as u64, "search index caught up");
+    }
+    Ok(())
 }
 
 /// How often the api writes the admin keys' `last_used_at`.

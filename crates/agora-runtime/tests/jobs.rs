@@ -482,3 +482,41 @@ async fn two_workers_and_the_api_on_one_postgres_database_keep_each_kpi_day_once
     assert_eq!(distinct.len(), live.len(), "one live insight per (kind, resource)");
     assert!(live.iter().any(|(_, k)| k.starts_with("product_without_image:")), "{live:?}");
 }
+
+/// The search migration leaves existing products a row without words
+/// (`words_version` 0); a runtime fills them before it serves anything.
+async fn a_start_fills_the_search_rows_the_migration_left_empty(backend: &str) {
+    let db = TestDatabase::new(backend).await;
+    let rt = runtime(config(db.dir.path(), &db.url)).await;
+    let store_id = seed_store(&*rt.store, "shop").await;
+    let v = seed_variant(&*rt.store, store_id, "Teapot", 1).await;
+    let mut cs = Changeset::new();
+    cs.insert(ProductSearch {
+        product_id: v.product_id,
+        store_id,
+        status: ProductStatus::Active,
+        title_words: String::new(),
+        other_words: String::new(),
+        words_version: 0,
+    });
+    rt.store.apply(cs).await.expect("a row as the migration writes it");
+    rt.close().await;
+    drop(rt);
+    let rt = runtime(config(db.dir.path(), &db.url)).await;
+    let row = rt.store.get::<ProductSearch, _>(v.product_id).await.unwrap().expect("row");
+    assert_eq!((row.words_version, row.title_words.as_str()), (agora_core::search::WORDS_VERSION, "teapot"));
+    let all = ListQuery::default();
+    let found = rt.agora.search_products(&Actor::Anonymous, store_id, "tea", &all).await.unwrap();
+    assert_eq!(found.items.iter().map(|p| p.id).collect::<Vec<_>>(), [v.product_id.0]);
+    rt.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_fills_the_search_rows_the_migration_left_empty_on_sqlite() {
+    a_start_fills_the_search_rows_the_migration_left_empty("sqlite").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_fills_the_search_rows_the_migration_left_empty_on_postgres() {
+    a_start_fills_the_search_rows_the_migration_left_empty("postgres").await
+}

@@ -20,7 +20,8 @@
 //!   `COMMIT` (one fsync) acknowledges the whole group.
 //! * **A small pool of read connections** serves [`Store::fetch`] on
 //!   blocking threads; [`Store::order_context`] is one hop and one read
-//!   transaction. In debug builds a filtered read or a guard that scans a
+//!   transaction; [`Store::search_products`] is one FTS5 statement over a
+//!   full-text table that triggers keep in step with `product_search`. In debug builds a filtered read or a guard that scans a
 //!   table panics, unless the query is marked [`Query::unindexed`] (ad-hoc
 //!   queries no index is meant to serve).
 //! * **Versioned migrations** from `migrations/sqlite/*.sql` are embedded in
@@ -47,6 +48,7 @@ mod plan;
 mod pool;
 mod read;
 mod schema;
+mod search;
 mod select;
 mod sql;
 mod writer;
@@ -54,9 +56,11 @@ mod writer;
 use std::path::Path;
 use std::sync::Arc;
 
-use agora_core::ports::{OrderContext, OrderContextQuery};
+use agora_core::ports::{OrderContext, OrderContextQuery, ProductSearchQuery};
 use agora_core::query::Query;
-use agora_core::{Changeset, MigrationStatus, OpenMode, Record, Store, StoreError, StoreResult};
+use agora_core::{
+    Changeset, MigrationStatus, OpenMode, Record, SearchHit, SearchTerms, Store, StoreError, StoreResult,
+};
 use async_trait::async_trait;
 use rusqlite::Connection;
 
@@ -291,6 +295,19 @@ impl Store for SqliteStore {
     async fn order_context(&self, q: &OrderContextQuery<'_>) -> StoreResult<OrderContext> {
         let reads = read::OrderReads::new(q);
         self.inner.readers.run(move |c| read::order_context(c, reads)).await
+    }
+
+    /// One FTS5 statement over `product_search_fts` on a read connection
+    /// (see the `search` module).
+    async fn search_products(&self, q: &ProductSearchQuery<'_>) -> StoreResult<Vec<SearchHit>> {
+        let (store_id, status, terms, after, limit) = (q.store_id, q.status, q.terms.clone(), q.after, q.limit);
+        self.inner
+            .readers
+            .run(move |c| {
+                let terms: SearchTerms = terms;
+                search::search_on(c, &ProductSearchQuery { store_id, status, terms: &terms, after, limit })
+            })
+            .await
     }
 
     async fn purge_events_in_bulk(&self, _floors: &[agora_core::EventFloor]) -> StoreResult<u64> {

@@ -19,8 +19,11 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
     ("0006_support", include_str!("../../../migrations/sqlite/0006_support.sql")),
     ("0007_insights", include_str!("../../../migrations/sqlite/0007_insights.sql")),
     ("0008_security_events", include_str!("../../../migrations/sqlite/0008_security_events.sql")),
+    // A version is a position in this list (`user_version` counts the
+    // migrations run); the numbers in file names only name the files.
     ("0009_refunds", include_str!("../../../migrations/sqlite/0009_refunds.sql")),
     ("0010_webhooks", include_str!("../../../migrations/sqlite/0010_webhooks.sql")),
+    ("0011_search", include_str!("../../../migrations/sqlite/0011_search.sql")),
 ];
 
 /// The schema version this build knows.

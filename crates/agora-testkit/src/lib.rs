@@ -39,6 +39,7 @@ macro_rules! conformance_tests {
         $crate::__scenarios_races!($factory);
         $crate::__scenarios_refunds!($factory);
         $crate::__scenarios_retention!($factory);
+        $crate::__scenarios_search!($factory);
         $crate::__scenarios_storage!($factory);
         $crate::__scenarios_stores!($factory);
         $crate::__scenarios_support!($factory);

@@ -21,6 +21,8 @@ pub struct ProbeCounts {
     pub order_context: AtomicU64,
     /// `purge_events_in_bulk` calls.
     pub purge_events_in_bulk: AtomicU64,
+    /// `search_products` calls.
+    pub search_products: AtomicU64,
 }
 
 /// Forwards to an inner store and counts each call.
@@ -54,6 +56,11 @@ impl Store for ProbeStore {
         self.inner.order_context(q).await
     }
 
+    async fn search_products(&self, q: &ProductSearchQuery<'_>) -> StoreResult<Vec<SearchHit>> {
+        self.counts.search_products.fetch_add(1, Ordering::SeqCst);
+        self.inner.search_products(q).await
+    }
+
     async fn purge_events_in_bulk(&self, floors: &[EventFloor]) -> StoreResult<u64> {
         self.counts.purge_events_in_bulk.fetch_add(1, Ordering::SeqCst);
         self.inner.purge_events_in_bulk(floors).await
@@ -70,7 +77,8 @@ impl Store for ProbeStore {
 
 /// Asserts that `wrap` (which builds a wrapper around the store it is
 /// given) forwards `order_context` as one `order_context` call of the
-/// wrapped store and no single reads, and forwards `fetch` and `apply`.
+/// wrapped store and no single reads, `search_products` as one
+/// `search_products` call, and forwards `fetch` and `apply`.
 ///
 /// # Panics
 /// When the wrapper drops a call or answers `order_context` by itself.
@@ -99,5 +107,11 @@ pub async fn assert_forwards_every_call(wrap: impl FnOnce(Arc<dyn Store>) -> Arc
     assert!(counts.apply.load(Ordering::SeqCst) >= 1, "apply reaches the wrapped store");
     wrapper.purge_events_in_bulk(&[]).await.expect("purge_events_in_bulk");
     assert_eq!(counts.purge_events_in_bulk.load(Ordering::SeqCst), 1, "bulk purges reach the wrapped store");
+    let fetches = counts.fetch.load(Ordering::SeqCst);
+    let terms = SearchTerms::parse("mug").expect("terms");
+    let search = ProductSearchQuery { store_id: q.store_id, status: None, terms: &terms, after: None, limit: 5 };
+    wrapper.search_products(&search).await.expect("search_products");
+    assert_eq!(counts.search_products.load(Ordering::SeqCst), 1, "search_products reaches the wrapped store once");
+    assert_eq!(counts.fetch.load(Ordering::SeqCst), fetches, "and is not answered with single reads");
     wrapper.health().await.expect("health");
 }

@@ -96,6 +96,82 @@ pub async fn stores_keys_settings_and_audit(app: TestApp) {
     assert_ne!(next.json["items"][0]["id"], page.json["items"][0]["id"]);
 }
 
+// ------------------------------------------------------------------ search
+
+/// The ids of a product list answer.
+fn ids(v: &Value) -> Vec<String> {
+    v["items"].as_array().expect("items").iter().map(|p| p["id"].as_str().expect("id").to_owned()).collect()
+}
+
+pub async fn product_search_over_http(app: TestApp) {
+    let shop = app.shop().await;
+    let path = format!("/v1/stores/{}/products", shop.id);
+    let n = unique();
+    let create = |title: &str, status: &str, name: &str, sku: &str| {
+        json!({"title": title, "currency": "EUR", "status": status,
+               "variants": [{"sku": format!("{sku}-{n}"), "name": name, "price_minor": 100}]})
+    };
+    let mut made = Vec::new();
+    for (title, status, name, sku) in [
+        ("Crème brûlée", "active", "Ramekin", "DES-CB"),
+        ("Mug", "active", "Red mug", "MUG-RED"),
+        ("Music box", "active", "Walnut", "MB"),
+        ("Mug prototype", "draft", "Prototype", "PROTO"),
+    ] {
+        let p = app.post(&path, Some(&shop.key), create(title, status, name, sku)).await;
+        made.push(p.expect(201)["id"].as_str().unwrap().to_owned());
+    }
+    let [creme, mug, music, draft] = [&made[0], &made[1], &made[2], &made[3]];
+    let find = |q: &str| format!("{path}?q={q}");
+    // Public: accents and case fold, prefixes match, drafts stay hidden.
+    assert_eq!(ids(app.get(&find("creme"), None).await.expect(200)), [creme.as_str()]);
+    assert_eq!(ids(app.get(&find("BR%C3%9BL"), None).await.expect(200)), [creme.as_str()]);
+    assert_eq!(ids(app.get(&find("mu"), None).await.expect(200)), [music.as_str(), mug.as_str()]);
+    assert_eq!(ids(app.get(&find("mug-red"), None).await.expect(200)), [mug.as_str()]);
+    assert_eq!(ids(app.get(&find("walnut"), None).await.expect(200)), [music.as_str()]);
+    assert!(ids(app.get(&find("prototype"), None).await.expect(200)).is_empty());
+    // Pages continue the ranking with the search's cursor.
+    let first = app.get(&format!("{path}?q=mu&limit=1"), None).await;
+    let cursor = first.expect(200)["next_cursor"].as_str().expect("a full page has a cursor").to_owned();
+    assert_eq!((ids(&first.json), cursor.len()), (vec![music.clone()], 23));
+    let next = app.get(&format!("{path}?q=mu&limit=1&cursor={cursor}"), None).await;
+    assert_eq!(ids(next.expect(200)), [mug.as_str()]);
+    // What the server refuses, as problem+json naming the field.
+    for q in ["", "%21%21", &"a".repeat(201), "a+b+c+d+e+f+g+h+i+j+k"] {
+        let bad = app.get(&find(q), None).await;
+        assert_eq!(bad.expect_problem(422, "validation")["errors"][0]["field"], "q", "q={q}");
+    }
+    let bad = app.get(&format!("{path}?q=mug&cursor=3{}", &cursor[1..]), None).await;
+    assert_eq!(bad.expect_problem(422, "validation")["errors"][0]["field"], "cursor");
+    // Admin search: drafts too, or one status; the store's admins only.
+    let admin = format!("{path}/search");
+    assert_eq!(
+        ids(app.get(&format!("{admin}?q=mug"), Some(&shop.key)).await.expect(200)),
+        [draft.as_str(), mug.as_str()]
+    );
+    let drafts = app.get(&format!("{admin}?q=mug&status=draft"), Some(&shop.key)).await;
+    assert_eq!(ids(drafts.expect(200)), [draft.as_str()]);
+    assert_eq!(drafts.json["items"][0]["status"], "draft");
+    let all = app.get(&format!("{admin}?q=mug&status="), Some(&shop.key)).await;
+    assert_eq!(ids(all.expect(200)).len(), 2);
+    app.get(&format!("{admin}?q=mug"), None).await.expect_problem(401, "unauthorized");
+    let other = app.shop().await;
+    app.get(&format!("{admin}?q=mug"), Some(&other.key)).await.expect_problem(404, "not_found");
+    let missing = app.get(&admin, Some(&shop.key)).await;
+    assert_eq!(missing.expect_problem(422, "validation")["errors"][0]["field"], "q");
+    let bad = app.get(&format!("{admin}?q=mug&status=gone"), Some(&shop.key)).await;
+    assert_eq!(bad.expect_problem(422, "validation")["errors"][0]["field"], "status");
+    // A change is found by the next request.
+    app.call(Method::PATCH, &format!("/v1/products/{mug}"), Some(&shop.key), Some(json!({"title": "Espresso cup"})))
+        .await
+        .expect(200);
+    assert_eq!(ids(app.get(&find("espresso"), None).await.expect(200)), [mug.as_str()]);
+    app.call(Method::PATCH, &format!("/v1/products/{draft}"), Some(&shop.key), Some(json!({"status": "active"})))
+        .await
+        .expect(200);
+    assert_eq!(ids(app.get(&find("prototype"), None).await.expect(200)), [draft.as_str()]);
+}
+
 // ------------------------------------------------------------------ catalog
 
 pub async fn catalog_and_stock(app: TestApp) {

@@ -27,6 +27,7 @@ macro_rules! all_scenarios {
         backend_suite!($backend;
             stores_keys_settings_and_audit,
             catalog_and_stock,
+            product_search_over_http,
             users_sessions_and_addresses,
             orders_lifecycle_and_idempotency,
             payments_and_webhooks,

@@ -56,6 +56,30 @@ pub struct ProductVariant {
     pub created_at: OffsetDateTime,
 }
 
+/// A product's words as search sees them ([`crate::search`]): one row per
+/// product, written by the use cases in the commit of every change to the
+/// product's title or status or to its variants, so search is never behind
+/// the catalog. Each SQL store indexes it its own way (SQLite: an FTS5
+/// table kept by triggers; PostgreSQL: a GIN index over a generated
+/// `tsvector`), over exactly these words.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Entity)]
+#[entity(table = "product_search", key(product_id))]
+pub struct ProductSearch {
+    /// The product.
+    pub product_id: ProductId,
+    /// Its store.
+    pub store_id: StoreId,
+    /// The product's status (public search shows active products only).
+    pub status: ProductStatus,
+    /// The title's words, space-separated, each once.
+    pub title_words: String,
+    /// The words of the variants' names and SKUs that are not title words.
+    pub other_words: String,
+    /// The [`crate::search::WORDS_VERSION`] that made the words; 0 for a
+    /// row the search migration wrote before any words were made.
+    pub words_version: i32,
+}
+
 /// An image of a product.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Entity)]
 #[entity(table = "product_image", key(id))]

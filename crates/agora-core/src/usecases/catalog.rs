@@ -2,20 +2,23 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::catalogue::Record;
+use crate::catalogue::{Catalogued, Record};
 use crate::changeset::{Changeset, Condition, Guard, StockChange};
 use crate::error::{AgoraError, StoreError};
 use crate::guards;
 use crate::ids::*;
 use crate::model::*;
 use crate::money::{Currency, MAX_MINOR};
-use crate::ports::Page;
+use crate::ports::{Page, ProductSearchQuery};
+use crate::query::Query;
 use crate::reads::Reads;
+use crate::schema::Entity;
 use crate::schema::Value;
+use crate::search::{SearchHit, SearchTerms, WORDS_VERSION};
 use crate::validate::Validator;
 use crate::views::*;
 
-use super::{Actor, Agora, ListQuery, failed_guard, next_cursor, require_admin, too_contended};
+use super::{Actor, Agora, ListQuery, failed_guard, is_retryable, next_cursor, require_admin, too_contended};
 
 /// Largest on-hand figure accepted.
 pub const MAX_ON_HAND: i64 = 1_000_000_000;
@@ -75,6 +78,19 @@ impl Agora {
             .collect())
     }
 
+    /// Adds the search row of `product` (as it will be) to `cs`, from its
+    /// variants as stored: an update, or an insert when the product has no
+    /// row yet.
+    async fn write_search_row(&self, cs: &mut Changeset, product: &Product) -> Result<(), AgoraError> {
+        let variants = self.store.list_variants(&[product.id]).await?;
+        let row = Record::ProductSearch(ProductSearch::of(product, &variants));
+        match self.store.get::<ProductSearch, _>(product.id).await? {
+            Some(_) => cs.update(row),
+            None => cs.insert(row),
+        };
+        Ok(())
+    }
+
     /// Creates a product with its variants (store admin).
     ///
     /// # Errors
@@ -123,10 +139,11 @@ impl Agora {
         };
         let mut cs = Changeset::new();
         cs.guard(guards::store_is_active(store_id)).insert(Record::Product(product.clone()));
+        let mut variants = Vec::with_capacity(req.variants.len());
         for nv in &req.variants {
             let sku = nv.sku.trim().to_owned();
             cs.guard(guards::sku_free(store_id, &sku));
-            cs.insert(Record::Variant(ProductVariant {
+            variants.push(ProductVariant {
                 id: VariantId(self.new_uuid()),
                 product_id: product.id,
                 store_id,
@@ -135,7 +152,12 @@ impl Agora {
                 price_minor: nv.price_minor,
                 status,
                 created_at: now,
-            }));
+            });
+        }
+        // Searchable in the commit that creates it.
+        cs.insert(Record::ProductSearch(ProductSearch::of(&product, &variants)));
+        for variant in variants {
+            cs.insert(Record::Variant(variant));
         }
         cs.insert(self.event(
             store_id,
@@ -197,7 +219,7 @@ impl Agora {
         store_id: StoreId,
         q: &ListQuery,
     ) -> Result<ListPage<ProductView>, AgoraError> {
-        let page = q.page()?;
+        let page = product_list_page(q)?;
         let visible = if actor.administers(store_id) {
             self.store.get_store(store_id).await?.is_some()
         } else {
@@ -256,14 +278,17 @@ impl Agora {
             let mut cs = Changeset::new();
             cs.guard(guards::store_is_active(current.store_id))
                 .guard(guards::product_version_is(id, current.version))
-                .update(Record::Product(next.clone()))
-                .insert(self.event(
-                    next.store_id,
-                    "product",
-                    id.0,
-                    "product.updated",
-                    serde_json::json!({"title": next.title, "status": next.status}),
-                ));
+                .update(Record::Product(next.clone()));
+            // The search row changes in the same commit. The version guard
+            // covers it: only changes of this product write it.
+            self.write_search_row(&mut cs, &next).await?;
+            cs.insert(self.event(
+                next.store_id,
+                "product",
+                id.0,
+                "product.updated",
+                serde_json::json!({"title": next.title, "status": next.status}),
+            ));
             match self.apply_changeset(cs).await {
                 Ok(()) => break,
                 Err(e) if suspended(&e) => return Err(AgoraError::StoreSuspended),
@@ -420,5 +445,269 @@ impl Agora {
         let products = self.store.list_products(store_id, None, page).await?;
         let next = next_cursor(&products, &page, |p| p.id.0);
         Ok(ListPage { items: self.product_views(products).await?, next_cursor: next })
+    }
+
+    /// Searches a store's active products (public: an unknown or suspended
+    /// store is `not_found`, except to its admins, as for
+    /// [`Agora::list_products_as`]). `q` is the query text (see
+    /// [`crate::search`]); the page is best match first, ties newest first,
+    /// and its cursor continues the ranking.
+    ///
+    /// # Errors
+    /// `validation` for a query without letters or digits, over
+    /// [`crate::search::MAX_QUERY_CHARS`] characters or over
+    /// [`crate::search::MAX_TERMS`] words, a bad limit or cursor;
+    /// `not_found` for a store the caller may not see.
+    pub async fn search_products(
+        &self,
+        actor: &Actor,
+        store_id: StoreId,
+        q: &str,
+        list: &ListQuery,
+    ) -> Result<ListPage<ProductView>, AgoraError> {
+        let search = SearchPage::parse(Some(q), list)?;
+        let visible = if actor.administers(store_id) {
+            self.store.get_store(store_id).await?.is_some()
+        } else {
+            self.publicly_visible(store_id).await?
+        };
+        if !visible {
+            return Err(AgoraError::NotFound("store"));
+        }
+        self.search_page(store_id, Some(ProductStatus::Active), &search).await
+    }
+
+    /// Searches every product of a store, drafts included, or only those of
+    /// `status` (`active` or `draft`) (store admin). As
+    /// [`Agora::search_products`] otherwise; `q` is required (`None` is
+    /// refused after the caller is checked).
+    ///
+    /// # Errors
+    /// `unauthorized`; `not_found`; `validation` as for
+    /// [`Agora::search_products`], for a missing `q` and for an unknown
+    /// status.
+    pub async fn search_all_products(
+        &self,
+        actor: &Actor,
+        store_id: StoreId,
+        q: Option<&str>,
+        status: Option<&str>,
+        list: &ListQuery,
+    ) -> Result<ListPage<ProductView>, AgoraError> {
+        require_admin(actor, store_id)?;
+        let search = SearchPage::parse(q, list);
+        let status = status.map(|s| parse_product_status("status", s)).transpose();
+        let (search, status) = match (search, status) {
+            (Ok(search), Ok(status)) => (search, status),
+            (Err(AgoraError::Validation(mut a)), Err(AgoraError::Validation(b))) => {
+                a.extend(b);
+                return Err(AgoraError::Validation(a));
+            }
+            (Err(e), _) | (_, Err(e)) => return Err(e),
+        };
+        if self.store.get_store(store_id).await?.is_none() {
+            return Err(AgoraError::NotFound("store"));
+        }
+        self.search_page(store_id, status, &search).await
+    }
+
+    /// One page of a search: the hits, then their products and views in
+    /// batch (no N+1), in the hits' order.
+    async fn search_page(
+        &self,
+        store_id: StoreId,
+        status: Option<ProductStatus>,
+        search: &SearchPage,
+    ) -> Result<ListPage<ProductView>, AgoraError> {
+        let query =
+            ProductSearchQuery { store_id, status, terms: &search.terms, after: search.after, limit: search.limit };
+        let hits = self.store.search_products(&query).await?;
+        let next_cursor = if hits.len() == search.limit as usize { hits.last().map(SearchHit::cursor) } else { None };
+        let ids: Vec<ProductId> = hits.iter().map(|h| h.product_id).collect();
+        let mut found: HashMap<ProductId, Product> = self
+            .store
+            .fetch_all::<Product>(Query::of::<Product>().any("id", ids.iter().copied()))
+            .await?
+            .into_iter()
+            .map(|p| (p.id, p))
+            .collect();
+        // The search and the product read are two reads: a product whose
+        // status changed in between is left out rather than shown as it is
+        // now (a draft must never reach the public).
+        let products: Vec<Product> = ids
+            .iter()
+            .filter_map(|id| found.remove(id))
+            .filter(|p| p.store_id == store_id && status.is_none_or(|s| p.status == s))
+            .collect();
+        Ok(ListPage { items: self.product_views(products).await?, next_cursor })
+    }
+
+    /// Walks every product, in pages of `page` by id, and writes the search
+    /// row of each that has none or an outdated one; returns how many it
+    /// wrote. For data that arrived without the use cases: an import of an
+    /// export written before product search (`agora import` runs it), rows
+    /// written by hand. Each page is one commit, guarded by the products'
+    /// versions; a page that lost a race is done product by product, and
+    /// a product edited meanwhile keeps the row its edit wrote.
+    ///
+    /// # Errors
+    /// `unavailable` when the store failed.
+    pub async fn rebuild_search_index(&self, page: u32) -> Result<u64, AgoraError> {
+        let page = page.clamp(1, 1000);
+        let mut after: Option<crate::schema::Key> = None;
+        let mut written = 0;
+        loop {
+            let (rows, next) = crate::snapshot::scan_page(&*self.store, Product::table(), after.as_ref(), page).await?;
+            let products: Vec<Product> = rows.into_iter().filter_map(Product::from_record).collect();
+            let ids: Vec<ProductId> = products.iter().map(|p| p.id).collect();
+            let variants = self.store.list_variants(&ids).await?;
+            let stored: HashMap<ProductId, ProductSearch> = self
+                .store
+                .fetch_all::<ProductSearch>(Query::of::<ProductSearch>().any("product_id", ids.iter().copied()))
+                .await?
+                .into_iter()
+                .map(|r| (r.product_id, r))
+                .collect();
+            let mut writes = Vec::new();
+            for product in &products {
+                let fresh = ProductSearch::of(product, &variants);
+                let mut cs = Changeset::new();
+                cs.guard(guards::product_version_is(product.id, product.version));
+                match stored.get(&product.id) {
+                    Some(row) if *row == fresh => continue,
+                    Some(row) => cs
+                        .guard(Guard::row_is::<ProductSearch>(
+                            product.id,
+                            &[("words_version", row.words_version.into())],
+                        ))
+                        .update(Record::ProductSearch(fresh)),
+                    None => cs.insert(Record::ProductSearch(fresh)),
+                };
+                writes.push(cs);
+            }
+            written += self.apply_all_or_each(writes).await?;
+            match next {
+                Some(k) => after = Some(k),
+                None => return Ok(written),
+            }
+        }
+    }
+
+    /// Applies `changesets` as one commit, or, when that fails, one by one,
+    /// skipping those whose guard failed; returns how many were applied.
+    async fn apply_all_or_each(&self, changesets: Vec<Changeset>) -> Result<u64, AgoraError> {
+        if changesets.is_empty() {
+            return Ok(0);
+        }
+        let mut batch = Changeset::new();
+        for cs in &changesets {
+            batch.guards.extend(cs.guards.iter().cloned());
+            batch.writes.extend(cs.writes.iter().cloned());
+        }
+        if self.apply_changeset(batch).await.is_ok() {
+            return Ok(changesets.len() as u64);
+        }
+        let mut done = 0;
+        for cs in changesets {
+            match self.apply_changeset(cs).await {
+                Ok(()) => done += 1,
+                Err(e) if is_retryable(&e) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(done)
+    }
+
+    /// Brings the search rows that older rules (or none: the rows the search
+    /// migration wrote for existing products) made up to
+    /// [`WORDS_VERSION`], at most `limit` of them; returns how many it
+    /// rewrote. The runtime calls it at start until it answers 0, so search
+    /// finds every product written before it existed. Guarded by the
+    /// product's version and the row's `words_version`: a product edited
+    /// meanwhile has written its own row, which is left as it is.
+    ///
+    /// # Errors
+    /// `unavailable` when the store failed.
+    pub async fn refresh_search_index(&self, limit: u32) -> Result<u64, AgoraError> {
+        let stale: Vec<ProductSearch> = self
+            .store
+            .fetch_all(Query::of::<ProductSearch>().lt("words_version", WORDS_VERSION).limit(limit.max(1)))
+            .await?;
+        if stale.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<ProductId> = stale.iter().map(|r| r.product_id).collect();
+        let products: HashMap<ProductId, Product> = self
+            .store
+            .fetch_all::<Product>(Query::of::<Product>().any("id", ids.iter().copied()))
+            .await?
+            .into_iter()
+            .map(|p| (p.id, p))
+            .collect();
+        let variants = self.store.list_variants(&ids).await?;
+        let mut rewrites = Vec::with_capacity(stale.len());
+        for row in &stale {
+            let Some(product) = products.get(&row.product_id) else { continue };
+            let mut cs = Changeset::new();
+            cs.guard(guards::product_version_is(product.id, product.version))
+                .guard(Guard::row_is::<ProductSearch>(product.id, &[("words_version", row.words_version.into())]))
+                .update(Record::ProductSearch(ProductSearch::of(product, &variants)));
+            rewrites.push(cs);
+        }
+        // One commit for the batch; when a product changed meanwhile, one
+        // commit each, and the changed ones are left to their own rows.
+        self.apply_all_or_each(rewrites).await
+    }
+}
+
+/// The page of a product list: a plain list cursor, or (leniently) a search
+/// cursor, whose product id is where the list continues.
+fn product_list_page(q: &ListQuery) -> Result<Page, AgoraError> {
+    match q.cursor.as_deref() {
+        Some(c) if c.len() == 23 => {
+            let hit =
+                SearchHit::from_cursor(c).ok_or_else(|| AgoraError::validation("cursor", "is not a valid cursor"))?;
+            Ok(Page { limit: q.limit()?, before: Some(hit.product_id.0) })
+        }
+        _ => q.page(),
+    }
+}
+
+/// A search request, checked: its terms, page size and start.
+struct SearchPage {
+    terms: SearchTerms,
+    limit: u32,
+    after: Option<SearchHit>,
+}
+
+impl SearchPage {
+    /// Checks the query text (required) and the page, reporting every bad field.
+    fn parse(q: Option<&str>, list: &ListQuery) -> Result<SearchPage, AgoraError> {
+        let mut errors = Vec::new();
+        let mut field = |r: Result<(), AgoraError>| {
+            if let Err(AgoraError::Validation(e)) = r {
+                errors.extend(e);
+            }
+        };
+        let terms = match q {
+            Some(q) => SearchTerms::parse(q),
+            None => Err(AgoraError::validation("q", "is required")),
+        };
+        let limit = list.limit();
+        let after = match list.cursor.as_deref() {
+            None => Ok(None),
+            Some(c) => SearchHit::from_cursor(c)
+                .map(Some)
+                .ok_or_else(|| AgoraError::validation("cursor", "is not a valid cursor")),
+        };
+        match (terms, limit, after) {
+            (Ok(terms), Ok(limit), Ok(after)) => Ok(SearchPage { terms, limit, after }),
+            (terms, limit, after) => {
+                field(terms.map(|_| ()));
+                field(limit.map(|_| ()));
+                field(after.map(|_| ()));
+                Err(AgoraError::Validation(errors))
+            }
+        }
     }
 }

@@ -497,11 +497,17 @@ pub struct ListQuery {
 }
 
 impl ListQuery {
-    pub(crate) fn page(&self) -> Result<Page, AgoraError> {
+    /// The page size: `limit`, 50 when absent.
+    pub(crate) fn limit(&self) -> Result<u32, AgoraError> {
         let limit = self.limit.unwrap_or(50);
         if !(1..=200).contains(&limit) {
             return Err(AgoraError::validation("limit", "must be between 1 and 200"));
         }
+        Ok(limit)
+    }
+
+    pub(crate) fn page(&self) -> Result<Page, AgoraError> {
+        let limit = self.limit()?;
         let before = match &self.cursor {
             None => None,
             Some(c) => Some(decode_cursor(c).ok_or_else(|| AgoraError::validation("cursor", "is not a valid cursor"))?),

@@ -436,6 +436,11 @@ impl Store for CachedStore {
         self.inner.order_context(q).await
     }
 
+    async fn search_products(&self, q: &ProductSearchQuery<'_>) -> StoreResult<Vec<SearchHit>> {
+        // Not cached: a search must see the commit that changed a title.
+        self.inner.search_products(q).await
+    }
+
     async fn purge_events_in_bulk(&self, floors: &[EventFloor]) -> StoreResult<u64> {
         // Events are not cached.
         self.inner.purge_events_in_bulk(floors).await
