@@ -421,9 +421,11 @@ pub(crate) fn constrain(doc: &mut Value) -> Vec<String> {
                     webhook.insert(
                         "oneOf".into(),
                         json!([
-                            {"properties": {"type": {"enum": ["payment.succeeded", "payment.failed"]}},
+                            {"properties": {"type": {"enum": ["payment.succeeded", "payment.failed"]},
+                                "payment_id": {"type": "string", "format": "uuid"}},
                                 "required": ["payment_id"]},
-                            {"properties": {"type": {"enum": ["refund.succeeded", "refund.failed"]}},
+                            {"properties": {"type": {"enum": ["refund.succeeded", "refund.failed"]},
+                                "refund_id": {"type": "string", "format": "uuid"}},
                                 "required": ["refund_id"]}
                         ]),
                     );

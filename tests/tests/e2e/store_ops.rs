@@ -204,7 +204,7 @@ pub async fn kpis_over_http(app: TestApp) {
     assert_eq!((v["currency"].as_str(), v["average_order_minor"].as_i64()), (Some("EUR"), Some(3000)));
     assert_eq!(
         v["days"],
-        json!([{"date": day, "orders_created": 2, "orders_paid": 1, "revenue_minor": 3000, "units_sold": 2}])
+        json!([{"date": day, "orders_created": 2, "orders_paid": 1, "revenue_minor": 3000, "refunded_minor": 0, "units_sold": 2}])
     );
     for k in ["from", "to", "orders_closed", "refunded_minor", "computed_at"] {
         assert!(v.get(k).is_some(), "kpis lack {k}");
