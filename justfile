@@ -4,9 +4,14 @@
 ci:
     bash .ci/run
 
-# The test suite (needs PostgreSQL and Redis on localhost; see README).
+# The test suite (needs PostgreSQL, Redis and the S3 test server on localhost; see README).
 test:
     cargo test --workspace
+
+# Start the S3-compatible test server (moto, from PyPI) on 127.0.0.1:9000, as .ci/run does.
+s3:
+    python3 -m pip install --quiet 'moto[server]==5.2.1'
+    python3 -m moto.server -H 127.0.0.1 -p 9000
 
 # Lint with warnings as errors.
 lint:

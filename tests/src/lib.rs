@@ -88,8 +88,13 @@ pub async fn fresh_store(backend: Backend) -> (Arc<dyn Store>, Box<dyn Any + Sen
 /// Starts the api over a fresh store of `backend` on 127.0.0.1:0.
 pub async fn spawn_app(backend: Backend) -> TestApp {
     let (store, keep) = fresh_store(backend).await;
+    // Files in a real directory of the test's own, as a default deployment keeps them.
+    let files = tempfile::tempdir().expect("temp dir");
+    let blobs = agora_runtime::blobs::open(&format!("file://{}", files.path().join("blobs").display()))
+        .expect("blob directory");
     let agora = Agora::builder(store.clone())
         .passwords(Arc::new(Argon2Passwords::new(Argon2Cost::TESTING)))
+        .blobs(blobs)
         // The real sender, allowed to reach the tests' loopback receivers.
         .webhook_sender(Arc::new(agora_runtime::webhooks::HttpWebhookSender::new(true).expect("webhook sender")))
         .config(AgoraConfig {
@@ -115,7 +120,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         store,
         backend,
         shutdown: Some(tx),
-        _keep: keep,
+        _keep: Box::new((keep, files)),
     }
 }
 

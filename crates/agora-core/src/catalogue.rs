@@ -149,6 +149,10 @@ catalogue! {
     Variant(ProductVariant),
     /// A product's search words.
     ProductSearch(ProductSearch),
+    /// An uploaded file.
+    Attachment(Attachment),
+    /// A processor's result for an attachment.
+    AttachmentDerived(AttachmentDerived),
     /// An image.
     Image(ProductImage),
     /// A warehouse.
@@ -217,6 +221,8 @@ catalogue! {
     WebhookEndpoint(WebhookEndpoint),
     /// A delivery of a feed event to an endpoint.
     WebhookDelivery(WebhookDelivery),
+    /// A setting every process of a deployment shares.
+    DeploymentSetting(DeploymentSetting),
 }
 
 /// The catalogue's table named `name`.
@@ -248,7 +254,7 @@ mod tests {
         }
         let names: Vec<&str> = tables().iter().map(|t| t.name).collect();
         assert_eq!(names.first(), Some(&"store"));
-        assert_eq!(names.len(), 43);
+        assert_eq!(names.len(), 46);
     }
 
     #[test]

@@ -67,6 +67,9 @@ pub enum AgoraError {
     /// writes (`store_suspended`, 409).
     #[error("the store is suspended")]
     StoreSuspended,
+    /// The request body is over its size limit (`payload_too_large`, 413).
+    #[error("the request body is too large")]
+    PayloadTooLarge,
     /// Too many requests (`rate_limited`, 429).
     #[error("rate limited")]
     RateLimited {
@@ -98,6 +101,7 @@ impl AgoraError {
             Self::Unauthorized => "unauthorized",
             Self::Forbidden => "forbidden",
             Self::NotFound(_) => "not_found",
+            Self::PayloadTooLarge => "payload_too_large",
             Self::Validation(_) => "validation",
             Self::MalformedJson(_) => "malformed_json",
             Self::IdempotencyKeyMissing => "idempotency_key_missing",

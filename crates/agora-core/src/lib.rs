@@ -67,8 +67,8 @@ pub use schema::{Entity, Key, Table, Value};
 pub use search::{MatchTier, SearchHit, SearchTerms};
 pub use snapshot::{SCAN_PAGE, Snapshot, TableScan, scan_page};
 pub use usecases::{
-    Actor, Agora, AgoraBuilder, AgoraConfig, GuardObserver, ListQuery, SUPER_ADMIN_LABEL, Sweep, SweepReport,
-    decode_cursor, encode_cursor,
+    Actor, Agora, AgoraBuilder, AgoraConfig, FileDownload, GuardObserver, ListQuery, SUPER_ADMIN_LABEL, Sweep,
+    SweepReport, decode_cursor, encode_cursor,
 };
 
 /// Prefix of customer session tokens.

@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 
 use crate::clock::{Clock, Entropy};
 use crate::error::StoreError;
-use crate::ports::{BlobStore, Lease, LockManager, RateDecision, RateLimiter};
+use crate::ports::{BlobObject, BlobStore, Lease, LockManager, RateDecision, RateLimiter};
 
 /// Bounded key count, so a flood of distinct keys cannot grow memory forever.
 const MAX_KEYS: usize = 100_000;
@@ -147,21 +147,48 @@ impl LockManager for LocalLocks {
     }
 }
 
+use crate::ports::UploadStream;
+
 /// Blobs in process memory (tests, demos, the memory store).
 #[derive(Default)]
 pub struct MemoryBlobs {
-    objects: Mutex<BTreeMap<String, Vec<u8>>>,
+    objects: Mutex<BTreeMap<String, bytes::Bytes>>,
+}
+
+impl MemoryBlobs {
+    /// The keys stored, in order.
+    pub fn keys(&self) -> Vec<String> {
+        self.objects.lock().keys().cloned().collect()
+    }
 }
 
 #[async_trait]
 impl BlobStore for MemoryBlobs {
     async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
-        self.objects.lock().insert(key.to_owned(), bytes);
+        self.objects.lock().insert(key.to_owned(), bytes.into());
         Ok(())
     }
 
+    async fn put_stream(&self, key: &str, mut body: UploadStream<'_>) -> Result<u64, StoreError> {
+        use futures::StreamExt;
+        // Collected apart and inserted whole, so a failed stream leaves nothing.
+        let mut all = bytes::BytesMut::new();
+        while let Some(chunk) = body.next().await {
+            all.extend_from_slice(&chunk.map_err(|e| StoreError::Unavailable(format!("upload: {e}")))?);
+        }
+        let n = all.len() as u64;
+        self.objects.lock().insert(key.to_owned(), all.freeze());
+        Ok(n)
+    }
+
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.objects.lock().get(key).cloned())
+        Ok(self.objects.lock().get(key).map(|b| b.to_vec()))
+    }
+
+    async fn open(&self, key: &str) -> Result<Option<BlobObject>, StoreError> {
+        let Some(bytes) = self.objects.lock().get(key).cloned() else { return Ok(None) };
+        let size = bytes.len() as u64;
+        Ok(Some(BlobObject { size, body: Box::pin(futures::stream::once(async move { Ok(bytes) })) }))
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {

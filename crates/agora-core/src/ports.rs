@@ -342,14 +342,67 @@ pub trait RateLimiter: Send + Sync {
     async fn refund(&self, key: &str) -> Result<(), StoreError>;
 }
 
-/// Where export files go.
+/// A stream of bytes coming out of a [`BlobStore`] (or going into one from
+/// a request). An error item ends it.
+pub type ByteStream = futures::stream::BoxStream<'static, Result<bytes::Bytes, std::io::Error>>;
+
+/// A stream of bytes going into a [`BlobStore`]; it may borrow from the
+/// writer (an export generated page by page). An error item ends it, and
+/// the writer then stores nothing.
+pub type UploadStream<'a> = futures::stream::BoxStream<'a, Result<bytes::Bytes, std::io::Error>>;
+
+/// An object being read: its size and its bytes.
+pub struct BlobObject {
+    /// Its length in bytes.
+    pub size: u64,
+    /// Its bytes, in order.
+    pub body: ByteStream,
+}
+
+impl std::fmt::Debug for BlobObject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobObject").field("size", &self.size).finish_non_exhaustive()
+    }
+}
+
+/// Where files go: export files, attachments, product images and what
+/// processors derive from them. Every process that shares a database must
+/// share its blob store (see `object_store_url` in docs/configuration.md).
 #[async_trait]
 pub trait BlobStore: Send + Sync {
-    /// Writes a whole object.
+    /// Writes a whole object held in memory (small objects: a processor's
+    /// result). Replaces what `key` held.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the backend failed.
     async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError>;
+
+    /// Writes an object from a stream, holding at most a few MiB of it in
+    /// memory at a time, and returns how many bytes it wrote.
+    ///
+    /// # Errors
+    /// MUST leave nothing readable under `key` (and no partial upload
+    /// behind) when `body` yields an error or the backend fails: the
+    /// stream's error comes back as [`StoreError::Unavailable`] unless the
+    /// caller recognises its own error first.
+    async fn put_stream(&self, key: &str, body: UploadStream<'_>) -> Result<u64, StoreError>;
+
     /// Reads a whole object, `None` when absent.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the backend failed.
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Opens an object for streaming, `None` when absent.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the backend failed.
+    async fn open(&self, key: &str) -> Result<Option<BlobObject>, StoreError>;
+
     /// Deletes an object; absent is fine.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the backend failed.
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
 }
 

@@ -133,6 +133,12 @@ pub trait Reads: Store {
         self.fetch_all(Query::of::<ProductImage>().eq("product_id", product_id).asc("position").asc("id")).await
     }
 
+    /// The images of these products, ordered by (product, position, id).
+    async fn list_images_of(&self, product_ids: &[ProductId]) -> StoreResult<Vec<ProductImage>> {
+        let q = Query::of::<ProductImage>().any("product_id", product_ids.iter().copied());
+        self.fetch_all(q.asc("product_id").asc("position").asc("id")).await
+    }
+
     /// The warehouse with this id.
     async fn get_warehouse(&self, id: WarehouseId) -> StoreResult<Option<Warehouse>> {
         self.get(id).await

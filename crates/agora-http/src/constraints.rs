@@ -186,6 +186,9 @@ const BODY_RULES: &[(&str, &str, Rule)] = &[
     ("NewConnectionCheck", "target", status!(ConnectionTarget)),
     ("NewExport", "kind", status!(ExportKind)),
     ("NewExport", "format", status!(ExportFormat)),
+    ("NewProductImage", "alt", Rule::Line(0, 500)),
+    ("NewProductImage", "position", Rule::Int(0, 1000)),
+    ("NewDerived", "kind", Rule::OneOf(agora_core::usecases::DERIVED_KINDS)),
 ];
 
 /// A host name with at least one dot (trimmed and lower-cased by the server).
@@ -210,12 +213,13 @@ const EMAIL: &str = concat!(
 /// private addresses are refused unless allowed).
 const ENDPOINT_URL: &str = concat!(
     "^",
-    space!(),
+    // White space that is not a control character: the server refuses
+    // control characters anywhere in a URL, trimmed or not.
+    r"[ \xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]",
     r"*https?://(([A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*|((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9]))",
     r"(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?",
-    r"([/?#][^\s\x00-\x1f\x7f]*)?",
-    space!(),
-    "*$"
+    r"([/?#][^\s\x00-\x1f\x7f-\x9f]*)?",
+    r"[ \xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
 );
 /// A SKU: 1 to 64 characters, none a control character or white space.
 const SKU: &str = concat!("^", solid!(), "+$");
@@ -317,6 +321,18 @@ const LINKS: &[LinkRule] = &[
     ("create_draft", "201", "ReviewDraft", "review_draft", &[("id", BODY_ID)]),
     ("create_quick_reply", "201", "PatchQuickReply", "patch_quick_reply", &[("id", BODY_ID)]),
     ("create_quick_reply", "201", "DeleteQuickReply", "delete_quick_reply", &[("id", BODY_ID)]),
+    ("upload_attachment", "201", "DownloadAttachment", "download_attachment", &[("id", BODY_ID)]),
+    ("upload_attachment", "201", "PutDerived", "put_derived", &[("id", BODY_ID)]),
+    ("upload_attachment", "201", "GetDerived", "get_derived", &[("id", BODY_ID)]),
+    ("create_product", "201", "AddImage", "add_product_image", &[("id", BODY_ID)]),
+    ("add_product_image", "201", "GetImage", "get_image", &[("id", BODY_ID)]),
+    (
+        "add_product_image",
+        "201",
+        "DeleteImage",
+        "delete_product_image",
+        &[("id", "$response.body#/product_id"), ("image_id", BODY_ID)],
+    ),
 ];
 
 /// The JSON Schema keywords of one rule, for a property whose schema is `at`.

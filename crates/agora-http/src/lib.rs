@@ -21,6 +21,7 @@
 
 mod constraints;
 pub mod extract;
+mod files;
 mod middleware;
 mod operations;
 pub mod problem;

@@ -165,6 +165,7 @@ pub fn status_of(e: &AgoraError) -> StatusCode {
         | AgoraError::Conflict { .. }
         | AgoraError::StoreSuspended => StatusCode::CONFLICT,
         AgoraError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+        AgoraError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         AgoraError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         AgoraError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -254,6 +255,7 @@ mod tests {
             AgoraError::MalformedJson("eof".into()),
             AgoraError::IdempotencyKeyMissing,
             AgoraError::IdempotencyKeyReused,
+            AgoraError::PayloadTooLarge,
             AgoraError::OutOfStock("sku".into()),
             AgoraError::InvalidTransition { entity: "order", from: "PAID".into(), to: "CLOSED".into() },
             AgoraError::conflict("dup"),
@@ -262,7 +264,7 @@ mod tests {
             AgoraError::Unavailable("db".into()),
             AgoraError::Internal("bug".into()),
         ];
-        let statuses = [401, 403, 404, 422, 400, 400, 422, 409, 409, 409, 409, 429, 503, 500];
+        let statuses = [401, 403, 404, 422, 400, 400, 422, 413, 409, 409, 409, 409, 429, 503, 500];
         for (e, status) in all.into_iter().zip(statuses) {
             let api = ApiError::from(e.clone());
             assert_eq!(api.status().as_u16(), status, "{e:?}");

@@ -166,6 +166,13 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(crate::webhooks::patch_webhook_endpoint, crate::webhooks::delete_webhook_endpoint))
         .routes(routes!(crate::webhooks::list_webhook_deliveries))
         .routes(routes!(crate::webhooks::retry_webhook_delivery))
+        .routes(routes!(crate::files::upload_attachment))
+        .routes(routes!(crate::files::download_attachment))
+        .routes(routes!(crate::files::put_derived))
+        .routes(routes!(crate::files::get_derived))
+        .routes(routes!(crate::files::add_product_image))
+        .routes(routes!(crate::files::delete_product_image))
+        .routes(routes!(crate::files::get_image))
         .routes(routes!(create_task))
         .routes(routes!(get_task))
         .routes(routes!(list_payouts))
@@ -781,15 +788,7 @@ pub(crate) async fn download_export(
     PathId(id): PathId,
 ) -> R<Response> {
     let file = s.agora.download_export(&actor, ExportId(id)).await?;
-    let mut res = (StatusCode::OK, Body::from(file.bytes)).into_response();
-    let h = res.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(file.content_type));
-    let name: String =
-        file.file_name.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')).collect();
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
-        h.insert(header::CONTENT_DISPOSITION, v);
-    }
-    Ok(res)
+    Ok(crate::files::file_response(file, "private, no-store"))
 }
 
 /// The whole store as the JSON Lines export of `agora export` (super

@@ -17,10 +17,11 @@ pub mod webhooks;
 use std::sync::Arc;
 use std::time::Duration;
 
+use agora_core::reads::Reads;
 use agora_core::secrets::{Argon2Cost, Argon2Passwords};
 use agora_core::{
-    Agora, AgoraConfig, AgoraError, Entropy, OpenMode, OsEntropy, PasswordHasher, Store, StoreHandle, StoreRegistry,
-    SystemClock,
+    Agora, AgoraConfig, AgoraError, Changeset, DeploymentSetting, Entropy, OpenMode, OsEntropy, PasswordHasher, Record,
+    Store, StoreError, StoreHandle, StoreRegistry, SystemClock,
 };
 use anyhow::Context;
 use async_trait::async_trait;
@@ -151,6 +152,68 @@ impl std::fmt::Debug for Runtime {
     }
 }
 
+/// The name of the deployment setting that records where files go.
+pub const OBJECT_STORE_SETTING: &str = "object_store_url";
+
+/// Where this process keeps files: the same place as every other process
+/// on its database. A process without `object_store_url` of its own uses
+/// the location the database records, so an api and a worker started in
+/// different directories (or on different machines sharing a volume) find
+/// each other's files; the first start records its default
+/// (`file://<data_dir>/blobs`, made absolute). A process configured with a
+/// location records it, so the others follow; a change is logged, and the
+/// files already written stay where they were until copied.
+///
+/// # Errors
+/// The store failed.
+pub async fn shared_object_store_url(config: &Config, store: &dyn Store) -> anyhow::Result<String> {
+    let own = config.object_store();
+    // A memory store is one process's own: nothing to share.
+    if store.backend() == "memory" {
+        return Ok(own);
+    }
+    let key = agora_core::schema::Key(vec![agora_core::schema::Value::Text(OBJECT_STORE_SETTING.into())]);
+    let recorded = store.get::<DeploymentSetting, _>(key.clone()).await?;
+    match (&config.object_store_url, &recorded) {
+        (None, Some(r)) => {
+            tracing::info!(object_store = %redact(&r.value), "files go where the database records");
+            return Ok(r.value.clone());
+        }
+        (Some(url), Some(r)) if *url == r.value => return Ok(own),
+        _ => {}
+    }
+    if own.starts_with("memory:") {
+        tracing::warn!(
+            "object_store_url is memory: files are this process's own; other processes on the database cannot read them"
+        );
+        return Ok(own);
+    }
+    if let Some(r) = &recorded {
+        tracing::warn!(from = %redact(&r.value), to = %redact(&own),
+            "object_store_url changes: every process on this database follows; files written before stay at the old location until copied");
+    }
+    let row = Record::DeploymentSetting(DeploymentSetting {
+        name: OBJECT_STORE_SETTING.to_owned(),
+        value: own.clone(),
+        updated_at: time::OffsetDateTime::now_utc(),
+    });
+    let mut cs = Changeset::new();
+    if recorded.is_some() {
+        cs.update(row);
+    } else {
+        cs.insert(row);
+    }
+    match store.apply(cs).await {
+        Ok(()) => Ok(own),
+        // Another process recorded its default first: use that one.
+        Err(StoreError::Duplicate(_)) if config.object_store_url.is_none() => {
+            let r = store.get::<DeploymentSetting, _>(key).await?.context("object_store_url: recorded and gone")?;
+            Ok(r.value)
+        }
+        Err(e) => Err(anyhow::anyhow!("recording object_store_url: {e}")),
+    }
+}
+
 impl Runtime {
     /// Builds everything the configuration describes.
     ///
@@ -184,7 +247,7 @@ impl Runtime {
             tracing::info!(mode = ?config.cutover.mode, secondary = %redact(url), "cutover storage mode");
             secondary = Some(other);
         }
-        let blobs = blobs::open(&config.object_store())?;
+        let blobs = blobs::open(&shared_object_store_url(&config, store.as_ref()).await?)?;
         let redis = match &config.redis_url {
             Some(url) => {
                 let redis_config =
@@ -216,6 +279,7 @@ impl Runtime {
                 metrics::counter!("agora_guard_conflicts_total", "kind" => condition.kind()).increment(1);
             }))
             .config(config.domain.apply(AgoraConfig {
+                max_upload_bytes: config.max_upload_bytes,
                 super_admin_key_hash: Some(secrets.admin_key_hash.clone()),
                 webhook_secret: secrets.webhook_secret.clone(),
                 ..AgoraConfig::default()

@@ -24,6 +24,7 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
     ("0009_refunds", include_str!("../../../migrations/sqlite/0009_refunds.sql")),
     ("0010_webhooks", include_str!("../../../migrations/sqlite/0010_webhooks.sql")),
     ("0011_search", include_str!("../../../migrations/sqlite/0011_search.sql")),
+    ("0012_files", include_str!("../../../migrations/sqlite/0012_files.sql")),
 ];
 
 /// The schema version this build knows.

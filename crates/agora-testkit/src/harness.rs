@@ -124,6 +124,8 @@ pub struct Harness {
     pub receiver: Arc<ScriptedReceiver>,
     /// The store under test.
     pub store: Arc<dyn Store>,
+    /// Its blob store (in memory).
+    pub blobs: Arc<MemoryBlobs>,
     _keep: Box<dyn Any + Send + Sync>,
 }
 
@@ -142,13 +144,15 @@ impl Harness {
     pub fn with_entropy(ts: TestStore, entropy: Arc<dyn Entropy>) -> Self {
         let clock = Arc::new(ManualClock::at_epoch());
         let receiver = Arc::new(ScriptedReceiver::default());
+        let blobs = Arc::new(MemoryBlobs::default());
         let agora = agora_builder(ts.store.clone())
+            .blobs(blobs.clone())
             .clock(clock.clone())
             .entropy(entropy.clone())
             .keyring(agora_core::secrets::Keyring::generate(entropy.as_ref()))
             .webhook_sender(receiver.clone())
             .build();
-        Self { agora, clock, receiver, store: ts.store, _keep: ts.keep_alive }
+        Self { agora, clock, receiver, store: ts.store, blobs, _keep: ts.keep_alive }
     }
 
     /// The super admin.

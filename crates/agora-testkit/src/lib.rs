@@ -29,6 +29,7 @@ pub use race::oversell_race;
 #[macro_export]
 macro_rules! conformance_tests {
     ($factory:path) => {
+        $crate::__scenarios_files!($factory);
         $crate::__scenarios_insights!($factory);
         $crate::__scenarios_jobs!($factory);
         $crate::__scenarios_kpis!($factory);

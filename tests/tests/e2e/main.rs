@@ -3,12 +3,14 @@
 //! end).
 
 mod commerce;
+mod files;
 mod operations;
 mod store_ops;
 mod webhooks;
 
 use agora_e2e::{Backend, spawn_app};
 use commerce::*;
+use files::*;
 use operations::*;
 use store_ops::*;
 use webhooks::*;
@@ -49,6 +51,7 @@ macro_rules! all_scenarios {
             account_erasure_and_security_events_over_http,
             outgoing_webhooks_over_http,
             a_slow_endpoint_holds_back_no_other,
+            files_and_product_images_over_http,
         );
     };
 }

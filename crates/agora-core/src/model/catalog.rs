@@ -82,7 +82,7 @@ pub struct ProductSearch {
 
 /// An image of a product.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Entity)]
-#[entity(table = "product_image", key(id))]
+#[entity(table = "product_image", key(id), deletable)]
 pub struct ProductImage {
     /// Id.
     pub id: ImageId,
@@ -95,6 +95,13 @@ pub struct ProductImage {
     /// Created.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// The uploaded file it shows, when it is one of the store's
+    /// attachments (`url` is then agora's own `/v1/images/{id}`).
+    #[serde(default)]
+    pub attachment_id: Option<AttachmentId>,
+    /// Alternative text.
+    #[serde(default)]
+    pub alt: Option<String>,
 }
 
 /// A stock location of a store.

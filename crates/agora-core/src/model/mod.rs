@@ -4,6 +4,7 @@
 //! nothing here does I/O.
 
 mod catalog;
+mod files;
 mod operations;
 mod orders;
 mod purchasing;
@@ -15,6 +16,7 @@ mod tasks;
 mod webhooks;
 
 pub use catalog::*;
+pub use files::*;
 pub use operations::*;
 pub use orders::*;
 pub use purchasing::*;

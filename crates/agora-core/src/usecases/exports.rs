@@ -2,6 +2,8 @@
 //! blob store, downloaded, and expired by retention. Request, download and
 //! expiry each write an export audit record.
 
+use futures::StreamExt;
+
 use crate::catalogue::Record;
 use crate::changeset::Changeset;
 use crate::error::AgoraError;
@@ -13,6 +15,7 @@ use crate::reads::Reads;
 use crate::state::export_transition;
 use crate::views::*;
 
+use super::files::FileDownload;
 use super::sweeps::SweepReport;
 use super::{Actor, Agora, failed_guard, require_admin};
 
@@ -27,17 +30,6 @@ pub(crate) fn export_view(j: &ExportJob) -> ExportView {
         bytes: j.bytes,
         expires_at: j.expires_at,
     }
-}
-
-/// A downloaded export file.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ExportFile {
-    /// `text/csv` or `application/x-ndjson`.
-    pub content_type: &'static str,
-    /// Suggested file name.
-    pub file_name: String,
-    /// The bytes.
-    pub bytes: Vec<u8>,
 }
 
 fn csv_field(s: &str) -> String {
@@ -123,13 +115,13 @@ impl Agora {
     ///
     /// # Errors
     /// `unauthorized`; `not_found`; `conflict` when it is not ready.
-    pub async fn download_export(&self, actor: &Actor, id: ExportId) -> Result<ExportFile, AgoraError> {
+    pub async fn download_export(&self, actor: &Actor, id: ExportId) -> Result<FileDownload, AgoraError> {
         let job = self.load_export(actor, id).await?;
         if job.status != ExportStatus::Ready {
             return Err(AgoraError::conflict(format!("the export is {}, not ready", job.status)));
         }
         let key = job.blob_key.clone().ok_or_else(|| AgoraError::Internal("ready export without a file".into()))?;
-        let bytes = self.blobs.get(&key).await?.ok_or(AgoraError::NotFound("export file"))?;
+        let object = self.blobs.open(&key).await?.ok_or(AgoraError::NotFound("export file"))?;
         let mut cs = Changeset::new();
         cs.insert(self.export_audit(&job, ExportAction::Downloaded, &actor.masked()));
         self.apply_changeset(cs).await?;
@@ -137,7 +129,13 @@ impl Agora {
             ExportFormat::Csv => ("text/csv", "csv"),
             ExportFormat::Jsonl => ("application/x-ndjson", "jsonl"),
         };
-        Ok(ExportFile { content_type, file_name: format!("{}-{}.{ext}", job.kind, job.id), bytes })
+        Ok(FileDownload {
+            content_type: content_type.to_owned(),
+            bytes: object.size,
+            sha256: None,
+            file_name: Some(format!("{}-{}.{ext}", job.kind, job.id)),
+            body: object.body,
+        })
     }
 
     /// Claims and writes up to `limit` queued exports. A claim is the
@@ -198,66 +196,106 @@ impl Agora {
         Ok(report)
     }
 
+    /// Writes an export's file to the blob store, streamed a page of
+    /// orders at a time (memory stays bounded by one page, whatever the
+    /// store's size).
     async fn write_export(
         &self,
         job: &ExportJob,
         progress: &(dyn Fn(ExportId, i64) + Send + Sync),
     ) -> Result<(i64, i64, String), AgoraError> {
-        let mut out = Vec::new();
-        if job.format == ExportFormat::Csv {
-            out.extend_from_slice(b"id,order_number,user_id,status,amount_minor,pay_amount_minor,currency,created_at,paid_at,shipped_at,received_at,closed_at,close_reason\n");
+        struct Cursor {
+            page: Option<Page>,
+            rows: i64,
+            error: Option<AgoraError>,
         }
-        let mut rows = 0i64;
-        let mut page = Page::first(EXPORT_PAGE);
-        loop {
-            let orders = self.store.list_orders_by_store(job.store_id, None, page).await?;
-            let n = orders.len();
-            let last = orders.last().map(|o| o.id.0);
-            for view in self.order_views(orders).await? {
-                match job.format {
-                    ExportFormat::Jsonl => {
-                        serde_json::to_writer(&mut out, &view).map_err(|e| AgoraError::Internal(e.to_string()))?;
-                        out.push(b'\n');
+        let header: &[u8] = match job.format {
+            ExportFormat::Csv => b"id,order_number,user_id,status,amount_minor,pay_amount_minor,currency,created_at,paid_at,shipped_at,received_at,closed_at,close_reason\n",
+            ExportFormat::Jsonl => b"",
+        };
+        let cursor = std::sync::Arc::new(parking_lot::Mutex::new(Cursor {
+            page: Some(Page::first(EXPORT_PAGE)),
+            rows: 0,
+            error: None,
+        }));
+        let pages = futures::stream::try_unfold(cursor.clone(), |cursor| async move {
+            let Some(page) = cursor.lock().page.take() else { return Ok(None) };
+            match self.export_page(job, page).await {
+                Ok((chunk, n, next)) => {
+                    let rows = {
+                        let mut c = cursor.lock();
+                        c.rows += n;
+                        c.page = next;
+                        c.rows
+                    };
+                    if n > 0 && rows % 10_000 < i64::from(EXPORT_PAGE) {
+                        progress(job.id, rows);
                     }
-                    ExportFormat::Csv => {
-                        let t = |t: Option<time::OffsetDateTime>| {
-                            t.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-                                .unwrap_or_default()
-                        };
-                        let line = [
-                            view.id.to_string(),
-                            csv_field(&view.order_number),
-                            view.user_id.to_string(),
-                            view.status.clone(),
-                            view.amount_minor.to_string(),
-                            view.pay_amount_minor.to_string(),
-                            view.currency.clone(),
-                            t(Some(view.created_at)),
-                            t(view.paid_at),
-                            t(view.shipped_at),
-                            t(view.received_at),
-                            t(view.closed_at),
-                            view.close_reason.clone().unwrap_or_default(),
-                        ]
-                        .join(",");
-                        out.extend_from_slice(line.as_bytes());
-                        out.push(b'\n');
-                    }
+                    Ok(Some((bytes::Bytes::from(chunk), cursor)))
                 }
-                rows += 1;
+                Err(e) => {
+                    cursor.lock().error = Some(e);
+                    Err(std::io::Error::other("reading the orders failed"))
+                }
             }
-            if rows > 0 && rows % 10_000 < EXPORT_PAGE as i64 {
-                progress(job.id, rows);
-            }
-            match last {
-                Some(id) if n == EXPORT_PAGE as usize => page.before = Some(id),
-                _ => break,
+        });
+        let body = futures::stream::once(async move { Ok(bytes::Bytes::from_static(header)) }).chain(pages);
+        let key = format!("exports/{}/{}.{}", job.store_id, job.id, job.format);
+        let written = self.blobs.put_stream(&key, Box::pin(body)).await;
+        let mut c = cursor.lock();
+        if let Some(e) = c.error.take() {
+            return Err(e);
+        }
+        let bytes = written?;
+        Ok((c.rows, i64::try_from(bytes).unwrap_or(i64::MAX), key))
+    }
+
+    /// One page of an export: its bytes, its row count and the next page.
+    async fn export_page(&self, job: &ExportJob, mut page: Page) -> Result<(Vec<u8>, i64, Option<Page>), AgoraError> {
+        let orders = self.store.list_orders_by_store(job.store_id, None, page).await?;
+        let n = orders.len();
+        let last = orders.last().map(|o| o.id.0);
+        let mut out = Vec::new();
+        for view in self.order_views(orders).await? {
+            match job.format {
+                ExportFormat::Jsonl => {
+                    serde_json::to_writer(&mut out, &view).map_err(|e| AgoraError::Internal(e.to_string()))?;
+                    out.push(b'\n');
+                }
+                ExportFormat::Csv => {
+                    let t = |t: Option<time::OffsetDateTime>| {
+                        t.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+                            .unwrap_or_default()
+                    };
+                    let line = [
+                        view.id.to_string(),
+                        csv_field(&view.order_number),
+                        view.user_id.to_string(),
+                        view.status.clone(),
+                        view.amount_minor.to_string(),
+                        view.pay_amount_minor.to_string(),
+                        view.currency.clone(),
+                        t(Some(view.created_at)),
+                        t(view.paid_at),
+                        t(view.shipped_at),
+                        t(view.received_at),
+                        t(view.closed_at),
+                        view.close_reason.clone().unwrap_or_default(),
+                    ]
+                    .join(",");
+                    out.extend_from_slice(line.as_bytes());
+                    out.push(b'\n');
+                }
             }
         }
-        let key = format!("exports/{}/{}.{}", job.store_id, job.id, job.format);
-        let bytes = out.len() as i64;
-        self.blobs.put(&key, out).await?;
-        Ok((rows, bytes, key))
+        let next = match last {
+            Some(id) if n == EXPORT_PAGE as usize => {
+                page.before = Some(id);
+                Some(page)
+            }
+            _ => None,
+        };
+        Ok((out, n as i64, next))
     }
 
     /// Deletes the files of READY exports past `expires_at`, marks them

@@ -5,6 +5,7 @@
 mod catalog;
 mod events;
 mod exports;
+mod files;
 mod flags;
 mod insights;
 mod kpis;
@@ -30,7 +31,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-pub use exports::ExportFile;
+pub use files::{DERIVED_KINDS, FileDownload, MAX_CONTENT_TYPE, MAX_DERIVED_BYTES, MAX_PRODUCT_IMAGES};
 pub use kpis::{KPI_JOB, MAX_KPI_DAYS, day_key, parse_day};
 pub use lifecycle::{MAX_FLAG_NAMES, PLANS};
 pub use orders::{MAX_LINES, MAX_QTY, PlacedOrder};
@@ -123,6 +124,8 @@ pub struct AgoraConfig {
     pub webhook_delivery_retention: Duration,
     /// Attempts of a use case whose guard lost a race before it gives up.
     pub max_attempts: u32,
+    /// Largest attachment accepted, in bytes.
+    pub max_upload_bytes: u64,
 }
 
 impl Default for AgoraConfig {
@@ -139,6 +142,7 @@ impl Default for AgoraConfig {
             security_event_retention: Duration::days(90),
             webhook_delivery_retention: Duration::days(30),
             max_attempts: 64,
+            max_upload_bytes: 10 * 1024 * 1024,
         }
     }
 }
@@ -295,6 +299,11 @@ impl Agora {
             guard_observer: None,
             config: AgoraConfig::default(),
         }
+    }
+
+    /// The largest attachment accepted, in bytes.
+    pub fn max_upload_bytes(&self) -> u64 {
+        self.config.max_upload_bytes
     }
 
     /// The name of the store's backend (`memory`, `sqlite`, `postgres`).

@@ -269,9 +269,113 @@ pub struct ProductView {
     pub currency: String,
     /// Variants.
     pub variants: Vec<VariantView>,
+    /// Images, by position.
+    #[serde(default)]
+    pub images: Vec<ImageView>,
     /// Created.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+}
+
+/// An image in a product view.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ImageView {
+    /// Id.
+    pub id: Uuid,
+    /// Where it is served (`/v1/images/{id}` for an uploaded image: public
+    /// while the product is active).
+    pub url: String,
+    /// Alternative text.
+    pub alt: Option<String>,
+    /// Sort position (lowest first).
+    pub position: i32,
+}
+
+/// `POST /v1/products/{id}/images` body.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewProductImage {
+    /// An attachment of the product's store whose content type is `image/*`.
+    pub attachment_id: Uuid,
+    /// Alternative text, at most 500 characters.
+    pub alt: Option<String>,
+    /// Sort position 0..=1000 (default: after the last image).
+    pub position: Option<i32>,
+}
+
+/// A product's image, as created.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ProductImageView {
+    /// Id.
+    pub id: Uuid,
+    /// The product.
+    pub product_id: Uuid,
+    /// The attachment it shows.
+    pub attachment_id: Option<Uuid>,
+    /// Where it is served.
+    pub url: String,
+    /// Alternative text.
+    pub alt: Option<String>,
+    /// Sort position.
+    pub position: i32,
+    /// Created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// An uploaded file (`POST /v1/stores/{id}/attachments`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct AttachmentView {
+    /// Id.
+    pub id: Uuid,
+    /// The store.
+    pub store_id: Uuid,
+    /// The `Content-Type` it was uploaded with.
+    pub content_type: String,
+    /// Its length.
+    pub bytes: i64,
+    /// Lower-case hex SHA-256 of its bytes.
+    pub sha256: String,
+    /// Uploaded.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// `POST /v1/attachments/{id}/derived` body: a processor's result.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewDerived {
+    /// What kind of result: `ocr`.
+    pub kind: String,
+    /// The result, a JSON object.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub content: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A processor's result stored beside an attachment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct DerivedView {
+    /// The attachment.
+    pub attachment_id: Uuid,
+    /// What kind of result.
+    pub kind: String,
+    /// The result.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub content: serde_json::Map<String, serde_json::Value>,
+    /// 1 for the first result, one more for every replacement.
+    pub version: i64,
+    /// First stored.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// Last replaced.
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
 }
 
 /// `POST /v1/stores/{id}/warehouses` body.

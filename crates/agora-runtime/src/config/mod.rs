@@ -309,9 +309,13 @@ pub struct Config {
     pub migrate: bool,
     /// Where generated secrets live (and files, by default).
     pub data_dir: PathBuf,
-    /// Where export files go: `file://DIR` or `memory:` (default
-    /// `file://<data_dir>/blobs`).
+    /// Where attachments, images and export files go: `file://DIR`,
+    /// `memory:` or `s3://BUCKET[/PREFIX]`. Unset: the location the
+    /// database records (every process on it uses the same), or on first
+    /// start `file://<data_dir>/blobs` made absolute and recorded.
     pub object_store_url: Option<String>,
+    /// Largest attachment, in bytes.
+    pub max_upload_bytes: u64,
     /// The api.
     pub http: HttpConfig,
     /// The job scheduler.
@@ -348,6 +352,7 @@ impl Default for Config {
             migrate: true,
             data_dir: PathBuf::from("."),
             object_store_url: None,
+            max_upload_bytes: 10 * 1024 * 1024,
             http: HttpConfig::default(),
             jobs: JobsConfig::default(),
             log: LogConfig::default(),
@@ -378,6 +383,7 @@ impl std::fmt::Debug for Config {
             .field("migrate", &self.migrate)
             .field("data_dir", &self.data_dir)
             .field("object_store_url", &redact(&self.object_store_url))
+            .field("max_upload_bytes", &self.max_upload_bytes)
             .field("http", &self.http)
             .field("jobs", &self.jobs)
             .field("log", &self.log)
@@ -417,6 +423,7 @@ const KEYS: &[(&str, Kind)] = &[
     ("migrate", T),
     ("data_dir", T),
     ("object_store_url", T),
+    ("max_upload_bytes", N),
     ("http.request_timeout_ms", N),
     ("http.rate_limit_per_minute", N),
     ("http.trust_forwarded_for", T),
@@ -597,6 +604,9 @@ impl Config {
                 "http.header_read_timeout_ms and http.max_connections: at least 1".into(),
             ));
         }
+        if self.max_upload_bytes == 0 {
+            return Err(ConfigError::Invalid("max_upload_bytes: at least 1".into()));
+        }
         if self.postgres.max_group == 0 || self.postgres.max_connections == 0 {
             return Err(ConfigError::Invalid("postgres.max_group and postgres.max_connections: at least 1".into()));
         }
@@ -608,11 +618,17 @@ impl Config {
         self.jobs.run.split(',').map(str::trim).filter(|j| !j.is_empty()).map(str::to_owned).collect()
     }
 
-    /// Where export files go: `object_store_url`, or `<data_dir>/blobs`.
+    /// Where files go by this process's own settings: `object_store_url`,
+    /// or `file://<data_dir>/blobs` with the directory made absolute (so
+    /// the URL means the same from any working directory).
     pub fn object_store(&self) -> String {
         match &self.object_store_url {
             Some(url) => url.clone(),
-            None => format!("file://{}", self.data_dir.join("blobs").display()),
+            None => {
+                let dir = self.data_dir.join("blobs");
+                let dir = std::path::absolute(&dir).unwrap_or(dir);
+                format!("file://{}", dir.display())
+            }
         }
     }
 }

@@ -19,7 +19,11 @@ fn defaults_match_the_contract() {
     assert!(c.worker && c.migrate);
     assert_eq!(c.job_interval_ms, 1000);
     assert!(c.redis_url.is_none());
-    assert_eq!(c.object_store(), "file://./blobs");
+    // The contract's file://./blobs, made absolute so it names one place
+    // whatever directory a later read of it is made from.
+    let cwd = std::env::current_dir().unwrap();
+    assert_eq!(c.object_store(), format!("file://{}", cwd.join("blobs").display()));
+    assert_eq!(c.max_upload_bytes, 10 * 1024 * 1024);
     assert_eq!(c.postgres.max_group, 64);
     assert!(!c.http.trust_forwarded_for);
 }

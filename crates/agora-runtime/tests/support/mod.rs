@@ -814,6 +814,8 @@ pub async fn seed_flags_and_image(
         url: "https://img.example/1.png".into(),
         position: 0,
         created_at: t,
+        attachment_id: None,
+        alt: None,
     }))
     .insert(Record::Flag(old))
     .insert(Record::Flag(flag(t - Duration::hours(1), FlagStatus::Open)))

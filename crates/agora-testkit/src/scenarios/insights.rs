@@ -43,6 +43,8 @@ async fn add_image(h: &Harness, product: Uuid) {
         url: "https://img.example/p.png".into(),
         position: 0,
         created_at: h.clock.now(),
+        attachment_id: None,
+        alt: None,
     });
     h.store.apply(cs).await.unwrap();
 }

@@ -169,12 +169,13 @@ pub async fn export_lifecycle_csv_and_jsonl(ts: TestStore) {
     assert_eq!(ready.expires_at, Some(h.clock.now() + Duration::days(7)));
     let file = h.agora.download_export(&s.admin, ExportId(job.id)).await.unwrap();
     assert_eq!(file.content_type, "text/csv");
-    assert_eq!(file.bytes.len() as i64, ready.bytes);
-    let text = String::from_utf8(file.bytes).unwrap();
+    assert_eq!(file.bytes as i64, ready.bytes);
+    let text = String::from_utf8(super::read_all(file).await).unwrap();
+    assert_eq!(text.len() as i64, ready.bytes);
     assert_eq!(text.lines().count(), 4, "header + 3 rows");
     assert!(text.starts_with("id,order_number"));
     let lines = h.agora.download_export(&s.admin, ExportId(jsonl.id)).await.unwrap();
-    for line in String::from_utf8(lines.bytes).unwrap().lines() {
+    for line in String::from_utf8(super::read_all(lines).await).unwrap().lines() {
         let o: OrderView = serde_json::from_str(line).unwrap();
         assert_eq!(o.store_id, s.id.0);
     }

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use crate::harness::{Customer, Harness, StoreFixture, TestStore};
 
+mod files;
 mod insights;
 mod jobs;
 mod kpis;
@@ -24,6 +25,7 @@ mod stores;
 mod support;
 mod webhooks;
 
+pub use files::*;
 pub use insights::*;
 pub use jobs::*;
 pub use kpis::*;
@@ -137,6 +139,27 @@ async fn qualified_task(h: &Harness, s: &StoreFixture, v: Uuid, n: usize, suspic
 /// use case writes images yet).
 /// Whether an audit key is one a fixture's setup writes (its admin key,
 /// its products' stock), not the change a scenario is about.
+/// Uploads `bytes` as an attachment of `s` (its admin), in three chunks.
+pub(crate) async fn upload(h: &Harness, s: &StoreFixture, content_type: &str, bytes: Vec<u8>) -> AttachmentView {
+    h.agora.upload_attachment(&s.admin, s.id, content_type, Some(bytes.len() as u64), chunked(bytes, 3)).await.unwrap()
+}
+
+/// `bytes` as a stream of `parts` chunks.
+pub(crate) fn chunked(bytes: Vec<u8>, parts: usize) -> ByteStream {
+    use futures::StreamExt;
+    let size = bytes.len().div_ceil(parts.max(1)).max(1);
+    let chunks: Vec<Result<bytes::Bytes, std::io::Error>> =
+        bytes.chunks(size).map(|c| Ok(bytes::Bytes::copy_from_slice(c))).collect();
+    futures::stream::iter(chunks).boxed()
+}
+
+/// Everything a file download streams, collected.
+pub(crate) async fn read_all(file: FileDownload) -> Vec<u8> {
+    use futures::TryStreamExt;
+    let chunks: Vec<bytes::Bytes> = file.body.try_collect().await.unwrap();
+    chunks.concat()
+}
+
 pub(crate) fn is_fixture_audit(key: &str) -> bool {
     key == "admin_key.created" || key.starts_with("inventory:")
 }
@@ -155,8 +178,21 @@ pub(crate) async fn populate_every_table(h: &Harness, s: &StoreFixture) {
         url: "https://img.example/1.png".into(),
         position: 0,
         created_at: h.clock.now(),
+        attachment_id: None,
+        alt: None,
+    });
+    cs.insert(DeploymentSetting {
+        name: "object_store_url".into(),
+        value: "file:///srv/agora/blobs".into(),
+        updated_at: h.clock.now(),
     });
     h.store.apply(cs).await.unwrap();
+    let png = upload(h, s, "image/png", b"\x89PNG every table".to_vec()).await;
+    let image = NewProductImage { attachment_id: png.id, alt: Some("front".into()), position: None };
+    h.agora.add_product_image(&s.admin, ProductId(p.id), image).await.unwrap();
+    let ocr =
+        NewDerived { kind: "ocr".into(), content: serde_json::json!({"text": "PNG"}).as_object().unwrap().clone() };
+    h.agora.put_derived(&admin, AttachmentId(png.id), ocr).await.unwrap();
     let (owner, task) = qualified_task(h, s, v, 1, true).await;
     let flag = NewFlag { reason: "other".into(), note: Some("every table".into()) };
     h.agora.create_flag(&s.admin, OrderId(task.order_id), flag).await.unwrap();
