@@ -19,7 +19,8 @@ use crate::problem::{ApiError, Problem};
 use crate::routes::{Created, R, created};
 
 /// A stored file as a response: its type, length and digest as headers,
-/// its bytes streamed from the blob store.
+/// its bytes streamed from the blob store. Whatever it holds, a browser
+/// opening it directly runs nothing from it (`sandbox` policy, `nosniff`).
 pub(crate) fn file_response(file: FileDownload, cache: &'static str) -> Response {
     let body = Body::from_stream(file.body);
     let mut res = (StatusCode::OK, body).into_response();
@@ -32,6 +33,7 @@ pub(crate) fn file_response(file: FileDownload, cache: &'static str) -> Response
     // Stored files are served as they are: never sniffed into something
     // a browser would run.
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox; default-src 'none'"));
     if let Some(sha) = &file.sha256
         && let Ok(v) = HeaderValue::from_str(&format!("\"{sha}\""))
     {
@@ -65,9 +67,14 @@ pub(crate) async fn upload_attachment(
 ) -> R<Created<AttachmentView>> {
     let body = Arc::new(tokio::sync::Mutex::new(body.into_data_stream()));
     let result = upload(&s, &actor, StoreId(id), &headers, body.clone()).await;
-    if result.is_err() {
-        // Read what the client is still sending (within bounds) before
-        // answering, so it gets the answer instead of a reset connection.
+    // Read what the client is still sending (within bounds) before
+    // answering, so it gets the answer instead of a reset connection; a
+    // client that waits for `100 Continue` is not invited to send at all.
+    let waits_for_continue = headers
+        .get(header::EXPECT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
+    if result.is_err() && !waits_for_continue {
         linger(&body, s.agora.max_upload_bytes()).await;
     }
     Ok(created(result?))
@@ -123,7 +130,9 @@ pub(crate) async fn download_attachment(
     Caller(actor): Caller,
     PathId(id): PathId,
 ) -> R<Response> {
-    let file = s.agora.download_attachment(&actor, AttachmentId(id)).await?;
+    let mut file = s.agora.download_attachment(&actor, AttachmentId(id)).await?;
+    // Saved, not shown: an uploaded HTML page never renders in the api's origin.
+    file.file_name = Some(format!("attachment-{id}"));
     Ok(file_response(file, "private, no-store"))
 }
 

@@ -170,7 +170,11 @@ impl BlobStore for ObjectBlobs {
             let _ = self.inner.delete(&ObjectPath::from(key)).await;
             return Err(StoreError::Unavailable(format!("blob store: {e}")));
         }
-        self.narrow_local(key)?;
+        if let Err(e) = self.narrow_local(key) {
+            // Not left readable by others, nor at all.
+            let _ = self.inner.delete(&ObjectPath::from(key)).await;
+            return Err(e);
+        }
         Ok(written)
     }
 

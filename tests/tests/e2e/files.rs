@@ -38,6 +38,8 @@ pub async fn files_and_product_images_over_http(app: TestApp) {
     assert_eq!(back.header("content-type"), Some("image/png"));
     assert_eq!(back.header("etag"), Some(format!("\"{}\"", a["sha256"].as_str().unwrap()).as_str()));
     assert_eq!(back.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(back.header("content-security-policy"), Some("sandbox; default-src 'none'"));
+    assert!(back.header("content-disposition").is_some_and(|d| d.starts_with("attachment;")), "saved, not shown");
     let raw = app.request(Method::GET, &format!("/v1/attachments/{id}"), Some(&shop.key)).send().await.unwrap();
     assert_eq!(raw.bytes().await.unwrap().to_vec(), bytes, "byte for byte");
     app.get(&format!("/v1/attachments/{id}"), Some(&other.key)).await.expect_problem(404, "not_found");

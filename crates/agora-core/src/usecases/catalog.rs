@@ -34,7 +34,7 @@ fn suspended(e: &StoreError) -> bool {
 
 /// `store_suspended` for a changeset that failed on the store's status,
 /// else the error as it is.
-fn suspended_or(e: StoreError) -> AgoraError {
+pub(crate) fn suspended_or(e: StoreError) -> AgoraError {
     if suspended(&e) { AgoraError::StoreSuspended } else { e.into() }
 }
 

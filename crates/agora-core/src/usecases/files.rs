@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 use crate::catalogue::Record;
 use crate::changeset::{Changeset, Guard};
 use crate::error::{AgoraError, StoreError};
+use crate::guards;
 use crate::ids::*;
 use crate::model::*;
 use crate::ports::ByteStream;
@@ -30,6 +31,7 @@ use crate::schema::Value;
 use crate::validate::Validator;
 use crate::views::*;
 
+use super::catalog::suspended_or;
 use super::{Actor, Agora, failed_guard, require_admin, require_super};
 
 /// Longest `Content-Type` accepted for an attachment.
@@ -102,6 +104,15 @@ fn is_media_type(ct: &str) -> bool {
     ok && ct.len() <= MAX_CONTENT_TYPE && ct.bytes().all(|b| (0x20..0x7f).contains(&b))
 }
 
+/// Image types served publicly as product images: raster formats a
+/// browser cannot run script from (an SVG could).
+const RASTER_IMAGES: &[&str] = &["image/png", "image/jpeg", "image/gif", "image/webp", "image/avif"];
+
+fn is_raster_image(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    RASTER_IMAGES.contains(&essence.as_str())
+}
+
 /// What the hashing wrapper saw of an upload.
 #[derive(Default)]
 struct UploadTally {
@@ -142,8 +153,9 @@ impl Agora {
     /// byte is read.
     ///
     /// # Errors
-    /// `unauthorized`; `not_found`; `validation` (a content type that is
-    /// not a media type, an upload that ended early); `payload_too_large`
+    /// `unauthorized`; `not_found`; `store_suspended`; `validation` (a
+    /// content type that is not a media type, an upload that ended early);
+    /// `payload_too_large`
     /// above [`crate::AgoraConfig::max_upload_bytes`]; `unavailable` when
     /// the blob store failed. None of them leaves a row or an object.
     pub async fn upload_attachment(
@@ -163,7 +175,8 @@ impl Agora {
         if declared_len.is_some_and(|n| n > max) {
             return Err(AgoraError::PayloadTooLarge);
         }
-        self.store.get_store(store_id).await?.ok_or(AgoraError::NotFound("store"))?;
+        // A suspended store takes no writes (its admins still read).
+        self.trading_store(store_id).await?;
         let id = AttachmentId(self.new_uuid());
         let key = format!("attachments/{store_id}/{id}");
         let tally = Arc::new(Mutex::new(UploadTally::default()));
@@ -193,13 +206,14 @@ impl Agora {
             "content_type": attachment.content_type, "bytes": attachment.bytes, "sha256": attachment.sha256,
         });
         let mut cs = Changeset::new();
+        cs.guard(guards::store_is_active(store_id));
         cs.insert(Record::Attachment(attachment.clone()));
         cs.insert(self.event(store_id, "attachment", id.0, "attachment.created", payload));
         if let Err(e) = self.apply_changeset(cs).await {
             // The row is not there, so neither should its bytes be; if this
             // delete fails too, the object is one no row names, never served.
             let _ = self.blobs.delete(&key).await;
-            return Err(e.into());
+            return Err(suspended_or(e));
         }
         Ok(attachment_view(&attachment))
     }
@@ -259,11 +273,12 @@ impl Agora {
                 .pop();
             let now = self.now();
             let version = existing.as_ref().map_or(1, |d| d.version + 1);
-            // A fresh key per version: the object a reader may be reading
-            // is not overwritten, and a lost race leaves the winner's.
-            // Not under the attachment's own key: on a local directory that
-            // key is a file, which cannot also be a directory.
-            let key = format!("derived/{}/{}/{}-{}.json", a.store_id, id, req.kind, version);
+            // A fresh key per attempt (two racing writers compute the same
+            // version): the object a reader may be reading is never
+            // overwritten, and the loser deletes only its own. Not under the
+            // attachment's key: on a local directory that key is a file,
+            // which cannot also be a directory.
+            let key = format!("derived/{}/{}/{}-{}-{}.json", a.store_id, id, req.kind, version, self.new_uuid());
             self.blobs.put(&key, content.clone()).await?;
             let row = AttachmentDerived {
                 id: existing.as_ref().map_or_else(|| DerivedId(self.new_uuid()), |d| d.id),
@@ -292,8 +307,10 @@ impl Agora {
             cs.insert(self.event(a.store_id, "attachment", id.0, &kind, payload));
             match self.apply_changeset(cs).await {
                 Ok(()) => {
+                    // Committed: a failed cleanup leaves an object no row
+                    // names (never served), not a failed request.
                     if let Some(old) = existing {
-                        self.blobs.delete(&old.blob_key).await?;
+                        let _ = self.blobs.delete(&old.blob_key).await;
                     }
                     return Ok(DerivedView {
                         attachment_id: id.0,
@@ -305,7 +322,7 @@ impl Agora {
                     });
                 }
                 Err(e) => {
-                    self.blobs.delete(&key).await?;
+                    let _ = self.blobs.delete(&key).await;
                     if failed_guard(&e).is_some() || matches!(e, StoreError::Duplicate(_)) {
                         continue;
                     }
@@ -349,8 +366,8 @@ impl Agora {
     /// product's views and is served at its `url`.
     ///
     /// # Errors
-    /// `unauthorized`; `not_found`; `validation` (not an image of this
-    /// store, bad alt or position, too many images).
+    /// `unauthorized`; `not_found`; `store_suspended`; `validation` (not a
+    /// raster image of this store, bad alt or position, too many images).
     pub async fn add_product_image(
         &self,
         actor: &Actor,
@@ -372,8 +389,11 @@ impl Agora {
             .await?
             .filter(|a| a.store_id == product.store_id)
             .ok_or_else(|| AgoraError::validation("attachment_id", "no attachment of this store has this id"))?;
-        if !attachment.content_type.to_ascii_lowercase().starts_with("image/") {
-            return Err(AgoraError::validation("attachment_id", "the attachment is not an image"));
+        if !is_raster_image(&attachment.content_type) {
+            return Err(AgoraError::validation(
+                "attachment_id",
+                "the attachment is not a PNG, JPEG, GIF, WebP or AVIF image",
+            ));
         }
         let existing = self.store.list_images(product_id).await?;
         if existing.len() >= MAX_PRODUCT_IMAGES {
@@ -393,9 +413,10 @@ impl Agora {
         };
         let payload = serde_json::json!({"image_id": id, "attachment_id": attachment.id, "position": position});
         let mut cs = Changeset::new();
+        cs.guard(guards::store_is_active(product.store_id));
         cs.insert(Record::Image(image.clone()));
         cs.insert(self.event(product.store_id, "product", product_id.0, "product.image_added", payload));
-        self.apply_changeset(cs).await?;
+        self.apply_changeset(cs).await.map_err(suspended_or)?;
         Ok(product_image_view(&image))
     }
 
@@ -403,7 +424,7 @@ impl Agora {
     /// `product.image_removed` event. The attachment stays.
     ///
     /// # Errors
-    /// `unauthorized`; `not_found`.
+    /// `unauthorized`; `not_found`; `store_suspended`.
     pub async fn delete_product_image(
         &self,
         actor: &Actor,
@@ -419,13 +440,14 @@ impl Agora {
             .ok_or(AgoraError::NotFound("image"))?;
         let payload = serde_json::json!({"image_id": image.id, "attachment_id": image.attachment_id});
         let mut cs = Changeset::new();
+        cs.guard(guards::store_is_active(product.store_id));
         cs.delete::<ProductImage>(image.id);
         cs.insert(self.event(product.store_id, "product", product_id.0, "product.image_removed", payload));
         match self.apply_changeset(cs).await {
             Ok(()) => Ok(()),
             // Removed by a concurrent request: the outcome asked for.
             Err(StoreError::Missing(_)) => Err(AgoraError::NotFound("image")),
-            Err(e) => Err(e.into()),
+            Err(e) => Err(suspended_or(e)),
         }
     }
 

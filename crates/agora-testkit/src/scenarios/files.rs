@@ -14,7 +14,7 @@ use crate::harness::{Harness, TestStore};
 crate::__scenario_list!($ __scenarios_files:
     attachments_round_trip_with_their_digest, failed_or_oversized_uploads_leave_nothing,
     an_attachment_whose_object_is_gone_is_not_found, ocr_results_are_stored_beside_the_file,
-    product_images_show_in_views_and_are_served_while_active,
+    product_images_show_in_views_and_are_served_while_active, a_suspended_store_writes_no_files,
 );
 
 fn sha_hex(bytes: &[u8]) -> String {
@@ -187,6 +187,9 @@ pub async fn product_images_show_in_views_and_are_served_while_active(ts: TestSt
     // Not an image, not this store's, not a known attachment, bad fields.
     let pdf = upload(&h, &s, "application/pdf", body(10)).await;
     assert_eq!(code(h.agora.add_product_image(&s.admin, pid, add(pdf.id, None, None)).await), "validation");
+    // An SVG can carry script: never a public product image.
+    let svg = upload(&h, &s, "image/svg+xml", b"<svg onload='alert(1)'/>".to_vec()).await;
+    assert_eq!(code(h.agora.add_product_image(&s.admin, pid, add(svg.id, None, None)).await), "validation");
     let foreign = upload(&h, &other, "image/png", body(10)).await;
     assert_eq!(code(h.agora.add_product_image(&s.admin, pid, add(foreign.id, None, None)).await), "validation");
     assert_eq!(code(h.agora.add_product_image(&s.admin, pid, add(Uuid::now_v7(), None, None)).await), "validation");
@@ -206,4 +209,25 @@ pub async fn product_images_show_in_views_and_are_served_while_active(ts: TestSt
     assert_eq!(view.images.iter().map(|i| i.id).collect::<Vec<_>>(), [img1.id, third.id]);
     assert!(h.agora.download_attachment(&s.admin, AttachmentId(back.id)).await.is_ok());
     assert_eq!(event_kinds(&h, p.id).await.iter().filter(|k| k.starts_with("product.image")).count(), 4);
+}
+
+/// A suspended store takes no uploads and no image changes (409
+/// `store_suspended`); its admins still read its files.
+pub async fn a_suspended_store_writes_no_files(ts: TestStore) {
+    let (h, s) = setup(ts).await;
+    let (p, _) = h.product(&s, "SUSP-IMG", 500, 1).await;
+    let a = upload(&h, &s, "image/png", body(100)).await;
+    let add = NewProductImage { attachment_id: a.id, alt: None, position: None };
+    let img = h.agora.add_product_image(&s.admin, ProductId(p.id), add.clone()).await.unwrap();
+    let sa = h.super_admin().await;
+    let suspend = StorePatch { status: Some("suspended".into()), ..Default::default() };
+    h.agora.patch_store(&sa, s.id, suspend, None).await.unwrap();
+    let before = (attachment_rows(&h).await, h.blobs.keys().len());
+    let r = h.agora.upload_attachment(&s.admin, s.id, "image/png", Some(3), chunked(b"png".to_vec(), 1)).await;
+    assert_eq!(code(r), "store_suspended");
+    assert_eq!((attachment_rows(&h).await, h.blobs.keys().len()), before, "nothing stored");
+    assert_eq!(code(h.agora.add_product_image(&s.admin, ProductId(p.id), add).await), "store_suspended");
+    assert_eq!(code(h.agora.delete_product_image(&s.admin, ProductId(p.id), ImageId(img.id)).await), "store_suspended");
+    assert!(h.agora.download_attachment(&s.admin, AttachmentId(a.id)).await.is_ok());
+    assert_eq!(code(h.agora.product_image_file(&Actor::Anonymous, ImageId(img.id)).await), "not_found");
 }
