@@ -595,6 +595,10 @@ impl Agora {
     }
 
     /// Writes what an attempt got back; see the module documentation.
+    /// Fan-out and edits move the endpoint's version while a request is
+    /// out: as long as the delivery itself is as it was, the answer is
+    /// recorded against the endpoint as it is now, so an answer is lost
+    /// (and the delivery sent again) only when the process dies.
     async fn record_attempt(
         &self,
         e: &WebhookEndpoint,
@@ -602,6 +606,32 @@ impl Agora {
         answer: &WebhookAnswer,
         gone: bool,
     ) -> Result<WebhookDeliveryView, AgoraError> {
+        let settled_elsewhere =
+            || AgoraError::Conflict { message: "the delivery was settled by someone else".into(), retry_after: None };
+        let mut endpoint = e.clone();
+        for _ in 0..self.config.max_attempts {
+            match self.try_record_attempt(&endpoint, d, answer, gone).await {
+                Err(err) if failed_guard(&err).is_some() => {
+                    let now_d = self.store.get::<WebhookDelivery, _>(d.id).await?;
+                    if !now_d.is_some_and(|n| n.status == d.status && n.attempts == d.attempts) {
+                        return Err(settled_elsewhere());
+                    }
+                    endpoint = self.store.get::<WebhookEndpoint, _>(e.id).await?.ok_or_else(settled_elsewhere)?;
+                }
+                Err(err) => return Err(err.into()),
+                Ok(view) => return Ok(view),
+            }
+        }
+        Err(super::too_contended())
+    }
+
+    async fn try_record_attempt(
+        &self,
+        e: &WebhookEndpoint,
+        d: &WebhookDelivery,
+        answer: &WebhookAnswer,
+        gone: bool,
+    ) -> Result<WebhookDeliveryView, crate::error::StoreError> {
         let now = self.now();
         let attempts = d.attempts + 1;
         let (last_status, last_error) = match answer {
@@ -671,13 +701,7 @@ impl Agora {
             }));
         }
         cs.update(Record::WebhookEndpoint(endpoint));
-        match self.apply_changeset(cs).await {
-            Ok(()) => Ok(delivery_view(&next)),
-            Err(err) if failed_guard(&err).is_some() => Err(AgoraError::Conflict {
-                message: "the delivery was settled by someone else".into(),
-                retry_after: None,
-            }),
-            Err(err) => Err(err.into()),
-        }
+        self.apply_changeset(cs).await?;
+        Ok(delivery_view(&next))
     }
 }
