@@ -39,6 +39,17 @@ pub(crate) fn suspended_or(e: StoreError) -> AgoraError {
 }
 
 impl Agora {
+    /// `not_found` unless `actor` may list the store's products: its admins
+    /// while it exists, anyone else while it trades.
+    async fn listable_by(&self, actor: &Actor, store_id: StoreId) -> Result<(), AgoraError> {
+        let visible = if actor.administers(store_id) {
+            self.store.get_store(store_id).await?.is_some()
+        } else {
+            self.publicly_visible(store_id).await?
+        };
+        if visible { Ok(()) } else { Err(AgoraError::NotFound("store")) }
+    }
+
     /// Builds product views with availability, for several products at once
     /// (four reads however many products: no N+1).
     pub(crate) async fn product_views(&self, products: Vec<Product>) -> Result<Vec<ProductView>, AgoraError> {
@@ -225,14 +236,7 @@ impl Agora {
         q: &ListQuery,
     ) -> Result<ListPage<ProductView>, AgoraError> {
         let page = product_list_page(q)?;
-        let visible = if actor.administers(store_id) {
-            self.store.get_store(store_id).await?.is_some()
-        } else {
-            self.publicly_visible(store_id).await?
-        };
-        if !visible {
-            return Err(AgoraError::NotFound("store"));
-        }
+        self.listable_by(actor, store_id).await?;
         let products = self.store.list_products(store_id, Some(ProductStatus::Active), page).await?;
         let next = next_cursor(&products, &page, |p| p.id.0);
         Ok(ListPage { items: self.product_views(products).await?, next_cursor: next })
@@ -471,14 +475,7 @@ impl Agora {
         list: &ListQuery,
     ) -> Result<ListPage<ProductView>, AgoraError> {
         let search = SearchPage::parse(Some(q), list)?;
-        let visible = if actor.administers(store_id) {
-            self.store.get_store(store_id).await?.is_some()
-        } else {
-            self.publicly_visible(store_id).await?
-        };
-        if !visible {
-            return Err(AgoraError::NotFound("store"));
-        }
+        self.listable_by(actor, store_id).await?;
         self.search_page(store_id, Some(ProductStatus::Active), &search).await
     }
 
